@@ -1,0 +1,386 @@
+//! Who may do what: one function per decision, so every rule of API.md §3–4 lives here once.
+//!
+//! Each decision first asks whether the actor may *see* the resource; one it may not see is
+//! `Hidden` (answered 404, exactly as if it did not exist), one it may see but not act on is
+//! `Forbidden` (403). Actions gated by role alone (deposits, the user list, the audit log) are
+//! `Forbidden` to lower roles without looking at any resource.
+
+use crate::ids::UserId;
+use crate::user::Role;
+
+/// The authenticated caller, with its role as of this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: UserId,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    /// The caller may not know the resource exists.
+    #[error("not found")]
+    Hidden,
+    #[error("insufficient permissions")]
+    Forbidden,
+}
+
+pub type Decision = Result<(), Denied>;
+
+/// The owners of the two accounts a payment joins (a system account has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentParties {
+    pub payer_owner: Option<UserId>,
+    pub payee_owner: Option<UserId>,
+}
+
+impl Actor {
+    fn owns(&self, owner: Option<UserId>) -> bool {
+        owner == Some(self.user_id)
+    }
+
+    fn at_least(&self, role: Role) -> bool {
+        self.role >= role
+    }
+
+    fn requires(&self, role: Role) -> Decision {
+        if self.at_least(role) {
+            Ok(())
+        } else {
+            Err(Denied::Forbidden)
+        }
+    }
+
+    /// Owners see their own; managers and admins see everything.
+    fn sees(&self, owners: &[Option<UserId>]) -> bool {
+        self.at_least(Role::Manager) || owners.iter().any(|owner| self.owns(*owner))
+    }
+
+    /// Allowed when `allowed`, else forbidden if visible, else hidden.
+    fn act_on(&self, owners: &[Option<UserId>], allowed: bool) -> Decision {
+        if allowed {
+            Ok(())
+        } else if self.sees(owners) {
+            Err(Denied::Forbidden)
+        } else {
+            Err(Denied::Hidden)
+        }
+    }
+}
+
+pub fn list_users(actor: &Actor) -> Decision {
+    actor.requires(Role::Manager)
+}
+
+pub fn update_user(actor: &Actor) -> Decision {
+    actor.requires(Role::Admin)
+}
+
+pub fn read_audit_log(actor: &Actor) -> Decision {
+    actor.requires(Role::Admin)
+}
+
+pub fn verify_ledger(actor: &Actor) -> Decision {
+    actor.requires(Role::Admin)
+}
+
+/// Opening an account for `owner`: oneself, or anyone if admin.
+pub fn create_account(actor: &Actor, owner: UserId) -> Decision {
+    if owner == actor.user_id || actor.at_least(Role::Admin) {
+        Ok(())
+    } else {
+        Err(Denied::Forbidden)
+    }
+}
+
+/// Whether listing accounts may cover other people's (else only the caller's own).
+pub fn list_all_accounts(actor: &Actor) -> bool {
+    actor.at_least(Role::Manager)
+}
+
+pub fn read_account(actor: &Actor, owner: Option<UserId>) -> Decision {
+    actor.act_on(&[owner], actor.sees(&[owner]))
+}
+
+pub fn freeze_account(actor: &Actor) -> Decision {
+    actor.requires(Role::Manager)
+}
+
+pub fn deposit(actor: &Actor) -> Decision {
+    actor.requires(Role::Admin)
+}
+
+/// Sending money from an account: its owner only; managers see it but move no one's money.
+pub fn transfer_from(actor: &Actor, owner: Option<UserId>) -> Decision {
+    actor.act_on(&[owner], actor.owns(owner))
+}
+
+pub fn withdraw(actor: &Actor, owner: Option<UserId>) -> Decision {
+    actor.act_on(&[owner], actor.owns(owner) || actor.at_least(Role::Admin))
+}
+
+/// Reading a transfer: the owner of either party, or manager+.
+pub fn read_transfer(
+    actor: &Actor,
+    from_owner: Option<UserId>,
+    to_owner: Option<UserId>,
+) -> Decision {
+    let owners = [from_owner, to_owner];
+    actor.act_on(&owners, actor.sees(&owners))
+}
+
+pub fn create_payment(actor: &Actor, payer_owner: Option<UserId>) -> Decision {
+    transfer_from(actor, payer_owner)
+}
+
+impl PaymentParties {
+    fn owners(&self) -> [Option<UserId>; 2] {
+        [self.payer_owner, self.payee_owner]
+    }
+}
+
+pub fn read_payment(actor: &Actor, parties: &PaymentParties) -> Decision {
+    let owners = parties.owners();
+    actor.act_on(&owners, actor.sees(&owners))
+}
+
+pub fn authorize_payment(actor: &Actor, parties: &PaymentParties) -> Decision {
+    actor.act_on(&parties.owners(), actor.owns(parties.payer_owner))
+}
+
+pub fn capture_payment(actor: &Actor, parties: &PaymentParties) -> Decision {
+    let allowed = actor.owns(parties.payee_owner) || actor.at_least(Role::Admin);
+    actor.act_on(&parties.owners(), allowed)
+}
+
+pub fn cancel_payment(actor: &Actor, parties: &PaymentParties) -> Decision {
+    let owners = parties.owners();
+    actor.act_on(&owners, actor.sees(&owners))
+}
+
+pub fn fail_payment(actor: &Actor, parties: &PaymentParties) -> Decision {
+    actor.act_on(&parties.owners(), actor.at_least(Role::Manager))
+}
+
+pub fn refund_payment(actor: &Actor, parties: &PaymentParties) -> Decision {
+    capture_payment(actor, parties)
+}
+
+/// A manager or admin reading data that is not theirs leaves a READ event in the audit log.
+pub fn is_audited_read(actor: &Actor, owners: &[Option<UserId>]) -> bool {
+    actor.at_least(Role::Manager) && !owners.iter().any(|owner| actor.owns(*owner))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Denied::{Forbidden, Hidden};
+
+    /// The cast: a payer, a payee, a stranger (role `user`), a manager and an admin.
+    struct Cast {
+        payer: Actor,
+        payee: Actor,
+        stranger: Actor,
+        manager: Actor,
+        admin: Actor,
+    }
+
+    fn cast() -> Cast {
+        let actor = |role| Actor {
+            user_id: UserId::new(),
+            role,
+        };
+        Cast {
+            payer: actor(Role::User),
+            payee: actor(Role::User),
+            stranger: actor(Role::User),
+            manager: actor(Role::Manager),
+            admin: actor(Role::Admin),
+        }
+    }
+
+    fn parties(c: &Cast) -> PaymentParties {
+        PaymentParties {
+            payer_owner: Some(c.payer.user_id),
+            payee_owner: Some(c.payee.user_id),
+        }
+    }
+
+    /// Runs `decide` for each actor of the cast, in cast order.
+    fn table(c: &Cast, decide: impl Fn(&Actor) -> Decision) -> [Decision; 5] {
+        [c.payer, c.payee, c.stranger, c.manager, c.admin].map(|actor| decide(&actor))
+    }
+
+    #[test]
+    fn role_gated_actions() {
+        let c = cast();
+        assert_eq!(
+            table(&c, list_users),
+            [
+                Err(Forbidden),
+                Err(Forbidden),
+                Err(Forbidden),
+                Ok(()),
+                Ok(())
+            ]
+        );
+        assert_eq!(
+            table(&c, freeze_account),
+            [
+                Err(Forbidden),
+                Err(Forbidden),
+                Err(Forbidden),
+                Ok(()),
+                Ok(())
+            ]
+        );
+        for admin_only in [update_user, read_audit_log, verify_ledger, deposit] {
+            assert_eq!(
+                table(&c, admin_only),
+                [
+                    Err(Forbidden),
+                    Err(Forbidden),
+                    Err(Forbidden),
+                    Err(Forbidden),
+                    Ok(())
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn accounts() {
+        let c = cast();
+        let owner = Some(c.payer.user_id);
+        assert_eq!(
+            table(&c, |a| read_account(a, owner)),
+            [Ok(()), Err(Hidden), Err(Hidden), Ok(()), Ok(())]
+        );
+        assert_eq!(
+            table(&c, |a| transfer_from(a, owner)),
+            [
+                Ok(()),
+                Err(Hidden),
+                Err(Hidden),
+                Err(Forbidden),
+                Err(Forbidden)
+            ]
+        );
+        assert_eq!(
+            table(&c, |a| withdraw(a, owner)),
+            [Ok(()), Err(Hidden), Err(Hidden), Err(Forbidden), Ok(())]
+        );
+        assert_eq!(
+            table(&c, |a| create_account(a, c.payer.user_id)),
+            [
+                Ok(()),
+                Err(Forbidden),
+                Err(Forbidden),
+                Err(Forbidden),
+                Ok(())
+            ]
+        );
+        assert_eq!(
+            [c.payer, c.stranger, c.manager, c.admin].map(|a| list_all_accounts(&a)),
+            [false, false, true, true]
+        );
+    }
+
+    #[test]
+    fn system_accounts_are_seen_by_managers_only() {
+        let c = cast();
+        assert_eq!(
+            table(&c, |a| read_account(a, None)),
+            [Err(Hidden), Err(Hidden), Err(Hidden), Ok(()), Ok(())]
+        );
+        assert_eq!(
+            table(&c, |a| transfer_from(a, None)),
+            [
+                Err(Hidden),
+                Err(Hidden),
+                Err(Hidden),
+                Err(Forbidden),
+                Err(Forbidden)
+            ]
+        );
+    }
+
+    #[test]
+    fn transfers() {
+        let c = cast();
+        let (from, to) = (Some(c.payer.user_id), Some(c.payee.user_id));
+        assert_eq!(
+            table(&c, |a| read_transfer(a, from, to)),
+            [Ok(()), Ok(()), Err(Hidden), Ok(()), Ok(())]
+        );
+    }
+
+    type Rule = fn(&Actor, &PaymentParties) -> Decision;
+
+    #[test]
+    fn payments() {
+        let c = cast();
+        let p = parties(&c);
+        let cases: [(&str, Rule, [Decision; 5]); 6] = [
+            (
+                "read",
+                read_payment,
+                [Ok(()), Ok(()), Err(Hidden), Ok(()), Ok(())],
+            ),
+            (
+                "authorize",
+                authorize_payment,
+                [
+                    Ok(()),
+                    Err(Forbidden),
+                    Err(Hidden),
+                    Err(Forbidden),
+                    Err(Forbidden),
+                ],
+            ),
+            (
+                "capture",
+                capture_payment,
+                [Err(Forbidden), Ok(()), Err(Hidden), Err(Forbidden), Ok(())],
+            ),
+            (
+                "cancel",
+                cancel_payment,
+                [Ok(()), Ok(()), Err(Hidden), Ok(()), Ok(())],
+            ),
+            (
+                "fail",
+                fail_payment,
+                [Err(Forbidden), Err(Forbidden), Err(Hidden), Ok(()), Ok(())],
+            ),
+            (
+                "refund",
+                refund_payment,
+                [Err(Forbidden), Ok(()), Err(Hidden), Err(Forbidden), Ok(())],
+            ),
+        ];
+        for (name, decide, expected) in cases {
+            assert_eq!(table(&c, |a| decide(a, &p)), expected, "{name}");
+        }
+        assert_eq!(
+            table(&c, |a| create_payment(a, p.payer_owner)),
+            [
+                Ok(()),
+                Err(Hidden),
+                Err(Hidden),
+                Err(Forbidden),
+                Err(Forbidden)
+            ]
+        );
+    }
+
+    #[test]
+    fn reads_of_others_data_by_staff_are_audited() {
+        let c = cast();
+        let owners = [Some(c.payer.user_id)];
+        assert!(!is_audited_read(&c.payer, &owners));
+        assert!(!is_audited_read(&c.stranger, &owners));
+        assert!(is_audited_read(&c.manager, &owners));
+        assert!(is_audited_read(&c.admin, &owners));
+        assert!(!is_audited_read(&c.admin, &[Some(c.admin.user_id)]));
+    }
+}

@@ -1,0 +1,9 @@
+//! Coffre's business rules, free of I/O: nothing here knows HTTP or SQL.
+
+pub mod access;
+pub mod audit;
+pub mod ids;
+pub mod money;
+pub mod throttle;
+pub mod time;
+pub mod user;
