@@ -1,0 +1,149 @@
+//! The embedded SQLite backend of Coffre's [`Store`]: one database file, WAL journal, writers
+//! serialized by `BEGIN IMMEDIATE`.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use coffre_domain::audit::{AuditEvent, ChainReport, NewAuditEvent};
+use coffre_domain::ids::AuditEventId;
+use coffre_store::{AuditFilter, Page, PageLimit, Store, StoreError};
+use sqlx::Connection;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+mod audit;
+mod detached;
+mod error;
+#[cfg(feature = "test-support")]
+pub mod testing;
+mod transaction;
+
+use error::{map_error, map_migrate_error};
+
+static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// How long a statement waits for another connection's write lock before giving up with
+/// `Contention`.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// WAL lets readers run beside the one writer SQLite allows, so a few connections suffice.
+pub const POOL_CONNECTIONS: u32 = 4;
+
+/// How long a request waits for a pooled connection: writers queue on the write lock for up
+/// to [`BUSY_TIMEOUT`] each, so this leaves room for a short queue of them.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The store on an SQLite database file. Cloning shares the pool.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens the database at `url` (`sqlite://path/to/file.db`, relative to the working
+    /// directory unless absolute), creating the file and its missing parent directories.
+    /// Does not migrate.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(map_error)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            // NORMAL would be safe from corruption in WAL mode, but a power loss could undo the
+            // last commits; FULL syncs the WAL at every commit, so money a client was told had
+            // moved stays moved.
+            .synchronous(SqliteSynchronous::Full);
+        create_parent_directories(options.get_filename())?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(POOL_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(map_error)?;
+        Ok(Self { pool })
+    }
+}
+
+fn create_parent_directories(database_file: &Path) -> Result<(), StoreError> {
+    match database_file.parent() {
+        // An in-memory database, or a file in the working directory.
+        None => Ok(()),
+        Some(parent) if parent.as_os_str().is_empty() => Ok(()),
+        Some(parent) => {
+            std::fs::create_dir_all(parent).map_err(|error| StoreError::Unavailable(error.into()))
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut connection = self.pool.acquire().await.map_err(map_error)?;
+        connection.ping().await.map_err(map_error)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await.map_err(map_migrate_error)
+    }
+
+    async fn record_audit(
+        &self,
+        events: Vec<NewAuditEvent>,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pool = self.pool.clone();
+        detached::run(async move { audit::record(&pool, events).await }).await
+    }
+
+    async fn list_audit_events(
+        &self,
+        filter: &AuditFilter,
+        limit: PageLimit,
+        starting_after: Option<AuditEventId>,
+    ) -> Result<Page<AuditEvent>, StoreError> {
+        audit::list(&self.pool, filter, limit, starting_after).await
+    }
+
+    async fn verify_audit_chain(&self) -> Result<ChainReport, StoreError> {
+        audit::verify(&self.pool).await
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_connection_has_the_durability_settings() {
+        let (store, _dir) = testing::fresh_store().await;
+        let mut connection = store.pool.acquire().await.unwrap();
+        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *connection)
+            .await
+            .unwrap();
+        assert_eq!(journal_mode, "wal");
+        for (pragma, expected) in [
+            ("PRAGMA foreign_keys", 1),
+            // 2 is FULL.
+            ("PRAGMA synchronous", 2),
+            ("PRAGMA busy_timeout", 5_000),
+        ] {
+            let value: i64 = sqlx::query_scalar(pragma)
+                .fetch_one(&mut *connection)
+                .await
+                .unwrap();
+            assert_eq!(value, expected, "{pragma}");
+        }
+    }
+}
