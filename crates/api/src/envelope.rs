@@ -1,0 +1,100 @@
+//! The error body every non-2xx response carries:
+//! `{"error": {"code": "...", "message": "...", "request_id": "..."}}`.
+//!
+//! [`ApiError`](crate::ApiError) does not write the body itself, because the request id is only
+//! known to the middleware: it leaves an [`ErrorReport`] in the response's extensions, and
+//! [`finish`] renders it. A 4xx or 5xx that arrives without a report (axum's empty 405, the
+//! body limit's text 413, a timeout) gets an envelope built from its status, so no error ever
+//! leaves in another shape.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use serde::Serialize;
+
+use crate::code::ErrorCode;
+use crate::request_id::RequestId;
+
+/// What an error response tells the client, waiting for its request id.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorReport {
+    pub(crate) code: ErrorCode,
+    pub(crate) message: String,
+}
+
+impl ErrorReport {
+    /// The report for a response that came without one: the code the table gives its status.
+    fn for_status(status: StatusCode) -> Self {
+        let code = match status {
+            StatusCode::BAD_REQUEST => ErrorCode::MalformedRequest,
+            StatusCode::UNAUTHORIZED => ErrorCode::InvalidToken,
+            StatusCode::FORBIDDEN => ErrorCode::InsufficientPermissions,
+            StatusCode::NOT_FOUND => ErrorCode::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+            StatusCode::CONFLICT => ErrorCode::ConcurrentModification,
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+            StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::ValidationFailed,
+            StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
+            StatusCode::SERVICE_UNAVAILABLE => ErrorCode::ServiceUnavailable,
+            other if other.is_server_error() => ErrorCode::InternalError,
+            _ => ErrorCode::MalformedRequest,
+        };
+        // A status outside the table keeps its own reason rather than borrow another's sentence.
+        let message = if code.status() == status {
+            code.summary()
+        } else {
+            status.canonical_reason().unwrap_or("The request failed.")
+        };
+        Self {
+            code,
+            message: message.to_owned(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: EnvelopeBody<'a>,
+}
+
+#[derive(Serialize)]
+struct EnvelopeBody<'a> {
+    code: ErrorCode,
+    message: &'a str,
+    request_id: &'a str,
+}
+
+/// Gives an error response its envelope; any other response passes unchanged.
+pub(crate) fn finish(response: Response, request_id: &RequestId) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, _unenveloped_body) = response.into_parts();
+    let report = parts.extensions.remove::<ErrorReport>().unwrap_or_else(|| {
+        if status.is_server_error() {
+            // An ApiError logs its own cause; this one came from a layer that logged nothing.
+            tracing::error!(
+                request_id = request_id.as_str(),
+                status = status.as_u16(),
+                "request failed without a reported cause"
+            );
+        }
+        ErrorReport::for_status(status)
+    });
+    let envelope = Envelope {
+        error: EnvelopeBody {
+            code: report.code,
+            message: &report.message,
+            request_id: request_id.as_str(),
+        },
+    };
+    let (rendered, body) = Json(envelope).into_response().into_parts();
+    parts.headers.remove(CONTENT_LENGTH);
+    if let Some(content_type) = rendered.headers.get(CONTENT_TYPE) {
+        parts.headers.insert(CONTENT_TYPE, content_type.clone());
+    }
+    Response::from_parts(parts, body)
+}

@@ -1,0 +1,159 @@
+//! The one mapping from failures to HTTP: every error a handler, an extractor or a middleware
+//! reports is an [`ApiError`], which names a stable [`ErrorCode`] and, through it, a status.
+//!
+//! A 5xx is logged here with its full cause (the request span adds the request id); the client
+//! only ever reads the code's plain sentence, never SQL, paths or panic text.
+
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+
+use axum::response::{IntoResponse, Response};
+use coffre_store::StoreError;
+use http::StatusCode;
+
+use crate::code::ErrorCode;
+use crate::envelope::ErrorReport;
+
+/// Every way a request can fail, named for what happened. Display is for logs; the client
+/// reads [`ErrorCode::summary`] or, for the client's own mistakes, the variant's message.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON or the query string does not parse. The message says where.
+    #[error("malformed request: {0}")]
+    MalformedRequest(String),
+
+    #[error("request body over the size limit")]
+    PayloadTooLarge,
+
+    #[error("request body without Content-Type: application/json")]
+    UnsupportedMediaType,
+
+    /// Well-formed input the types refuse. The message names the field.
+    #[error("validation failed: {0}")]
+    ValidationFailed(String),
+
+    #[error("no route matches the path")]
+    NotFound,
+
+    #[error("the route does not accept the method")]
+    MethodNotAllowed,
+
+    /// The readiness probe could not reach the database, whatever the store answered.
+    #[error("readiness check failed: {0}")]
+    NotReady(#[source] StoreError),
+
+    #[error(transparent)]
+    Store(#[from] StoreError),
+
+    #[error("handler panicked: {0}")]
+    Panicked(String),
+
+    /// A handler asked for something only the middleware stack provides: a wiring bug.
+    #[error("request extension {0} is missing: the route is not behind the API middleware")]
+    MissingExtension(&'static str),
+}
+
+impl ApiError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::MalformedRequest(_) => ErrorCode::MalformedRequest,
+            Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Self::ValidationFailed(_) => ErrorCode::ValidationFailed,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::NotReady(_) => ErrorCode::ServiceUnavailable,
+            Self::Store(store) => match store {
+                StoreError::Unavailable(_) => ErrorCode::ServiceUnavailable,
+                StoreError::Contention => ErrorCode::ConcurrentModification,
+                StoreError::Constraint { .. } | StoreError::Internal(_) => ErrorCode::InternalError,
+            },
+            Self::Panicked(_) | Self::MissingExtension(_) => ErrorCode::InternalError,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code().status()
+    }
+
+    /// What the client may read. Only messages about the client's own input are specific.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::MalformedRequest(message) | Self::ValidationFailed(message) => message.clone(),
+            Self::PayloadTooLarge
+            | Self::UnsupportedMediaType
+            | Self::NotFound
+            | Self::MethodNotAllowed
+            | Self::NotReady(_)
+            | Self::Store(_)
+            | Self::Panicked(_)
+            | Self::MissingExtension(_) => self.code().summary().to_owned(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = self.code();
+        if code.status().is_server_error() {
+            tracing::error!(code = code.as_str(), cause = %cause_chain(&self), "request failed");
+        } else {
+            tracing::debug!(code = code.as_str(), "request refused");
+        }
+        let mut response = code.status().into_response();
+        response.extensions_mut().insert(ErrorReport {
+            code,
+            message: self.public_message(),
+        });
+        response
+    }
+}
+
+/// The error and its sources, each once: many errors already print their source in their own
+/// message, so a source that the text so far ends with is skipped.
+fn cause_chain(error: &dyn StdError) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            let _ = write!(text, ": {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_map_to_their_codes_and_hide_their_cause() {
+        let unavailable = ApiError::from(StoreError::Unavailable("connection refused".into()));
+        assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(unavailable.code(), ErrorCode::ServiceUnavailable);
+        assert!(!unavailable.public_message().contains("refused"));
+
+        let contention = ApiError::from(StoreError::Contention);
+        assert_eq!(contention.status(), StatusCode::CONFLICT);
+        assert_eq!(contention.code(), ErrorCode::ConcurrentModification);
+
+        let constraint = ApiError::from(StoreError::Constraint {
+            constraint: "users_email_key".into(),
+        });
+        assert_eq!(constraint.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(constraint.code(), ErrorCode::InternalError);
+        assert!(!constraint.public_message().contains("users_email_key"));
+
+        let internal = ApiError::from(StoreError::Internal("SELECT broke at /var/db".into()));
+        assert_eq!(internal.code(), ErrorCode::InternalError);
+        assert_eq!(internal.public_message(), "An internal error occurred.");
+    }
+
+    #[test]
+    fn the_logged_cause_names_every_source_once() {
+        let error = ApiError::from(StoreError::Internal("disk full".into()));
+        assert_eq!(cause_chain(&error), "database error: disk full");
+    }
+}

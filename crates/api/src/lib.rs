@@ -1,0 +1,28 @@
+//! Coffre's HTTP API (Axum): routes, extractors, the error envelope and the middleware every
+//! request goes through. [`router`] builds the whole application; [`serve`] runs it.
+
+mod code;
+mod envelope;
+mod error;
+mod extract;
+mod middleware;
+mod request_id;
+mod routes;
+mod serve;
+mod state;
+
+use axum::Router;
+
+pub use code::ErrorCode;
+pub use error::ApiError;
+pub use extract::{Json, MAX_MESSAGE_CHARS, Query};
+pub use middleware::{MAX_BODY_BYTES, REQUEST_TIMEOUT, with_middleware};
+pub use request_id::{REQUEST_ID_HEADER, RequestId};
+pub use routes::routes;
+pub use serve::{SHUTDOWN_DRAIN_LIMIT, serve};
+pub use state::{ApiSettings, AppState, JwtSecret, JwtSecretTooShort};
+
+/// The application: every route behind every middleware.
+pub fn router(state: AppState) -> Router {
+    with_middleware(routes(), state)
+}

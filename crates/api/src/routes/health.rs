@@ -1,0 +1,51 @@
+//! Probes for orchestrators: `/healthz` (the process runs) and `/readyz` (it can serve).
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use coffre_store::StoreError;
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::extract::Json;
+use crate::state::AppState;
+
+/// A database that takes longer than this to answer a ping is as good as down to a probe, and a
+/// probe must answer before its own timeout (often 1–5 s) to mean anything.
+pub const READINESS_PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+#[derive(Debug, Serialize)]
+struct Status {
+    status: &'static str,
+}
+
+const OK: Status = Status { status: "ok" };
+
+async fn healthz() -> Json<Status> {
+    Json(OK)
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
+    match tokio::time::timeout(READINESS_PING_TIMEOUT, state.store().ping()).await {
+        Ok(Ok(())) => Ok(Json(OK)),
+        Ok(Err(error)) => Err(ApiError::NotReady(error)),
+        Err(_elapsed) => Err(ApiError::NotReady(StoreError::Unavailable(Box::new(
+            PingTimedOut,
+        )))),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the database did not answer a ping within {:?}",
+    READINESS_PING_TIMEOUT
+)]
+struct PingTimedOut;

@@ -1,0 +1,15 @@
+//! The routes, one module per resource, each with its own `routes()`.
+
+use axum::Router;
+
+use crate::state::AppState;
+
+mod fallback;
+mod health;
+
+pub(crate) use fallback::{method_not_allowed, not_found};
+
+/// Every route of the API, without middleware; [`crate::with_middleware`] adds it.
+pub fn routes() -> Router<AppState> {
+    Router::new().merge(health::routes())
+}

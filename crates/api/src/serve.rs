@@ -1,0 +1,57 @@
+//! Serving the router on a listener until shutdown, then draining.
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::router;
+use crate::state::AppState;
+
+/// How long in-flight requests may run after shutdown begins. Longer than
+/// [`REQUEST_TIMEOUT`](crate::REQUEST_TIMEOUT), so only a client stuck sending or reading
+/// can reach it, and such a client must not hold the process up.
+pub const SHUTDOWN_DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
+/// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
+/// for at most [`SHUTDOWN_DRAIN_LIMIT`], and returns. Handlers see the peer address through
+/// `ConnectInfo<SocketAddr>`.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let draining = Arc::new(Notify::new());
+    let signal = {
+        let draining = Arc::clone(&draining);
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            draining.notify_one();
+        }
+    };
+    let server = axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal);
+
+    tokio::select! {
+        served = server.into_future() => served,
+        () = drain_deadline(&draining) => {
+            tracing::warn!(
+                limit_secs = SHUTDOWN_DRAIN_LIMIT.as_secs(),
+                "in-flight requests outlived the shutdown drain; abandoning them"
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn drain_deadline(draining: &Notify) {
+    draining.notified().await;
+    tokio::time::sleep(SHUTDOWN_DRAIN_LIMIT).await;
+}

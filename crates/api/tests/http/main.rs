@@ -1,0 +1,19 @@
+//! HTTP tests through the real router and middleware, each run on both store backends.
+
+// Test helpers outside `#[test]` functions may unwrap, index and panic like the tests do.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+#[macro_use]
+mod support;
+
+mod errors;
+mod health;
+mod logging;
+mod request_id;
+mod serve;
