@@ -3,13 +3,21 @@
 //! Transactions run in READ COMMITTED with explicit row locks; a transaction PostgreSQL aborts
 //! for a serialization failure or a deadlock is retried a bounded number of times.
 
+use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use coffre_domain::audit::{AuditEvent, ChainReport, NewAuditEvent};
-use coffre_domain::ids::AuditEventId;
-use coffre_store::{AuditFilter, Page, PageLimit, Store, StoreError};
+use coffre_domain::audit::{AuditContext, AuditEvent, ChainReport, NewAuditEvent};
+use coffre_domain::ids::{AuditEventId, SessionId, UserId};
+use coffre_domain::throttle::LoginKeys;
+use coffre_domain::time::Timestamp;
+use coffre_domain::user::Email;
+use coffre_store::{
+    AuditFilter, CreateUser, EnsureAdmin, LoginRecord, NewSession, NewUser, Page, PageLimit,
+    PasswordHash, RefreshOutcome, SessionAuth, Store, StoreError, TokenHash, UpdateUser, User,
+    UserChanges,
+};
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -18,8 +26,11 @@ mod audit;
 mod detached;
 mod error;
 mod retry;
+mod sessions;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod throttle;
+mod users;
 
 use error::{map_error, map_migrate_error};
 
@@ -59,6 +70,18 @@ impl PgStore {
             .map_err(map_error)?;
         Ok(Self { pool })
     }
+
+    /// Runs `attempt`, one whole transaction, in a task of its own (see [`detached`]), again
+    /// while PostgreSQL aborts it for contention (see [`retry`]).
+    async fn transaction<T, F, Fut>(&self, attempt: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn(PgPool) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send,
+    {
+        let pool = self.pool.clone();
+        detached::run(async move { retry::on_contention(|| attempt(pool.clone())).await }).await
+    }
 }
 
 #[async_trait]
@@ -79,10 +102,10 @@ impl Store for PgStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let pool = self.pool.clone();
-        detached::run(
-            async move { retry::on_contention(|| audit::record(&pool, events.clone())).await },
-        )
+        self.transaction(move |pool| {
+            let events = events.clone();
+            async move { audit::record(&pool, events).await }
+        })
         .await
     }
 
@@ -97,6 +120,115 @@ impl Store for PgStore {
 
     async fn verify_audit_chain(&self) -> Result<ChainReport, StoreError> {
         audit::verify(&self.pool).await
+    }
+
+    async fn create_user(
+        &self,
+        new: NewUser,
+        ctx: &AuditContext,
+    ) -> Result<CreateUser, StoreError> {
+        let ctx = ctx.clone();
+        self.transaction(move |pool| users::create(pool, new.clone(), ctx.clone()))
+            .await
+    }
+
+    async fn ensure_admin(
+        &self,
+        email: Email,
+        password_hash: PasswordHash,
+        ctx: &AuditContext,
+    ) -> Result<EnsureAdmin, StoreError> {
+        let ctx = ctx.clone();
+        self.transaction(move |pool| {
+            users::ensure_admin(pool, email.clone(), password_hash.clone(), ctx.clone())
+        })
+        .await
+    }
+
+    async fn find_login(&self, email: &Email) -> Result<Option<LoginRecord>, StoreError> {
+        users::find_login(&self.pool, email).await
+    }
+
+    async fn login_throttle(
+        &self,
+        keys: &LoginKeys,
+        now: Timestamp,
+    ) -> Result<Option<i64>, StoreError> {
+        throttle::retry_after(&self.pool, keys, now).await
+    }
+
+    async fn record_login_failure(
+        &self,
+        keys: &LoginKeys,
+        email: &str,
+        user_id: Option<UserId>,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let (keys, email, ctx) = (keys.clone(), email.to_owned(), ctx.clone());
+        self.transaction(move |pool| {
+            throttle::record_failure(pool, keys.clone(), email.clone(), user_id, ctx.clone())
+        })
+        .await
+    }
+
+    async fn create_session(
+        &self,
+        new: NewSession,
+        keys: &LoginKeys,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let (keys, ctx) = (keys.clone(), ctx.clone());
+        self.transaction(move |pool| sessions::create(pool, new.clone(), keys.clone(), ctx.clone()))
+            .await
+    }
+
+    async fn session_auth(&self, session_id: SessionId) -> Result<Option<SessionAuth>, StoreError> {
+        sessions::auth(&self.pool, session_id).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented: &TokenHash,
+        next: &TokenHash,
+        now: Timestamp,
+        ctx: &AuditContext,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let (presented, next, ctx) = (*presented, *next, ctx.clone());
+        self.transaction(move |pool| sessions::rotate(pool, presented, next, now, ctx.clone()))
+            .await
+    }
+
+    async fn revoke_session(
+        &self,
+        session_id: SessionId,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let ctx = ctx.clone();
+        self.transaction(move |pool| sessions::logout(pool, session_id, ctx.clone()))
+            .await
+    }
+
+    async fn find_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        users::find(&self.pool, id).await
+    }
+
+    async fn list_users(
+        &self,
+        limit: PageLimit,
+        starting_after: Option<UserId>,
+    ) -> Result<Page<User>, StoreError> {
+        users::list(&self.pool, limit, starting_after).await
+    }
+
+    async fn update_user(
+        &self,
+        id: UserId,
+        changes: UserChanges,
+        ctx: &AuditContext,
+    ) -> Result<UpdateUser, StoreError> {
+        let ctx = ctx.clone();
+        self.transaction(move |pool| users::update(pool, id, changes, ctx.clone()))
+            .await
     }
 
     async fn close(&self) {

@@ -25,6 +25,11 @@ pub(crate) fn map_error(error: sqlx::Error) -> StoreError {
     }
 }
 
+/// Stored data the domain refuses: only an edit behind the store's back produces it.
+pub(crate) fn internal(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Internal(Box::new(error))
+}
+
 pub(crate) fn map_migrate_error(error: MigrateError) -> StoreError {
     match error {
         MigrateError::Execute(error) | MigrateError::ExecuteMigration(error, _) => map_error(error),

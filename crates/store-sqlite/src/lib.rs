@@ -6,9 +6,16 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use coffre_domain::audit::{AuditEvent, ChainReport, NewAuditEvent};
-use coffre_domain::ids::AuditEventId;
-use coffre_store::{AuditFilter, Page, PageLimit, Store, StoreError};
+use coffre_domain::audit::{AuditContext, AuditEvent, ChainReport, NewAuditEvent};
+use coffre_domain::ids::{AuditEventId, SessionId, UserId};
+use coffre_domain::throttle::LoginKeys;
+use coffre_domain::time::Timestamp;
+use coffre_domain::user::Email;
+use coffre_store::{
+    AuditFilter, CreateUser, EnsureAdmin, LoginRecord, NewSession, NewUser, Page, PageLimit,
+    PasswordHash, RefreshOutcome, SessionAuth, Store, StoreError, TokenHash, UpdateUser, User,
+    UserChanges,
+};
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
@@ -18,9 +25,12 @@ use sqlx::sqlite::{
 mod audit;
 mod detached;
 mod error;
+mod sessions;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod throttle;
 mod transaction;
+mod users;
 
 use error::{map_error, map_migrate_error};
 
@@ -100,6 +110,114 @@ impl Store for SqliteStore {
         }
         let pool = self.pool.clone();
         detached::run(async move { audit::record(&pool, events).await }).await
+    }
+
+    async fn create_user(
+        &self,
+        new: NewUser,
+        ctx: &AuditContext,
+    ) -> Result<CreateUser, StoreError> {
+        let (pool, ctx) = (self.pool.clone(), ctx.clone());
+        detached::run(async move { users::create(&pool, new, &ctx).await }).await
+    }
+
+    async fn ensure_admin(
+        &self,
+        email: Email,
+        password_hash: PasswordHash,
+        ctx: &AuditContext,
+    ) -> Result<EnsureAdmin, StoreError> {
+        let (pool, ctx) = (self.pool.clone(), ctx.clone());
+        detached::run(async move { users::ensure_admin(&pool, email, password_hash, &ctx).await })
+            .await
+    }
+
+    async fn find_login(&self, email: &Email) -> Result<Option<LoginRecord>, StoreError> {
+        users::find_login(&self.pool, email).await
+    }
+
+    async fn login_throttle(
+        &self,
+        keys: &LoginKeys,
+        now: Timestamp,
+    ) -> Result<Option<i64>, StoreError> {
+        throttle::retry_after(&self.pool, keys, now).await
+    }
+
+    async fn record_login_failure(
+        &self,
+        keys: &LoginKeys,
+        email: &str,
+        user_id: Option<UserId>,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let (pool, keys, email, ctx) = (
+            self.pool.clone(),
+            keys.clone(),
+            email.to_owned(),
+            ctx.clone(),
+        );
+        detached::run(
+            async move { throttle::record_failure(&pool, &keys, &email, user_id, &ctx).await },
+        )
+        .await
+    }
+
+    async fn create_session(
+        &self,
+        new: NewSession,
+        keys: &LoginKeys,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let (pool, keys, ctx) = (self.pool.clone(), keys.clone(), ctx.clone());
+        detached::run(async move { sessions::create(&pool, new, &keys, &ctx).await }).await
+    }
+
+    async fn session_auth(&self, session_id: SessionId) -> Result<Option<SessionAuth>, StoreError> {
+        sessions::auth(&self.pool, session_id).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented: &TokenHash,
+        next: &TokenHash,
+        now: Timestamp,
+        ctx: &AuditContext,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let (pool, presented, next, ctx) = (self.pool.clone(), *presented, *next, ctx.clone());
+        detached::run(async move { sessions::rotate(&pool, &presented, &next, now, &ctx).await })
+            .await
+    }
+
+    async fn revoke_session(
+        &self,
+        session_id: SessionId,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let (pool, ctx) = (self.pool.clone(), ctx.clone());
+        detached::run(async move { sessions::logout(&pool, session_id, &ctx).await }).await
+    }
+
+    async fn find_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        users::find(&self.pool, id).await
+    }
+
+    async fn list_users(
+        &self,
+        limit: PageLimit,
+        starting_after: Option<UserId>,
+    ) -> Result<Page<User>, StoreError> {
+        users::list(&self.pool, limit, starting_after).await
+    }
+
+    async fn update_user(
+        &self,
+        id: UserId,
+        changes: UserChanges,
+        ctx: &AuditContext,
+    ) -> Result<UpdateUser, StoreError> {
+        let (pool, ctx) = (self.pool.clone(), ctx.clone());
+        detached::run(async move { users::update(&pool, id, changes, &ctx).await }).await
     }
 
     async fn list_audit_events(

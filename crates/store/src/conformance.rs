@@ -25,6 +25,9 @@ use serde_json::{Value, json};
 
 use crate::{AuditFilter, Page, PageLimit, Store};
 
+mod identity;
+pub use identity::*;
+
 /// What a backend's test maker returns: the store, possibly with whatever must outlive it
 /// (a temporary directory, say) as the second member of a pair.
 pub trait Fixture {
@@ -63,6 +66,17 @@ macro_rules! conformance_tests {
             audit_list_after_an_unknown_event_is_empty,
             audit_verify_walks_every_page,
             audit_concurrent_appends_form_one_chain,
+            identity_create_user_and_email_taken,
+            identity_find_login,
+            identity_sessions_create_check_and_revoke,
+            identity_refresh_rotation_and_reuse,
+            identity_concurrent_rotation_has_one_winner,
+            identity_login_throttle_grows,
+            identity_update_user_audits_and_revokes,
+            identity_last_admin_is_kept,
+            identity_concurrent_demotions_keep_an_admin,
+            identity_ensure_admin_creates_then_promotes,
+            identity_list_users_newest_first,
         );
     };
     (@cases $make_store:path; $($case:ident),+ $(,)?) => {

@@ -6,18 +6,31 @@
 //! its locking, and no transaction object crosses this boundary.
 
 use async_trait::async_trait;
-use coffre_domain::audit::{AuditEvent, ChainReport, NewAuditEvent};
-use coffre_domain::ids::AuditEventId;
+use coffre_domain::audit::{AuditContext, AuditEvent, ChainReport, NewAuditEvent};
+use coffre_domain::ids::{AuditEventId, SessionId, UserId};
+use coffre_domain::throttle::LoginKeys;
+use coffre_domain::time::Timestamp;
+use coffre_domain::user::Email;
 
 mod chain_check;
 mod error;
+mod identity;
+pub mod identity_events;
+mod login_throttle;
 mod page;
 mod rows;
 
 pub use chain_check::ChainCheck;
 pub use error::StoreError;
+pub use identity::{
+    CreateUser, EnsureAdmin, LoginRecord, NewSession, NewUser, PasswordHash, REFRESH_TOKEN_TTL,
+    RefreshOutcome, SessionAuth, SessionRevocation, TokenHash, UpdateUser, User, UserChanges,
+};
+pub use login_throttle::{CorruptThrottle, ThrottleRow, lock_order, longest_wait};
 pub use page::{AuditFilter, Page, PageLimit};
-pub use rows::{AuditRow, CorruptHead, CorruptRow, chain_head, parse_json_column};
+pub use rows::{
+    AuditRow, CorruptHead, CorruptRow, CorruptUser, UserRow, chain_head, parse_json_column,
+};
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -48,6 +61,107 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Walks the whole chain in `seq` order, a page at a time, and names the first event that
     /// does not link.
     async fn verify_audit_chain(&self) -> Result<ChainReport, StoreError>;
+
+    // Identity. Each method that writes is one transaction, with its audit events (carrying
+    // `ctx`) appended inside it; it runs to its end even if the caller's future is dropped.
+
+    /// Registers a user and writes REGISTER (resource "user", new value `{email, role}`; the
+    /// actor is `ctx.actor_id`, or the new user itself when there is none). `EmailTaken` comes
+    /// from the unique constraint, so two concurrent registrations of one email cannot both win.
+    async fn create_user(&self, new: NewUser, ctx: &AuditContext)
+    -> Result<CreateUser, StoreError>;
+
+    /// For `coffre admin create`: creates an admin with this email, or makes the existing user
+    /// an enabled admin with this password. Writes REGISTER when created; when promoted,
+    /// PERMISSION_CHANGED if the role changed and USER_ENABLED if it was disabled.
+    async fn ensure_admin(
+        &self,
+        email: Email,
+        password_hash: PasswordHash,
+        ctx: &AuditContext,
+    ) -> Result<EnsureAdmin, StoreError>;
+
+    /// The user with this email and its password hash, disabled or not.
+    async fn find_login(&self, email: &Email) -> Result<Option<LoginRecord>, StoreError>;
+
+    /// Seconds a login with these keys must still wait at `now`: the longest wait over the
+    /// three keys, each under its own policy; `None` if it may proceed.
+    async fn login_throttle(
+        &self,
+        keys: &LoginKeys,
+        now: Timestamp,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Charges a failed login to the three keys (as of now) and writes LOGIN_FAILED (resource
+    /// "user", the user's id if the email named one, new value `{email}` as typed).
+    async fn record_login_failure(
+        &self,
+        keys: &LoginKeys,
+        email: &str,
+        user_id: Option<UserId>,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError>;
+
+    /// A successful login: stores the session and its first refresh token hash, clears the
+    /// (email, IP) throttle key and writes LOGIN (resource "session"; the actor is
+    /// `ctx.actor_id`, or the session's user when there is none).
+    async fn create_session(
+        &self,
+        new: NewSession,
+        keys: &LoginKeys,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError>;
+
+    /// The per-request check: the session and its user's current role and disabled flag, in one
+    /// primary-key read. `None` if no such session exists.
+    async fn session_auth(&self, session_id: SessionId) -> Result<Option<SessionAuth>, StoreError>;
+
+    /// Claims the `presented` refresh token and, if it was live, stores `next` for the same
+    /// session. At most one of any number of concurrent claims of one token wins.
+    ///
+    /// A token already used is a reuse: the session is revoked (if it was not already) and
+    /// REFRESH_TOKEN_REUSED is written (resource "session"), every time. So after a reuse, the
+    /// session's newest token too answers `Invalid` (its session is revoked), while every
+    /// older one keeps answering `Reused`. An unknown token, or one whose session is revoked or
+    /// expired at `now` or whose user is disabled, is `Invalid` and changes nothing.
+    async fn rotate_refresh_token(
+        &self,
+        presented: &TokenHash,
+        next: &TokenHash,
+        now: Timestamp,
+        ctx: &AuditContext,
+    ) -> Result<RefreshOutcome, StoreError>;
+
+    /// Logout: revokes the session and writes LOGOUT (resource "session"). A session already
+    /// revoked, or unknown, is left as it is and nothing is written.
+    async fn revoke_session(
+        &self,
+        session_id: SessionId,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError>;
+
+    async fn find_user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+
+    /// Users newest first (by id: ids are UUID v7). `starting_after` is the id of the last
+    /// user of the previous page; an id that names no user gives an empty page.
+    async fn list_users(
+        &self,
+        limit: PageLimit,
+        starting_after: Option<UserId>,
+    ) -> Result<Page<User>, StoreError>;
+
+    /// An admin's change of role and/or disabled flag. Refused with `LastAdmin` if no active
+    /// admin (role admin, not disabled) would remain; such changes are serialized, so two
+    /// admins demoting each other at once leave one. Disabling also revokes the user's
+    /// sessions. Writes PERMISSION_CHANGED (old and new `{role}`) if the role changes and
+    /// USER_DISABLED or USER_ENABLED (old and new `{disabled}`) if the flag changes; a change
+    /// that changes nothing writes nothing and returns the user.
+    async fn update_user(
+        &self,
+        id: UserId,
+        changes: UserChanges,
+        ctx: &AuditContext,
+    ) -> Result<UpdateUser, StoreError>;
 
     /// Waits for in-flight work and closes the connections.
     async fn close(&self);

@@ -1,11 +1,15 @@
-//! Audit rows as both backends read them, and their checked conversion into domain events.
+//! Audit and user rows as both backends read them, and their checked conversion into domain
+//! values.
 
 use chrono::{DateTime, Utc};
 use coffre_domain::audit::{AuditAction, AuditEvent, ChainHash, ChainHead};
 use coffre_domain::ids::{AuditEventId, UserId};
 use coffre_domain::time::Timestamp;
+use coffre_domain::user::{Email, Role};
 use serde_json::Value;
 use uuid::Uuid;
+
+use crate::identity::User;
 
 /// One `audit_events` row with its columns in their SQL types, before the domain's checks.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,6 +128,50 @@ pub fn parse_json_column(
         })
 }
 
+/// One `users` row with its columns in their SQL types, before the domain's checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub email: String,
+    pub role: String,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A stored user the domain cannot accept: the table's CHECKs forbid it, so only an edit
+/// behind the store's back produces one.
+#[derive(Debug, thiserror::Error)]
+pub enum CorruptUser {
+    #[error("user {id} has the unknown role {role:?}")]
+    UnknownRole { id: Uuid, role: String },
+
+    #[error("user {id} has an email that is not a normalized address")]
+    Email { id: Uuid },
+}
+
+impl UserRow {
+    pub fn into_user(self) -> Result<User, CorruptUser> {
+        let id = self.id;
+        let role = Role::parse(&self.role).ok_or(CorruptUser::UnknownRole {
+            id,
+            role: self.role,
+        })?;
+        let email = Email::parse(&self.email)
+            .ok()
+            .filter(|email| email.as_str() == self.email)
+            .ok_or(CorruptUser::Email { id })?;
+        Ok(User {
+            id: UserId::from_uuid(id),
+            email,
+            role,
+            disabled: self.disabled,
+            created_at: Timestamp::from_datetime(self.created_at),
+            updated_at: Timestamp::from_datetime(self.updated_at),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +237,41 @@ mod tests {
         let error = parse_json_column(7, "new_value", Some("{".into())).unwrap_err();
         assert_eq!(error.seq(), 7);
         assert_eq!(parse_json_column(7, "new_value", None).unwrap(), None);
+    }
+
+    #[test]
+    fn user_rows_decode_only_what_the_domain_accepts() {
+        let row = UserRow {
+            id: Uuid::now_v7(),
+            email: "alice@example.com".into(),
+            role: "manager".into(),
+            disabled: false,
+            created_at: Timestamp::now().as_datetime(),
+            updated_at: Timestamp::now().as_datetime(),
+        };
+        let user = row.clone().into_user().unwrap();
+        assert_eq!(
+            (user.email.as_str(), user.role),
+            ("alice@example.com", Role::Manager)
+        );
+
+        let unknown_role = UserRow {
+            role: "root".into(),
+            ..row.clone()
+        };
+        assert!(matches!(
+            unknown_role.into_user(),
+            Err(CorruptUser::UnknownRole { .. })
+        ));
+        for email in ["Alice@example.com", " alice@example.com", "alice"] {
+            let bad_email = UserRow {
+                email: email.into(),
+                ..row.clone()
+            };
+            assert!(
+                matches!(bad_email.into_user(), Err(CorruptUser::Email { .. })),
+                "{email}"
+            );
+        }
     }
 }

@@ -1,0 +1,246 @@
+//! Sessions and refresh tokens in PostgreSQL: login, the per-request check, rotation with reuse
+//! detection, logout, and revocation when a user is disabled.
+
+use chrono::{DateTime, Utc};
+use coffre_domain::audit::AuditContext;
+use coffre_domain::ids::{SessionId, UserId};
+use coffre_domain::throttle::LoginKeys;
+use coffre_domain::time::Timestamp;
+use coffre_store::identity_events::{logged_in, logged_out, refresh_token_reused};
+use coffre_store::{
+    NewSession, RefreshOutcome, SessionAuth, SessionRevocation, StoreError, TokenHash, UserRow,
+};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::audit::append_audit;
+use crate::error::{internal, map_error};
+
+/// A session joined with its user, as the per-request check reads it.
+struct SessionAuthRow {
+    id: Uuid,
+    email: String,
+    role: String,
+    disabled: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    revoked: bool,
+    expires_at: DateTime<Utc>,
+}
+
+impl SessionAuthRow {
+    fn into_auth(self) -> Result<SessionAuth, StoreError> {
+        let user = UserRow {
+            id: self.id,
+            email: self.email,
+            role: self.role,
+            disabled: self.disabled,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+        .into_user()
+        .map_err(internal)?;
+        Ok(SessionAuth {
+            user,
+            revoked: self.revoked,
+            expires_at: Timestamp::from_datetime(self.expires_at),
+        })
+    }
+}
+
+async fn read_auth(
+    connection: &mut PgConnection,
+    session_id: Uuid,
+) -> Result<Option<SessionAuth>, StoreError> {
+    sqlx::query_as!(
+        SessionAuthRow,
+        r#"SELECT users.id, users.email, users.role, users.disabled, users.created_at,
+                  users.updated_at, sessions.revoked_at IS NOT NULL AS "revoked!",
+                  sessions.expires_at
+           FROM sessions JOIN users ON users.id = sessions.user_id
+           WHERE sessions.id = $1"#,
+        session_id,
+    )
+    .fetch_optional(connection)
+    .await
+    .map_err(map_error)?
+    .map(SessionAuthRow::into_auth)
+    .transpose()
+}
+
+pub(crate) async fn create(
+    pool: PgPool,
+    new: NewSession,
+    keys: LoginKeys,
+    ctx: AuditContext,
+) -> Result<(), StoreError> {
+    let mut transaction = pool.begin().await.map_err(map_error)?;
+    let now = Timestamp::now().as_datetime();
+    sqlx::query!(
+        "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        new.id.as_uuid(),
+        new.user_id.as_uuid(),
+        now,
+        new.expires_at.as_datetime(),
+    )
+    .execute(&mut *transaction)
+    .await
+    .map_err(map_error)?;
+    sqlx::query!(
+        "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",
+        new.refresh_token_hash.0.as_slice(),
+        new.id.as_uuid(),
+        now,
+    )
+    .execute(&mut *transaction)
+    .await
+    .map_err(map_error)?;
+    // A success forgives this machine's failures on this account only: the IP and email keys
+    // keep counting, or one valid login would reset a spray across accounts.
+    sqlx::query!(
+        "DELETE FROM login_throttle WHERE key = $1",
+        keys.email_and_ip
+    )
+    .execute(&mut *transaction)
+    .await
+    .map_err(map_error)?;
+    append_audit(&mut transaction, vec![logged_in(&new, &ctx)]).await?;
+    transaction.commit().await.map_err(map_error)
+}
+
+pub(crate) async fn auth(
+    pool: &PgPool,
+    session_id: SessionId,
+) -> Result<Option<SessionAuth>, StoreError> {
+    let mut connection = pool.acquire().await.map_err(map_error)?;
+    read_auth(&mut connection, session_id.as_uuid()).await
+}
+
+pub(crate) async fn rotate(
+    pool: PgPool,
+    presented: TokenHash,
+    next: TokenHash,
+    now: Timestamp,
+    ctx: AuditContext,
+) -> Result<RefreshOutcome, StoreError> {
+    let mut transaction = pool.begin().await.map_err(map_error)?;
+    // The one atomic claim: of concurrent claims, the first takes the row lock and sets
+    // `used_at`; the others wait for it, re-read the row after it commits, and match nothing.
+    let claimed = sqlx::query_scalar!(
+        "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
+         RETURNING session_id",
+        presented.0.as_slice(),
+        now.as_datetime(),
+    )
+    .fetch_optional(&mut *transaction)
+    .await
+    .map_err(map_error)?;
+    let Some(session_id) = claimed else {
+        let used_by = sqlx::query_scalar!(
+            "SELECT session_id FROM refresh_tokens WHERE token_hash = $1",
+            presented.0.as_slice(),
+        )
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(map_error)?;
+        let Some(session_id) = used_by else {
+            transaction.rollback().await.map_err(map_error)?;
+            return Ok(RefreshOutcome::Invalid);
+        };
+        let session_id = SessionId::from_uuid(session_id);
+        revoke(
+            &mut transaction,
+            session_id,
+            SessionRevocation::RefreshTokenReused,
+            now,
+        )
+        .await?;
+        append_audit(
+            &mut transaction,
+            vec![refresh_token_reused(session_id, &ctx)],
+        )
+        .await?;
+        transaction.commit().await.map_err(map_error)?;
+        return Ok(RefreshOutcome::Reused);
+    };
+    let auth = read_auth(&mut transaction, session_id).await?;
+    let usable = |auth: &SessionAuth| !auth.revoked && now < auth.expires_at && !auth.user.disabled;
+    let Some(auth) = auth.filter(usable) else {
+        // Rolled back: the token stays unused, and the answer stays Invalid.
+        transaction.rollback().await.map_err(map_error)?;
+        return Ok(RefreshOutcome::Invalid);
+    };
+    sqlx::query!(
+        "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",
+        next.0.as_slice(),
+        session_id,
+        now.as_datetime(),
+    )
+    .execute(&mut *transaction)
+    .await
+    .map_err(map_error)?;
+    transaction.commit().await.map_err(map_error)?;
+    Ok(RefreshOutcome::Rotated {
+        user: auth.user,
+        session_id: SessionId::from_uuid(session_id),
+    })
+}
+
+pub(crate) async fn logout(
+    pool: PgPool,
+    session_id: SessionId,
+    ctx: AuditContext,
+) -> Result<(), StoreError> {
+    let mut transaction = pool.begin().await.map_err(map_error)?;
+    let revoked = revoke(
+        &mut transaction,
+        session_id,
+        SessionRevocation::Logout,
+        Timestamp::now(),
+    )
+    .await?;
+    if revoked {
+        append_audit(&mut transaction, vec![logged_out(session_id, &ctx)]).await?;
+    }
+    transaction.commit().await.map_err(map_error)
+}
+
+/// Revokes a live session; returns whether it was live. A revoked session keeps its first
+/// revocation's time and reason.
+async fn revoke(
+    connection: &mut PgConnection,
+    session_id: SessionId,
+    reason: SessionRevocation,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query!(
+        "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
+         WHERE id = $1 AND revoked_at IS NULL",
+        session_id.as_uuid(),
+        now.as_datetime(),
+        reason.as_str(),
+    )
+    .execute(connection)
+    .await
+    .map_err(map_error)?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Revokes every live session of a user being disabled.
+pub(crate) async fn revoke_all_of(
+    connection: &mut PgConnection,
+    user_id: UserId,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
+         WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id.as_uuid(),
+        now.as_datetime(),
+        SessionRevocation::UserDisabled.as_str(),
+    )
+    .execute(connection)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
