@@ -1,0 +1,94 @@
+//! `coffre serve`: migrate, bind, serve until SIGTERM or SIGINT, then drain and close.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use coffre_api::{ApiSettings, AppState};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::{CommandError, open_migrated_store};
+use crate::config::Settings;
+use crate::secret;
+
+/// How long closing the pool may take after the last request drained.
+const CLOSE_LIMIT: Duration = Duration::from_secs(10);
+
+pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
+    // Before the database: a missing secret is a setting to fix, not a reason to touch data.
+    let jwt_secret = secret::resolve(
+        settings.jwt_secret.take(),
+        &settings.database,
+        &settings.data_dir,
+    )?;
+    let store = open_migrated_store(&settings).await?;
+    let bind_error = |source| CommandError::Bind {
+        addr: settings.listen,
+        source,
+    };
+    let bound = match TcpListener::bind(settings.listen).await {
+        Ok(listener) => listener.local_addr().map(|addr| (listener, addr)),
+        Err(error) => Err(error),
+    };
+    let (listener, addr) = match bound {
+        Ok(bound) => bound,
+        Err(error) => {
+            store.close().await;
+            return Err(bind_error(error));
+        }
+    };
+    let trusted_proxies = settings
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    tracing::info!(
+        database = settings.database.backend_name(),
+        rate_limit_auth = %settings.rate_limit_auth,
+        rate_limit_api = %settings.rate_limit_api,
+        trusted_proxies,
+        redis = settings.redis_url.is_some(),
+        "settings"
+    );
+    tracing::info!("listening on {addr}");
+
+    let state = AppState::new(
+        store.clone(),
+        ApiSettings {
+            jwt_secret,
+            access_token_ttl_secs: settings.access_token_ttl_secs,
+            authorization_ttl_secs: settings.authorization_ttl_secs,
+        },
+    );
+    let served = coffre_api::serve(listener, state, shutdown_signal()).await;
+    if tokio::time::timeout(CLOSE_LIMIT, store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            limit_secs = CLOSE_LIMIT.as_secs(),
+            "the database pool did not close in time"
+        );
+    }
+    served.map_err(CommandError::Serve)?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = interrupt => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch SIGTERM; stopping on SIGINT only");
+            let _ = interrupt.await;
+        }
+    }
+}

@@ -1,0 +1,662 @@
+//! Validated settings. Each setting is checked once here; a bad one becomes a `ConfigError`
+//! that names the environment variable and the flag, so the process can stop with one line.
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+
+use coffre_api::JwtSecret;
+use ipnet::IpNet;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{RawLogSettings, RawSettings};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./coffre-data";
+pub const DATABASE_FILE: &str = "coffre.db";
+pub const DEFAULT_ACCESS_TOKEN_TTL_SECS: u64 = 15 * 60;
+pub const MAX_ACCESS_TOKEN_TTL_SECS: u64 = 24 * 60 * 60;
+pub const DEFAULT_AUTHORIZATION_TTL_SECS: u64 = 7 * 24 * 60 * 60;
+pub const MAX_AUTHORIZATION_TTL_SECS: u64 = 30 * 24 * 60 * 60;
+pub const DEFAULT_RATE_LIMIT_AUTH: &str = "20/min";
+pub const DEFAULT_RATE_LIMIT_API: &str = "100/s";
+pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = 16;
+pub const MAX_DB_MAX_CONNECTIONS: u32 = 1000;
+pub const DEFAULT_LOG_FILTER: &str = "info";
+
+/// Everything but logging, which is set up before the rest is used.
+#[derive(Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database: Database,
+    pub data_dir: PathBuf,
+    /// `None` when `COFFRE_JWT_SECRET` is unset; whether that is allowed depends on the
+    /// database and the command (see `secret`).
+    pub jwt_secret: Option<JwtSecret>,
+    pub access_token_ttl_secs: u64,
+    pub authorization_ttl_secs: u64,
+    pub rate_limit_auth: RateLimit,
+    pub rate_limit_api: RateLimit,
+    pub trusted_proxies: Vec<IpNet>,
+    pub redis_url: Option<ConnectionUrl>,
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(ConnectionUrl),
+    Postgres(ConnectionUrl),
+}
+
+impl Database {
+    pub const fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// A URL that may carry a password: its `Debug` shows the scheme only, so settings can be
+/// printed whole without leaking credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConnectionUrl(String);
+
+impl ConnectionUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    #[cfg(test)]
+    pub fn for_tests(url: &str) -> Self {
+        Self(url.to_owned())
+    }
+}
+
+impl fmt::Debug for ConnectionUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ConnectionUrl({})", redact_url(&self.0))
+    }
+}
+
+/// A request budget: `count` requests per `period`, or no limit at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimit {
+    Off,
+    PerPeriod {
+        count: NonZeroU32,
+        period: RatePeriod,
+    },
+}
+
+impl fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Off => f.write_str("off"),
+            Self::PerPeriod { count, period } => write!(f, "{count}/{}", period.unit()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RatePeriod {
+    Second,
+    Minute,
+    Hour,
+}
+
+impl RatePeriod {
+    const fn unit(self) -> &'static str {
+        match self {
+            Self::Second => "s",
+            Self::Minute => "min",
+            Self::Hour => "h",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: EnvFilter,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// A setting that cannot be used. Values that may hold credentials are shown redacted, and
+/// the JWT secret never.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid {env} ({flag}) {value:?}: {reason}", env = .name.env, flag = .name.flag)]
+    Invalid {
+        name: Name,
+        value: String,
+        reason: String,
+    },
+    #[error(
+        "invalid COFFRE_JWT_SECRET: it is {len_bytes} bytes long; it must be at least {} bytes",
+        JwtSecret::MIN_LEN_BYTES
+    )]
+    JwtSecretTooShort { len_bytes: usize },
+}
+
+/// One setting's two spellings, for its error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Name {
+    env: &'static str,
+    flag: &'static str,
+}
+
+impl Name {
+    const fn new(env: &'static str, flag: &'static str) -> Self {
+        Self { env, flag }
+    }
+
+    fn invalid(self, value: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            name: self,
+            value: value.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+const LISTEN: Name = Name::new("COFFRE_LISTEN", "--listen");
+const DATABASE_URL: Name = Name::new("DATABASE_URL", "--database-url");
+const DATA_DIR: Name = Name::new("COFFRE_DATA_DIR", "--data-dir");
+const ACCESS_TTL: Name = Name::new("COFFRE_ACCESS_TOKEN_TTL_SECS", "--access-token-ttl-secs");
+const AUTHORIZATION_TTL: Name =
+    Name::new("COFFRE_AUTHORIZATION_TTL_SECS", "--authorization-ttl-secs");
+const RATE_LIMIT_AUTH: Name = Name::new("COFFRE_RATE_LIMIT_AUTH", "--rate-limit-auth");
+const RATE_LIMIT_API: Name = Name::new("COFFRE_RATE_LIMIT_API", "--rate-limit-api");
+const TRUSTED_PROXIES: Name = Name::new("COFFRE_TRUSTED_PROXIES", "--trusted-proxies");
+const REDIS_URL: Name = Name::new("REDIS_URL", "--redis-url");
+const DB_MAX_CONNECTIONS: Name = Name::new("COFFRE_DB_MAX_CONNECTIONS", "--db-max-connections");
+const LOG_FORMAT: Name = Name::new("COFFRE_LOG_FORMAT", "--log-format");
+const LOG_FILTER: Name = Name::new("RUST_LOG", "--log-filter");
+
+impl Settings {
+    /// `jwt_secret` is the raw value of `COFFRE_JWT_SECRET`; its bytes are the key.
+    pub fn from_args(raw: RawSettings, jwt_secret: Option<Vec<u8>>) -> Result<Self, ConfigError> {
+        let data_dir_text = raw.data_dir.as_deref().unwrap_or(DEFAULT_DATA_DIR);
+        let data_dir = parse_data_dir(data_dir_text)?;
+        let database = match raw.database_url.as_deref() {
+            Some(url) => parse_database_url(url)?,
+            None => Database::Sqlite(sqlite_url_in(data_dir_text)),
+        };
+        Ok(Self {
+            listen: parse_listen(raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?,
+            database,
+            data_dir,
+            jwt_secret: jwt_secret.map(parse_jwt_secret).transpose()?,
+            access_token_ttl_secs: parse_secs(
+                ACCESS_TTL,
+                raw.access_token_ttl_secs.as_deref(),
+                DEFAULT_ACCESS_TOKEN_TTL_SECS,
+                MAX_ACCESS_TOKEN_TTL_SECS,
+            )?,
+            authorization_ttl_secs: parse_secs(
+                AUTHORIZATION_TTL,
+                raw.authorization_ttl_secs.as_deref(),
+                DEFAULT_AUTHORIZATION_TTL_SECS,
+                MAX_AUTHORIZATION_TTL_SECS,
+            )?,
+            rate_limit_auth: parse_rate_limit(
+                RATE_LIMIT_AUTH,
+                raw.rate_limit_auth
+                    .as_deref()
+                    .unwrap_or(DEFAULT_RATE_LIMIT_AUTH),
+            )?,
+            rate_limit_api: parse_rate_limit(
+                RATE_LIMIT_API,
+                raw.rate_limit_api
+                    .as_deref()
+                    .unwrap_or(DEFAULT_RATE_LIMIT_API),
+            )?,
+            trusted_proxies: parse_trusted_proxies(raw.trusted_proxies.as_deref().unwrap_or(""))?,
+            redis_url: raw.redis_url.as_deref().map(parse_redis_url).transpose()?,
+            db_max_connections: parse_db_max_connections(raw.db_max_connections.as_deref())?,
+        })
+    }
+}
+
+impl LogSettings {
+    pub fn from_args(raw: RawLogSettings) -> Result<Self, ConfigError> {
+        Ok(Self {
+            format: parse_log_format(raw.log_format.as_deref().unwrap_or("pretty"))?,
+            filter: parse_log_filter(raw.log_filter.as_deref().unwrap_or(DEFAULT_LOG_FILTER))?,
+        })
+    }
+}
+
+fn parse_listen(value: &str) -> Result<SocketAddr, ConfigError> {
+    if let Ok(addr) = value.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let expected = || LISTEN.invalid(value, "expected HOST:PORT, such as 127.0.0.1:8080");
+    let (host, port) = value.rsplit_once(':').ok_or_else(expected)?;
+    // An IPv6 address must be bracketed, as in [::1]:8080; unbracketed, its colons are
+    // ambiguous with the port's.
+    if host.is_empty() || host.contains(':') {
+        return Err(expected());
+    }
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| LISTEN.invalid(value, "expected HOST:PORT with a port from 0 to 65535"))?;
+    (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| LISTEN.invalid(value, format!("cannot resolve host {host:?}")))
+}
+
+fn parse_data_dir(value: &str) -> Result<PathBuf, ConfigError> {
+    if value.trim().is_empty() {
+        return Err(DATA_DIR.invalid(value, "must not be empty"));
+    }
+    Ok(PathBuf::from(value))
+}
+
+/// The default database: `coffre.db` in the data directory. SQLx percent-decodes the path, so
+/// the characters that would end it or start an escape are encoded.
+fn sqlite_url_in(data_dir: &str) -> ConnectionUrl {
+    let mut url = String::from("sqlite://");
+    for character in data_dir.trim_end_matches('/').chars() {
+        match character {
+            '%' => url.push_str("%25"),
+            '?' => url.push_str("%3F"),
+            '#' => url.push_str("%23"),
+            other => url.push(other),
+        }
+    }
+    url.push('/');
+    url.push_str(DATABASE_FILE);
+    ConnectionUrl(url)
+}
+
+fn parse_database_url(value: &str) -> Result<Database, ConfigError> {
+    if let Some(rest) = value.strip_prefix("sqlite:") {
+        if rest.trim_start_matches("//").is_empty() {
+            return Err(DATABASE_URL.invalid(value, "sqlite:// needs a file path"));
+        }
+        return Ok(Database::Sqlite(ConnectionUrl(value.to_owned())));
+    }
+    if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+        return Ok(Database::Postgres(ConnectionUrl(value.to_owned())));
+    }
+    Err(DATABASE_URL.invalid(
+        &redact_url(value),
+        "expected sqlite://PATH or postgres://USER@HOST/DB",
+    ))
+}
+
+/// The scheme of a URL that may hold a password, and nothing after it.
+fn redact_url(value: &str) -> String {
+    match value.split_once(':') {
+        Some((scheme, _)) => format!("{scheme}:…"),
+        None => "…".to_owned(),
+    }
+}
+
+fn parse_jwt_secret(bytes: Vec<u8>) -> Result<JwtSecret, ConfigError> {
+    JwtSecret::new(bytes).map_err(|error| ConfigError::JwtSecretTooShort {
+        len_bytes: error.len_bytes,
+    })
+}
+
+fn parse_secs(name: Name, value: Option<&str>, default: u64, max: u64) -> Result<u64, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    match value.parse::<u64>() {
+        Ok(secs) if (1..=max).contains(&secs) => Ok(secs),
+        _ => Err(name.invalid(value, format!("expected whole seconds from 1 to {max}"))),
+    }
+}
+
+fn parse_rate_limit(name: Name, value: &str) -> Result<RateLimit, ConfigError> {
+    if value == "off" {
+        return Ok(RateLimit::Off);
+    }
+    let invalid = || name.invalid(value, "expected N/s, N/min or N/h with N from 1, or off");
+    let (count, unit) = value.split_once('/').ok_or_else(invalid)?;
+    // Digits only: u32's parser would also take a leading '+'.
+    if !count.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    let count = count.parse::<NonZeroU32>().map_err(|_| invalid())?;
+    let period = match unit {
+        "s" => RatePeriod::Second,
+        "min" => RatePeriod::Minute,
+        "h" => RatePeriod::Hour,
+        _ => return Err(invalid()),
+    };
+    Ok(RateLimit::PerPeriod { count, period })
+}
+
+fn parse_trusted_proxies(value: &str) -> Result<Vec<IpNet>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|cidr| !cidr.is_empty())
+        .map(|cidr| {
+            cidr.parse::<IpNet>().map_err(|_| {
+                TRUSTED_PROXIES.invalid(cidr, "expected CIDRs such as 10.0.0.0/8,::1/128")
+            })
+        })
+        .collect()
+}
+
+fn parse_redis_url(value: &str) -> Result<ConnectionUrl, ConfigError> {
+    let rest = value
+        .strip_prefix("redis://")
+        .or_else(|| value.strip_prefix("rediss://"));
+    match rest {
+        Some(rest) if !rest.is_empty() => Ok(ConnectionUrl(value.to_owned())),
+        _ => Err(REDIS_URL.invalid(
+            &redact_url(value),
+            "expected redis://HOST:PORT or rediss://HOST:PORT",
+        )),
+    }
+}
+
+fn parse_db_max_connections(value: Option<&str>) -> Result<u32, ConfigError> {
+    let Some(value) = value else {
+        return Ok(DEFAULT_DB_MAX_CONNECTIONS);
+    };
+    match value.parse::<u32>() {
+        Ok(count) if (1..=MAX_DB_MAX_CONNECTIONS).contains(&count) => Ok(count),
+        _ => Err(DB_MAX_CONNECTIONS.invalid(
+            value,
+            format!("expected a whole number from 1 to {MAX_DB_MAX_CONNECTIONS}"),
+        )),
+    }
+}
+
+fn parse_log_format(value: &str) -> Result<LogFormat, ConfigError> {
+    match value {
+        "pretty" => Ok(LogFormat::Pretty),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(LOG_FORMAT.invalid(value, "expected pretty or json")),
+    }
+}
+
+fn parse_log_filter(value: &str) -> Result<EnvFilter, ConfigError> {
+    EnvFilter::try_new(value).map_err(|error| LOG_FILTER.invalid(value, error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(edit: impl FnOnce(&mut RawSettings)) -> Result<Settings, ConfigError> {
+        let mut raw = RawSettings::default();
+        edit(&mut raw);
+        Settings::from_args(raw, None)
+    }
+
+    fn error_line(edit: impl FnOnce(&mut RawSettings)) -> String {
+        settings(edit).unwrap_err().to_string()
+    }
+
+    fn sqlite(url: &str) -> Database {
+        Database::Sqlite(ConnectionUrl(url.to_owned()))
+    }
+
+    #[test]
+    fn defaults_need_no_settings() {
+        let settings = settings(|_| {}).unwrap();
+        assert_eq!(settings.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            settings.database,
+            sqlite("sqlite://./coffre-data/coffre.db")
+        );
+        assert_eq!(settings.data_dir, PathBuf::from("./coffre-data"));
+        assert!(settings.jwt_secret.is_none());
+        assert_eq!(settings.access_token_ttl_secs, 900);
+        assert_eq!(settings.authorization_ttl_secs, 604_800);
+        assert_eq!(settings.rate_limit_auth.to_string(), "20/min");
+        assert_eq!(settings.rate_limit_api.to_string(), "100/s");
+        assert!(settings.trusted_proxies.is_empty());
+        assert!(settings.redis_url.is_none());
+        assert_eq!(settings.db_max_connections, 16);
+
+        let log = LogSettings::from_args(RawLogSettings::default()).unwrap();
+        assert_eq!(log.format, LogFormat::Pretty);
+        assert_eq!(log.filter.to_string(), "info");
+    }
+
+    #[test]
+    fn the_default_database_follows_the_data_dir() {
+        for (dir, url) in [
+            ("/var/lib/coffre", "sqlite:///var/lib/coffre/coffre.db"),
+            ("/var/lib/coffre/", "sqlite:///var/lib/coffre/coffre.db"),
+            ("data", "sqlite://data/coffre.db"),
+            ("/", "sqlite:///coffre.db"),
+            ("odd?dir#50%", "sqlite://odd%3Fdir%2350%25/coffre.db"),
+        ] {
+            let settings = settings(|raw| raw.data_dir = Some(dir.into())).unwrap();
+            assert_eq!(settings.database, sqlite(url), "{dir}");
+        }
+    }
+
+    #[test]
+    fn listen_takes_addresses_and_resolvable_hosts() {
+        let listen = |text: &str| settings(|raw| raw.listen = Some(text.into())).map(|s| s.listen);
+        assert_eq!(listen("0.0.0.0:0").unwrap(), "0.0.0.0:0".parse().unwrap());
+        assert_eq!(listen("[::1]:9000").unwrap(), "[::1]:9000".parse().unwrap());
+        let local = listen("localhost:9000").unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 9000, "{local}");
+        for bad in [
+            "abc",
+            "8080",
+            ":8080",
+            "127.0.0.1:",
+            "127.0.0.1:65536",
+            "::1:8080",
+            "no-such-host.invalid:80",
+        ] {
+            let error = listen(bad).unwrap_err().to_string();
+            assert!(
+                error.starts_with("invalid COFFRE_LISTEN (--listen)"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn database_urls_pick_the_backend() {
+        let database = |url: &str| settings(|raw| raw.database_url = Some(url.into()));
+        for url in ["postgres://u@h/db", "postgresql://u:pw@h:5433/db"] {
+            assert_eq!(
+                database(url).unwrap().database,
+                Database::Postgres(ConnectionUrl(url.into()))
+            );
+        }
+        for url in ["sqlite://x.db", "sqlite:///tmp/x.db", "sqlite::memory:"] {
+            assert_eq!(database(url).unwrap().database, sqlite(url));
+        }
+        for url in ["sqlite://", "sqlite:", "mysql://u:pw@h/db", "x.db", ""] {
+            let error = database(url).unwrap_err().to_string();
+            assert!(
+                error.starts_with("invalid DATABASE_URL (--database-url)"),
+                "{error}"
+            );
+            assert!(!error.contains("pw"), "a password leaked: {error}");
+        }
+    }
+
+    #[test]
+    fn ttls_are_bounded_and_never_zero() {
+        let access = |text: &str| {
+            settings(|raw| raw.access_token_ttl_secs = Some(text.into()))
+                .map(|s| s.access_token_ttl_secs)
+        };
+        assert_eq!(access("1"), Ok(1));
+        assert_eq!(access("86400"), Ok(86_400));
+        for bad in ["0", "86401", "-1", "15m", "", " 60", "1e3"] {
+            assert!(access(bad).is_err(), "{bad}");
+        }
+        let authorization = |text: &str| {
+            settings(|raw| raw.authorization_ttl_secs = Some(text.into()))
+                .map(|s| s.authorization_ttl_secs)
+        };
+        assert_eq!(authorization("2592000"), Ok(2_592_000));
+        for bad in ["0", "2592001", "99999999999999999999"] {
+            assert!(authorization(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rate_limits_read_every_unit_and_off() {
+        let rate = |text: &str| parse_rate_limit(RATE_LIMIT_API, text);
+        assert_eq!(rate("off"), Ok(RateLimit::Off));
+        for (text, period) in [
+            ("5/s", RatePeriod::Second),
+            ("5/min", RatePeriod::Minute),
+            ("5/h", RatePeriod::Hour),
+        ] {
+            assert_eq!(
+                rate(text),
+                Ok(RateLimit::PerPeriod {
+                    count: NonZeroU32::new(5).unwrap(),
+                    period
+                })
+            );
+            assert_eq!(rate(text).unwrap().to_string(), text);
+        }
+        for bad in [
+            "", "5", "/s", "0/s", "-1/s", "+5/s", "5/m", "5/min/1", "OFF", "5 /s",
+        ] {
+            assert!(rate(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs() {
+        let proxies = |text: &str| {
+            settings(|raw| raw.trusted_proxies = Some(text.into())).map(|s| s.trusted_proxies)
+        };
+        assert_eq!(proxies("").unwrap(), Vec::<IpNet>::new());
+        assert_eq!(
+            proxies("10.0.0.0/8, ::1/128").unwrap(),
+            vec![
+                "10.0.0.0/8".parse::<IpNet>().unwrap(),
+                "::1/128".parse().unwrap()
+            ]
+        );
+        for bad in ["10.0.0.0/33", "10.0.0.1", "nope", "10.0.0.0/8,x"] {
+            assert!(proxies(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn redis_urls_need_a_redis_scheme_and_a_host() {
+        let redis =
+            |text: &str| settings(|raw| raw.redis_url = Some(text.into())).map(|s| s.redis_url);
+        for good in ["redis://127.0.0.1:6379", "rediss://u:pw@cache:6380/0"] {
+            assert_eq!(redis(good).unwrap().unwrap().as_str(), good);
+        }
+        for bad in ["redis://", "http://u:pw@cache", "cache:6379"] {
+            let error = redis(bad).unwrap_err().to_string();
+            assert!(
+                error.starts_with("invalid REDIS_URL (--redis-url)"),
+                "{error}"
+            );
+            assert!(!error.contains("pw"), "a password leaked: {error}");
+        }
+    }
+
+    #[test]
+    fn the_pool_size_is_bounded() {
+        let pool = |text: &str| {
+            settings(|raw| raw.db_max_connections = Some(text.into())).map(|s| s.db_max_connections)
+        };
+        assert_eq!(pool("1"), Ok(1));
+        assert_eq!(pool("1000"), Ok(1000));
+        for bad in ["0", "1001", "-1", "many"] {
+            assert!(pool(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn log_settings_refuse_unknown_formats_and_bad_filters() {
+        let log = |format: &str, filter: &str| {
+            LogSettings::from_args(RawLogSettings {
+                log_format: Some(format.into()),
+                log_filter: Some(filter.into()),
+            })
+        };
+        assert_eq!(
+            log("json", "coffre=debug,warn").unwrap().format,
+            LogFormat::Json
+        );
+        let error = log("xml", "info").unwrap_err().to_string();
+        assert!(
+            error.starts_with("invalid COFFRE_LOG_FORMAT (--log-format) \"xml\""),
+            "{error}"
+        );
+        let error = log("pretty", "info,[=").unwrap_err().to_string();
+        assert!(
+            error.starts_with("invalid RUST_LOG (--log-filter) \"info,[=\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_empty_data_dir_is_refused() {
+        let error = error_line(|raw| raw.data_dir = Some(" ".into()));
+        assert!(
+            error.starts_with("invalid COFFRE_DATA_DIR (--data-dir)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn every_error_is_one_line_naming_the_setting_both_ways() {
+        let error = error_line(|raw| raw.listen = Some("abc".into()));
+        assert_eq!(
+            error,
+            "invalid COFFRE_LISTEN (--listen) \"abc\": expected HOST:PORT, such as 127.0.0.1:8080"
+        );
+        let error = error_line(|raw| raw.access_token_ttl_secs = Some("0".into()));
+        assert_eq!(
+            error,
+            "invalid COFFRE_ACCESS_TOKEN_TTL_SECS (--access-token-ttl-secs) \"0\": \
+             expected whole seconds from 1 to 86400"
+        );
+    }
+
+    #[test]
+    fn a_short_secret_is_refused_without_printing_it() {
+        let short = Settings::from_args(RawSettings::default(), Some(b"s3cret".to_vec()));
+        let error = short.unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "invalid COFFRE_JWT_SECRET: it is 6 bytes long; it must be at least 32 bytes"
+        );
+        assert!(Settings::from_args(RawSettings::default(), Some(Vec::new())).is_err());
+    }
+
+    #[test]
+    fn secrets_and_passwords_never_show_in_debug_output() {
+        let raw = RawSettings {
+            database_url: Some("postgres://u:pw-db@h/db".into()),
+            redis_url: Some("redis://:pw-redis@h".into()),
+            ..RawSettings::default()
+        };
+        // Any bytes are a key: the secret is not text.
+        let mut secret = b"s3cret-s3cret-s3cret-s3cret-s3cret".to_vec();
+        secret.push(0xff);
+        let settings = Settings::from_args(raw, Some(secret)).unwrap();
+        let printed = format!("{settings:?}");
+        for hidden in ["s3cret", "pw-db", "pw-redis"] {
+            assert!(!printed.contains(hidden), "{hidden} in {printed}");
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! `coffre`: serves the API, applies migrations, or verifies the books.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+mod cli;
+mod commands;
+mod config;
+mod data_dir;
+mod secret;
+mod telemetry;
+
+use cli::{Command, Invocation};
+use telemetry::LogOutput;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let Invocation {
+        command,
+        settings,
+        log,
+    } = match cli::parse() {
+        Ok(invocation) => invocation,
+        Err(exit) => return exit,
+    };
+    let log_output = match command {
+        Command::Serve => LogOutput::Stdout,
+        Command::Migrate | Command::Admin(_) | Command::Verify => LogOutput::Stderr,
+    };
+    telemetry::init(log, log_output);
+    let outcome = match command {
+        Command::Serve => commands::serve::run(settings).await,
+        Command::Migrate => commands::migrate::run(&settings).await,
+        Command::Admin(admin) => Err(commands::admin::run(&admin)),
+        Command::Verify => commands::verify::run(&settings).await,
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "error: {error}");
+            error.exit_code()
+        }
+    }
+}

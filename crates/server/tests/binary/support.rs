@@ -1,0 +1,158 @@
+//! Running the binary: with a clean environment, to completion, or as a server to talk to.
+
+use std::path::Path;
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command as AsyncCommand};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_coffre");
+
+/// Every environment variable the binary reads.
+const ENV_SETTINGS: [&str; 13] = [
+    "COFFRE_LISTEN",
+    "DATABASE_URL",
+    "COFFRE_DATA_DIR",
+    "COFFRE_JWT_SECRET",
+    "COFFRE_ACCESS_TOKEN_TTL_SECS",
+    "COFFRE_AUTHORIZATION_TTL_SECS",
+    "COFFRE_RATE_LIMIT_AUTH",
+    "COFFRE_RATE_LIMIT_API",
+    "COFFRE_TRUSTED_PROXIES",
+    "REDIS_URL",
+    "COFFRE_DB_MAX_CONNECTIONS",
+    "COFFRE_LOG_FORMAT",
+    "RUST_LOG",
+];
+
+/// A command that never outlives this, even when the binary wrongly starts serving.
+const RUN_LIMIT: Duration = Duration::from_secs(30);
+
+/// The binary in `dir`, inheriting none of the settings of the environment running the tests.
+pub fn coffre(dir: &Path) -> Command {
+    let mut command = Command::new(BINARY);
+    command.current_dir(dir);
+    for name in ENV_SETTINGS {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// Runs to the end, with nothing on stdin.
+pub fn run(command: &mut Command) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > RUN_LIMIT {
+            child.kill().unwrap();
+            let output = child.wait_with_output().unwrap();
+            panic!("still running after {RUN_LIMIT:?}: {command:?}\n{output:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Asserts the process refused to start with exactly one stderr line, and returns that line.
+pub fn refusal(output: &Output, exit_code: i32) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(exit_code), "{output:?}");
+    assert_eq!(stderr.lines().count(), 1, "not one line: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr.trim_end().to_owned()
+}
+
+/// A running server and where it listens.
+pub struct Server {
+    child: Child,
+    pub addr: String,
+    /// Its stdout up to and including the `listening on` line.
+    pub log: Vec<String>,
+}
+
+/// Starts the server and waits for its `listening on ADDR` line.
+pub async fn start(command: Command) -> Server {
+    let mut command = AsyncCommand::from(command);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let mut child = command.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut log = Vec::new();
+    let addr = tokio::time::timeout(RUN_LIMIT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let addr = listening_addr(&line);
+            log.push(line);
+            if let Some(addr) = addr {
+                return addr;
+            }
+        }
+        panic!("the server exited before listening: {log:#?}");
+    })
+    .await
+    .expect("the server did not log its address in time");
+    // Keep draining stdout so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Server { child, addr, log }
+}
+
+/// The address in a `listening on ADDR` line, pretty or JSON.
+fn listening_addr(line: &str) -> Option<String> {
+    let message = match serde_json::from_str::<serde_json::Value>(line) {
+        Ok(event) => event["message"].as_str()?.to_owned(),
+        Err(_) => line.to_owned(),
+    };
+    let (_, addr) = message.split_once("listening on ")?;
+    Some(addr.split_whitespace().next()?.to_owned())
+}
+
+impl Server {
+    /// A plain HTTP/1.1 GET; returns the status and the body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(&self.addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: coffre\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let status = response.split(' ').nth(1).unwrap().parse().unwrap();
+        let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
+        (status, body)
+    }
+
+    /// Sends `signal` (TERM, INT) and returns how the process ended, which must be soon.
+    pub async fn stop_with(mut self, signal: &str) -> ExitStatus {
+        let pid = self.child.id().unwrap().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("the server did not stop within 10 s of SIG{signal}"))
+            .unwrap()
+    }
+}
+
+#[test]
+fn the_address_is_read_from_either_log_format() {
+    assert_eq!(
+        listening_addr("2026-01-01T00:00:00Z  INFO coffre: listening on 127.0.0.1:4000").as_deref(),
+        Some("127.0.0.1:4000")
+    );
+    assert_eq!(
+        listening_addr(r#"{"level":"INFO","message":"listening on [::1]:4000","target":"coffre"}"#)
+            .as_deref(),
+        Some("[::1]:4000")
+    );
+    assert_eq!(listening_addr("migrations applied"), None);
+}
