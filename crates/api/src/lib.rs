@@ -1,6 +1,7 @@
 //! Coffre's HTTP API (Axum): routes, extractors, the error envelope and the middleware every
 //! request goes through. [`router`] builds the whole application; [`serve`] runs it.
 
+pub mod auth;
 mod code;
 mod envelope;
 mod error;

@@ -1,0 +1,4 @@
+//! The credentials Coffre hands out and checks: password hashes and tokens.
+
+pub mod password;
+pub mod token;
