@@ -31,7 +31,7 @@ async fn main() -> ExitCode {
     let outcome = match command {
         Command::Serve => commands::serve::run(settings).await,
         Command::Migrate => commands::migrate::run(&settings).await,
-        Command::Admin(admin) => Err(commands::admin::run(&admin)),
+        Command::Admin(admin) => commands::admin::run(&admin, &settings).await,
         Command::Verify => commands::verify::run(&settings).await,
     };
     match outcome {

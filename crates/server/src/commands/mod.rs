@@ -37,15 +37,25 @@ pub enum CommandError {
     Serve(#[source] std::io::Error),
     #[error("verification could not run: {0}")]
     Verify(#[source] StoreError),
-    #[error("`coffre {command}` is not available yet: it arrives with the identity issue")]
-    NotYetAvailable { command: &'static str },
+    #[error("invalid --email: {0}")]
+    Email(#[source] coffre_domain::user::EmailError),
+    #[error("invalid password on standard input: {0}")]
+    Password(#[source] coffre_domain::user::PasswordError),
+    #[error("cannot read the password from standard input: {0}")]
+    ReadPassword(#[source] std::io::Error),
+    #[error("cannot hash the password: {0}")]
+    Hashing(#[source] coffre_api::auth::password::HashingError),
+    #[error("cannot create the administrator: {0}")]
+    AdminCreate(#[source] StoreError),
 }
 
 impl CommandError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             // A missing setting, found only once the command knows it needs it.
-            Self::Secret(SecretError::MissingForPostgres) => ExitCode::from(USAGE_ERROR),
+            Self::Secret(SecretError::MissingForPostgres) | Self::Email(_) | Self::Password(_) => {
+                ExitCode::from(USAGE_ERROR)
+            }
             _ => ExitCode::FAILURE,
         }
     }

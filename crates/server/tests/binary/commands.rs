@@ -1,6 +1,6 @@
 //! `migrate`, `verify` and `admin` on the embedded database.
 
-use crate::support::{coffre, refusal, run};
+use crate::support::{coffre, refusal, run, run_with_stdin};
 
 #[test]
 fn migrate_then_verify_on_a_fresh_data_dir() {
@@ -74,17 +74,47 @@ fn an_unusable_generated_secret_is_refused() {
     assert!(!line.contains("xxxx"), "{line}");
 }
 
+fn admin_create(dir: &std::path::Path, email: &str, password: &str) -> std::process::Output {
+    run_with_stdin(
+        coffre(dir).args(["admin", "create", "--email", email, "--password-stdin"]),
+        password,
+    )
+}
+
 #[test]
-fn admin_create_says_it_is_not_there_yet() {
+fn admin_create_prints_the_id_then_promotes_the_same_user_and_audits_both() {
     let dir = tempfile::tempdir().unwrap();
-    let output = run(coffre(dir.path()).args([
-        "admin",
-        "create",
-        "--email",
-        "root@example.com",
-        "--password-stdin",
-    ]));
-    let line = refusal(&output, 1);
-    assert!(line.contains("identity issue"), "{line}");
-    assert!(output.stdout.is_empty(), "{output:?}");
+    let output = admin_create(dir.path(), " Root@Example.com ", "a long admin password\n");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let id = uuid::Uuid::parse_str(stdout.trim_end()).unwrap();
+    assert_eq!(stdout, format!("{id}\n"));
+
+    // Again, for the same (normalized) email: the same user, still one admin.
+    let again = admin_create(dir.path(), "root@example.com", "another long password");
+    assert!(again.status.success(), "{again:?}");
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), stdout);
+
+    // REGISTER for the creation; the promotion of an enabled admin changes nothing to audit.
+    let verify = run(coffre(dir.path()).arg("verify"));
+    assert!(verify.status.success(), "{verify:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&verify.stdout),
+        "audit chain: ok (1 events)\n"
+    );
+}
+
+#[test]
+fn admin_create_refuses_a_bad_email_or_password_without_touching_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = refusal(
+        &admin_create(dir.path(), "not-an-email", "a long admin password"),
+        2,
+    );
+    assert!(line.contains("--email"), "{line}");
+    let line = refusal(&admin_create(dir.path(), "root@example.com", "short\n"), 2);
+    assert!(line.contains("at least 12 characters"), "{line}");
+    let line = refusal(&admin_create(dir.path(), "root@example.com", ""), 2);
+    assert!(line.contains("password"), "{line}");
+    assert!(!dir.path().join("coffre-data").exists());
 }

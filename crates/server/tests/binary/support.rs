@@ -1,5 +1,6 @@
 //! Running the binary: with a clean environment, to completion, or as a server to talk to.
 
+use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -38,6 +39,23 @@ pub fn coffre(dir: &Path) -> Command {
         command.env_remove(name);
     }
     command
+}
+
+/// Runs to the end with `input` on stdin.
+pub fn run_with_stdin(command: &mut Command, input: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// Runs to the end, with nothing on stdin.
