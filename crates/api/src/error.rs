@@ -9,7 +9,11 @@ use std::fmt::Write as _;
 
 use axum::response::{IntoResponse, Response};
 use coffre_store::StoreError;
-use http::StatusCode;
+use http::header::RETRY_AFTER;
+use http::{HeaderValue, StatusCode};
+
+use crate::auth::password::HashingError;
+use crate::auth::token::{CryptoFailed, TokenError};
 
 use crate::code::ErrorCode;
 use crate::envelope::ErrorReport;
@@ -45,6 +49,34 @@ pub enum ApiError {
     #[error(transparent)]
     Store(#[from] StoreError),
 
+    #[error("no bearer token")]
+    MissingToken,
+
+    #[error(transparent)]
+    Token(#[from] TokenError),
+
+    /// Logged out, revoked after a refresh-token reuse, expired, or its user disabled.
+    #[error("the session is no longer valid")]
+    SessionRevoked,
+
+    #[error("wrong email or password")]
+    InvalidCredentials,
+
+    #[error("a rotated refresh token was presented again")]
+    RefreshTokenReused,
+
+    #[error("the email is taken")]
+    EmailTaken,
+
+    #[error("too many attempts; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+
+    #[error(transparent)]
+    Hashing(#[from] HashingError),
+
+    #[error(transparent)]
+    Crypto(#[from] CryptoFailed),
+
     #[error("handler panicked: {0}")]
     Panicked(String),
 
@@ -68,7 +100,17 @@ impl ApiError {
                 StoreError::Contention => ErrorCode::ConcurrentModification,
                 StoreError::Constraint { .. } | StoreError::Internal(_) => ErrorCode::InternalError,
             },
-            Self::Panicked(_) | Self::MissingExtension(_) => ErrorCode::InternalError,
+            Self::MissingToken => ErrorCode::MissingToken,
+            Self::Token(TokenError::Invalid) => ErrorCode::InvalidToken,
+            Self::Token(TokenError::Expired) => ErrorCode::TokenExpired,
+            Self::SessionRevoked => ErrorCode::SessionRevoked,
+            Self::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Self::RefreshTokenReused => ErrorCode::RefreshTokenReused,
+            Self::EmailTaken => ErrorCode::EmailTaken,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Panicked(_) | Self::MissingExtension(_) | Self::Hashing(_) | Self::Crypto(_) => {
+                ErrorCode::InternalError
+            }
         }
     }
 
@@ -86,6 +128,15 @@ impl ApiError {
             | Self::MethodNotAllowed
             | Self::NotReady(_)
             | Self::Store(_)
+            | Self::MissingToken
+            | Self::Token(_)
+            | Self::SessionRevoked
+            | Self::InvalidCredentials
+            | Self::RefreshTokenReused
+            | Self::EmailTaken
+            | Self::RateLimited { .. }
+            | Self::Hashing(_)
+            | Self::Crypto(_)
             | Self::Panicked(_)
             | Self::MissingExtension(_) => self.code().summary().to_owned(),
         }
@@ -101,6 +152,11 @@ impl IntoResponse for ApiError {
             tracing::debug!(code = code.as_str(), "request refused");
         }
         let mut response = code.status().into_response();
+        if let Self::RateLimited { retry_after_secs } = &self {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
         response.extensions_mut().insert(ErrorReport {
             code,
             message: self.public_message(),

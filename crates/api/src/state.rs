@@ -5,19 +5,47 @@ use std::sync::Arc;
 
 use coffre_store::Store;
 
-/// Shared by every request; cloning it clones two `Arc`s.
+use crate::auth::password::{HashingError, Passwords};
+use crate::auth::token::{AccessTokens, CryptoFailed};
+
+/// How many password hashes run at once; each holds 19 MiB while it runs.
+const CONCURRENT_HASHES: usize = 4;
+
+/// Shared by every request; cloning it clones a few `Arc`s.
 #[derive(Clone, Debug)]
 pub struct AppState {
     store: Arc<dyn Store>,
     settings: Arc<ApiSettings>,
+    passwords: Passwords,
+    tokens: Arc<AccessTokens>,
+}
+
+/// The credential machinery could not be set up from the settings.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Hashing(#[from] HashingError),
+    #[error(transparent)]
+    Tokens(#[from] CryptoFailed),
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, settings: ApiSettings) -> Self {
-        Self {
+    pub fn new(store: Arc<dyn Store>, settings: ApiSettings) -> Result<Self, StateError> {
+        let tokens = AccessTokens::new(&settings.jwt_secret, settings.access_token_ttl_secs)?;
+        Ok(Self {
             store,
             settings: Arc::new(settings),
-        }
+            passwords: Passwords::new(CONCURRENT_HASHES)?,
+            tokens: Arc::new(tokens),
+        })
+    }
+
+    pub fn passwords(&self) -> &Passwords {
+        &self.passwords
+    }
+
+    pub fn tokens(&self) -> &AccessTokens {
+        &self.tokens
     }
 
     pub fn store(&self) -> &dyn Store {

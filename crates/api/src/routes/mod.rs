@@ -4,6 +4,7 @@ use axum::Router;
 
 use crate::state::AppState;
 
+mod auth;
 mod fallback;
 mod health;
 
@@ -11,5 +12,5 @@ pub(crate) use fallback::{method_not_allowed, not_found};
 
 /// Every route of the API, without middleware; [`crate::with_middleware`] adds it.
 pub fn routes() -> Router<AppState> {
-    Router::new().merge(health::routes())
+    Router::new().merge(health::routes()).merge(auth::routes())
 }

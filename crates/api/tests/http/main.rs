@@ -12,6 +12,7 @@
 #[macro_use]
 mod support;
 
+mod auth;
 mod errors;
 mod health;
 mod logging;

@@ -53,7 +53,7 @@ pub fn settings() -> ApiSettings {
 }
 
 pub fn state(store: Arc<dyn Store>) -> AppState {
-    AppState::new(store, settings())
+    AppState::new(store, settings()).unwrap()
 }
 
 /// The production router with the test routes merged in, behind the same middleware.

@@ -33,6 +33,8 @@ pub enum CommandError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot set up credentials: {0}")]
+    State(#[source] coffre_api::StateError),
     #[error("the server stopped: {0}")]
     Serve(#[source] std::io::Error),
     #[error("verification could not run: {0}")]

@@ -53,14 +53,20 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
     );
     tracing::info!("listening on {addr}");
 
-    let state = AppState::new(
+    let state = match AppState::new(
         store.clone(),
         ApiSettings {
             jwt_secret,
             access_token_ttl_secs: settings.access_token_ttl_secs,
             authorization_ttl_secs: settings.authorization_ttl_secs,
         },
-    );
+    ) {
+        Ok(state) => state,
+        Err(error) => {
+            store.close().await;
+            return Err(CommandError::State(error));
+        }
+    };
     let served = coffre_api::serve(listener, state, shutdown_signal()).await;
     if tokio::time::timeout(CLOSE_LIMIT, store.close())
         .await

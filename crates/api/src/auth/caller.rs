@@ -1,0 +1,128 @@
+//! Who is calling: the client as the audit log records it, and the authenticated user.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use coffre_domain::audit::AuditContext;
+use coffre_domain::ids::SessionId;
+use coffre_domain::time::Timestamp;
+use coffre_store::User;
+use http::header::{AUTHORIZATION, USER_AGENT};
+use http::request::Parts;
+
+use crate::auth::token::TokenError;
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::state::AppState;
+
+/// The longest user agent kept in an audit event, in characters.
+const MAX_USER_AGENT_CHARS: usize = 256;
+
+/// Where a request came from, for audit events and login throttling. The address is the TCP
+/// peer's: `X-Forwarded-For` is not believed until trusted proxies are supported.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: RequestId,
+}
+
+impl Client {
+    /// The throttling key for the address; requests with no peer address share one.
+    pub fn ip_key(&self) -> &str {
+        self.ip.as_deref().unwrap_or("unknown")
+    }
+
+    pub fn audit(&self, actor: Option<&User>) -> AuditContext {
+        AuditContext {
+            actor_id: actor.map(|user| user.id),
+            ip_address: self.ip.clone(),
+            user_agent: self.user_agent.clone(),
+            request_id: Some(self.request_id.as_str().to_owned()),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let request_id = RequestId::from_request_parts(parts, state).await?;
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(|text| text.chars().take(MAX_USER_AGENT_CHARS).collect());
+        Ok(Self {
+            ip,
+            user_agent,
+            request_id,
+        })
+    }
+}
+
+/// A request with a valid access token whose session is live and whose user is enabled, as the
+/// database says now: logout, disabling and role changes bite on the next request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user as stored now; its role, not the token's, decides what it may do.
+    pub user: User,
+    pub session_id: SessionId,
+    pub client: Client,
+}
+
+impl Caller {
+    pub fn audit(&self) -> AuditContext {
+        self.client.audit(Some(&self.user))
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let client = Client::from_request_parts(parts, state).await?;
+        let token = bearer_token(parts)?;
+        let claims = state.tokens().check(token)?;
+        let session = state
+            .store()
+            .session_auth(claims.session_id)
+            .await?
+            .ok_or(ApiError::Token(TokenError::Invalid))?;
+        if session.user.id != claims.user_id {
+            return Err(ApiError::Token(TokenError::Invalid));
+        }
+        if session.revoked || session.user.disabled || session.expires_at <= Timestamp::now() {
+            return Err(ApiError::SessionRevoked);
+        }
+        Ok(Self {
+            user: session.user,
+            session_id: claims.session_id,
+            client,
+        })
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 9110).
+fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or(ApiError::MissingToken)?;
+    let text = header
+        .to_str()
+        .map_err(|_| ApiError::Token(TokenError::Invalid))?;
+    match text.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => {
+            Ok(token.trim())
+        }
+        _ => Err(ApiError::Token(TokenError::Invalid)),
+    }
+}
