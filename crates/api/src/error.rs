@@ -8,6 +8,7 @@ use std::error::Error as StdError;
 use std::fmt::Write as _;
 
 use axum::response::{IntoResponse, Response};
+use coffre_domain::access::Denied;
 use coffre_store::StoreError;
 use http::header::RETRY_AFTER;
 use http::{HeaderValue, StatusCode};
@@ -65,6 +66,15 @@ pub enum ApiError {
     #[error("a rotated refresh token was presented again")]
     RefreshTokenReused,
 
+    #[error("the caller's role does not allow this")]
+    Forbidden,
+
+    #[error("no such user")]
+    UserNotFound,
+
+    #[error("no active admin would remain")]
+    LastAdmin,
+
     #[error("the email is taken")]
     EmailTaken,
 
@@ -107,6 +117,9 @@ impl ApiError {
             Self::InvalidCredentials => ErrorCode::InvalidCredentials,
             Self::RefreshTokenReused => ErrorCode::RefreshTokenReused,
             Self::EmailTaken => ErrorCode::EmailTaken,
+            Self::Forbidden => ErrorCode::InsufficientPermissions,
+            Self::UserNotFound => ErrorCode::UserNotFound,
+            Self::LastAdmin => ErrorCode::LastAdmin,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Panicked(_) | Self::MissingExtension(_) | Self::Hashing(_) | Self::Crypto(_) => {
                 ErrorCode::InternalError
@@ -134,11 +147,24 @@ impl ApiError {
             | Self::InvalidCredentials
             | Self::RefreshTokenReused
             | Self::EmailTaken
+            | Self::Forbidden
+            | Self::UserNotFound
+            | Self::LastAdmin
             | Self::RateLimited { .. }
             | Self::Hashing(_)
             | Self::Crypto(_)
             | Self::Panicked(_)
             | Self::MissingExtension(_) => self.code().summary().to_owned(),
+        }
+    }
+}
+
+/// A resource the caller may not see is absent to it; one it may see but not touch is 403.
+impl From<Denied> for ApiError {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::Hidden => Self::NotFound,
+            Denied::Forbidden => Self::Forbidden,
         }
     }
 }

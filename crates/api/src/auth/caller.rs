@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
+use coffre_domain::access::Actor;
 use coffre_domain::audit::AuditContext;
 use coffre_domain::ids::SessionId;
 use coffre_domain::time::Timestamp;
@@ -78,6 +79,13 @@ pub struct Caller {
 impl Caller {
     pub fn audit(&self) -> AuditContext {
         self.client.audit(Some(&self.user))
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: self.user.id,
+            role: self.user.role,
+        }
     }
 }
 

@@ -4,13 +4,20 @@ use axum::Router;
 
 use crate::state::AppState;
 
+mod audit;
 mod auth;
 mod fallback;
 mod health;
+mod listing;
+mod users;
 
 pub(crate) use fallback::{method_not_allowed, not_found};
 
 /// Every route of the API, without middleware; [`crate::with_middleware`] adds it.
 pub fn routes() -> Router<AppState> {
-    Router::new().merge(health::routes()).merge(auth::routes())
+    Router::new()
+        .merge(health::routes())
+        .merge(auth::routes())
+        .merge(users::routes())
+        .merge(audit::routes())
 }

@@ -18,3 +18,4 @@ mod health;
 mod logging;
 mod request_id;
 mod serve;
+mod users;
