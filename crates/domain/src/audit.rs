@@ -26,6 +26,7 @@ pub enum AuditAction {
     PermissionChanged,
     UserDisabled,
     UserEnabled,
+    PasswordReset,
     AccountCreated,
     AccountFrozen,
     AccountUnfrozen,
@@ -43,7 +44,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 22] = [
+    pub const ALL: [AuditAction; 23] = [
         Self::Register,
         Self::Login,
         Self::LoginFailed,
@@ -52,6 +53,7 @@ impl AuditAction {
         Self::PermissionChanged,
         Self::UserDisabled,
         Self::UserEnabled,
+        Self::PasswordReset,
         Self::AccountCreated,
         Self::AccountFrozen,
         Self::AccountUnfrozen,
@@ -78,6 +80,7 @@ impl AuditAction {
             Self::PermissionChanged => "PERMISSION_CHANGED",
             Self::UserDisabled => "USER_DISABLED",
             Self::UserEnabled => "USER_ENABLED",
+            Self::PasswordReset => "PASSWORD_RESET",
             Self::AccountCreated => "ACCOUNT_CREATED",
             Self::AccountFrozen => "ACCOUNT_FROZEN",
             Self::AccountUnfrozen => "ACCOUNT_UNFROZEN",

@@ -7,7 +7,7 @@ use coffre_domain::audit::AuditContext;
 use coffre_domain::ids::UserId;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::{Email, Role};
-use coffre_store::identity_events::{registered, user_changed};
+use coffre_store::identity_events::{password_reset, registered, user_changed};
 use coffre_store::{
     CreateUser, EnsureAdmin, LoginRecord, NewUser, Page, PageLimit, PasswordHash, StoreError,
     UpdateUser, User, UserChanges, UserRow,
@@ -116,7 +116,9 @@ pub(crate) async fn ensure_admin(
             .execute(&mut *transaction)
             .await
             .map_err(map_error)?;
-            append_audit(&mut transaction, user_changed(&before, &after, ctx)).await?;
+            let mut events = user_changed(&before, &after, ctx);
+            events.push(password_reset(&after, ctx));
+            append_audit(&mut transaction, events).await?;
             EnsureAdmin::Promoted(after)
         }
     };

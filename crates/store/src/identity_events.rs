@@ -47,6 +47,18 @@ pub fn registered(user: &User, ctx: &AuditContext) -> NewAuditEvent {
     )
 }
 
+/// `coffre admin create` replaced an existing user's password. Neither hash is recorded: the
+/// event says that it happened and who did it, which is what an investigator needs.
+pub fn password_reset(user: &User, ctx: &AuditContext) -> NewAuditEvent {
+    event(
+        AuditAction::PasswordReset,
+        "user",
+        Some(user.id.to_string()),
+        (None, None),
+        ctx.clone(),
+    )
+}
+
 pub fn logged_in(session: &NewSession, ctx: &AuditContext) -> NewAuditEvent {
     event(
         AuditAction::Login,

@@ -95,12 +95,12 @@ fn admin_create_prints_the_id_then_promotes_the_same_user_and_audits_both() {
     assert!(again.status.success(), "{again:?}");
     assert_eq!(String::from_utf8(again.stdout).unwrap(), stdout);
 
-    // REGISTER for the creation; the promotion of an enabled admin changes nothing to audit.
+    // REGISTER for the creation, PASSWORD_RESET for the second run.
     let verify = run(coffre(dir.path()).arg("verify"));
     assert!(verify.status.success(), "{verify:?}");
     assert_eq!(
         String::from_utf8_lossy(&verify.stdout),
-        "audit chain: ok (1 events)\n"
+        "audit chain: ok (2 events)\n"
     );
 }
 

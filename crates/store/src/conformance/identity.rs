@@ -751,6 +751,16 @@ pub async fn identity_ensure_admin_creates_then_promotes(store: &dyn Store) {
         1
     );
     assert_eq!(events_of(store, AuditAction::Register).await.len(), 2);
+    // Each replacement of the password leaves a trace, without the hash.
+    let resets = events_of(store, AuditAction::PasswordReset).await;
+    assert_eq!(resets.len(), 2);
+    assert!(
+        resets
+            .iter()
+            .all(|event| event.resource_id == Some(alice.id.to_string())
+                && event.old_value.is_none()
+                && event.new_value.is_none())
+    );
     assert_chain_sound(store).await;
 }
 
