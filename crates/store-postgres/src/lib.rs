@@ -216,8 +216,11 @@ impl Store for PgStore {
         &self,
         limit: PageLimit,
         starting_after: Option<UserId>,
+        ctx: &AuditContext,
     ) -> Result<Page<User>, StoreError> {
-        users::list(&self.pool, limit, starting_after).await
+        let ctx = ctx.clone();
+        self.transaction(move |pool| users::list(pool, limit, starting_after, ctx.clone()))
+            .await
     }
 
     async fn update_user(

@@ -5,7 +5,7 @@ use coffre_domain::audit::AuditContext;
 use coffre_domain::ids::UserId;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::{Email, Role};
-use coffre_store::identity_events::{password_reset, registered, user_changed};
+use coffre_store::identity_events::{password_reset, registered, user_changed, users_listed};
 use coffre_store::{
     CreateUser, EnsureAdmin, LoginRecord, NewUser, Page, PageLimit, PasswordHash, StoreError,
     UpdateUser, User, UserChanges, UserRow,
@@ -174,10 +174,12 @@ pub(crate) async fn find(pool: &PgPool, id: UserId) -> Result<Option<User>, Stor
 }
 
 pub(crate) async fn list(
-    pool: &PgPool,
+    pool: PgPool,
     limit: PageLimit,
     starting_after: Option<UserId>,
+    ctx: AuditContext,
 ) -> Result<Page<User>, StoreError> {
+    let mut transaction = pool.begin().await.map_err(map_error)?;
     // A cursor naming no user matches nothing: an empty page, as for audit events.
     let rows = sqlx::query_as!(
         UserRow,
@@ -189,11 +191,14 @@ pub(crate) async fn list(
         starting_after.map(|id| id.as_uuid()),
         limit.rows_to_fetch(),
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *transaction)
     .await
     .map_err(map_error)?;
     let users = rows.into_iter().map(decode).collect::<Result<_, _>>()?;
-    Ok(Page::from_fetched(users, limit))
+    let page = Page::from_fetched(users, limit);
+    append_audit(&mut transaction, vec![users_listed(&page.data, &ctx)]).await?;
+    transaction.commit().await.map_err(map_error)?;
+    Ok(page)
 }
 
 pub(crate) async fn update(

@@ -206,8 +206,10 @@ impl Store for SqliteStore {
         &self,
         limit: PageLimit,
         starting_after: Option<UserId>,
+        ctx: &AuditContext,
     ) -> Result<Page<User>, StoreError> {
-        users::list(&self.pool, limit, starting_after).await
+        let (pool, ctx) = (self.pool.clone(), ctx.clone());
+        detached::run(async move { users::list(&pool, limit, starting_after, &ctx).await }).await
     }
 
     async fn update_user(

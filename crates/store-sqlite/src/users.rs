@@ -7,7 +7,7 @@ use coffre_domain::audit::AuditContext;
 use coffre_domain::ids::UserId;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::{Email, Role};
-use coffre_store::identity_events::{password_reset, registered, user_changed};
+use coffre_store::identity_events::{password_reset, registered, user_changed, users_listed};
 use coffre_store::{
     CreateUser, EnsureAdmin, LoginRecord, NewUser, Page, PageLimit, PasswordHash, StoreError,
     UpdateUser, User, UserChanges, UserRow,
@@ -211,7 +211,9 @@ pub(crate) async fn list(
     pool: &SqlitePool,
     limit: PageLimit,
     starting_after: Option<UserId>,
+    ctx: &AuditContext,
 ) -> Result<Page<User>, StoreError> {
+    let mut transaction = begin_immediate(pool).await?;
     let starting_after = starting_after.map(|id| id.as_uuid());
     let rows_to_fetch = limit.rows_to_fetch();
     // Ids are 16-byte BLOBs, which compare bytewise: in UUID v7 order, so by creation time.
@@ -230,11 +232,14 @@ pub(crate) async fn list(
         starting_after,
         rows_to_fetch,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *transaction)
     .await
     .map_err(map_error)?;
     let users = rows.into_iter().map(decode).collect::<Result<_, _>>()?;
-    Ok(Page::from_fetched(users, limit))
+    let page = Page::from_fetched(users, limit);
+    append_audit(&mut transaction, vec![users_listed(&page.data, ctx)]).await?;
+    transaction.commit().await.map_err(map_error)?;
+    Ok(page)
 }
 
 pub(crate) async fn update(

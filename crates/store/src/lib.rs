@@ -143,11 +143,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn find_user(&self, id: UserId) -> Result<Option<User>, StoreError>;
 
     /// Users newest first (by id: ids are UUID v7). `starting_after` is the id of the last
-    /// user of the previous page; an id that names no user gives an empty page.
+    /// user of the previous page; an id that names no user gives an empty page. Only managers
+    /// and admins list users, which is a read of other people's data: READ (resource "user",
+    /// new value `{ids}`) is written in the same transaction.
     async fn list_users(
         &self,
         limit: PageLimit,
         starting_after: Option<UserId>,
+        ctx: &AuditContext,
     ) -> Result<Page<User>, StoreError>;
 
     /// An admin's change of role and/or disabled flag. Refused with `LastAdmin` if no active

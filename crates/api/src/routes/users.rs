@@ -37,7 +37,11 @@ async fn list(
     access::list_users(&caller.actor())?;
     let page = state
         .store()
-        .list_users(page_limit(query.limit)?, query.starting_after)
+        .list_users(
+            page_limit(query.limit)?,
+            query.starting_after,
+            &caller.audit(),
+        )
         .await?;
     Ok(Json(ListBody {
         data: page.data.into_iter().map(UserBody::from).collect(),

@@ -302,6 +302,24 @@ async fn the_audit_log_is_for_admins_and_records_who_did_what(store: Arc<dyn Sto
     .await
     .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED");
 
+    // A manager reading the user list is a read of other people's data: on the record.
+    assert_eq!(
+        call(&app, "GET", "/v1/users", &token, None).await.status,
+        StatusCode::OK
+    );
+    let reads = call(&app, "GET", "/v1/audit-events?action=READ", &root, None)
+        .await
+        .json();
+    assert_eq!(reads["data"][0]["actor_id"], id);
+    assert_eq!(reads["data"][0]["resource_type"], "user");
+    assert_eq!(
+        reads["data"][0]["new_value"]["ids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
     let verify = call(&app, "GET", "/v1/audit-events/verify", &root, None).await;
     assert_eq!(verify.status, StatusCode::OK, "{}", verify.text());
     let report = verify.json();

@@ -125,7 +125,7 @@ async fn update(store: &dyn Store, id: UserId, changes: UserChanges, by: UserId)
 
 async fn active_admins(store: &dyn Store) -> Vec<User> {
     let users = store
-        .list_users(PageLimit::new(100).unwrap(), None)
+        .list_users(PageLimit::new(100).unwrap(), None, &AuditContext::default())
         .await
         .unwrap();
     assert!(!users.has_more);
@@ -765,7 +765,10 @@ pub async fn identity_ensure_admin_creates_then_promotes(store: &dyn Store) {
 }
 
 pub async fn identity_list_users_newest_first(store: &dyn Store) {
-    let empty = store.list_users(PageLimit::default(), None).await.unwrap();
+    let empty = store
+        .list_users(PageLimit::default(), None, &AuditContext::default())
+        .await
+        .unwrap();
     assert!(empty.data.is_empty() && !empty.has_more);
 
     let mut users = Vec::new();
@@ -775,30 +778,45 @@ pub async fn identity_list_users_newest_first(store: &dyn Store) {
     let ids = |page: &crate::Page<User>| page.data.iter().map(|user| user.id).collect::<Vec<_>>();
     let limit = PageLimit::new(2).unwrap();
 
-    let first = store.list_users(limit, None).await.unwrap();
+    let first = store
+        .list_users(limit, None, &AuditContext::default())
+        .await
+        .unwrap();
     assert_eq!(ids(&first), [users[4].id, users[3].id]);
     assert!(first.has_more);
     assert_eq!(first.data[0], users[4]);
-    let second = store.list_users(limit, Some(users[3].id)).await.unwrap();
+    let second = store
+        .list_users(limit, Some(users[3].id), &AuditContext::default())
+        .await
+        .unwrap();
     assert_eq!(ids(&second), [users[2].id, users[1].id]);
     assert!(second.has_more);
-    let third = store.list_users(limit, Some(users[1].id)).await.unwrap();
+    let third = store
+        .list_users(limit, Some(users[1].id), &AuditContext::default())
+        .await
+        .unwrap();
     assert_eq!(ids(&third), [users[0].id]);
     assert!(!third.has_more);
 
     let exact = store
-        .list_users(PageLimit::new(5).unwrap(), None)
+        .list_users(PageLimit::new(5).unwrap(), None, &AuditContext::default())
         .await
         .unwrap();
     assert_eq!(exact.data.len(), 5);
     assert!(!exact.has_more, "a page that holds everything has no more");
-    let after_oldest = store.list_users(limit, Some(users[0].id)).await.unwrap();
+    let after_oldest = store
+        .list_users(limit, Some(users[0].id), &AuditContext::default())
+        .await
+        .unwrap();
     assert!(after_oldest.data.is_empty() && !after_oldest.has_more);
-    let unknown = store.list_users(limit, Some(UserId::new())).await.unwrap();
+    let unknown = store
+        .list_users(limit, Some(UserId::new()), &AuditContext::default())
+        .await
+        .unwrap();
     assert!(unknown.data.is_empty() && !unknown.has_more);
 
     let all: BTreeSet<UserId> = store
-        .list_users(PageLimit::default(), None)
+        .list_users(PageLimit::default(), None, &AuditContext::default())
         .await
         .unwrap()
         .data
@@ -806,4 +824,15 @@ pub async fn identity_list_users_newest_first(store: &dyn Store) {
         .map(|user| user.id)
         .collect();
     assert_eq!(all, users.iter().map(|user| user.id).collect());
+
+    // Every page read is on the record, naming whom it showed.
+    let reads = events_of(store, AuditAction::Read).await;
+    assert_eq!(reads.len(), 8);
+    let newest = reads.iter().max_by_key(|event| event.seq).unwrap();
+    assert_eq!(newest.resource_type, "user");
+    let shown = newest.new_value.as_ref().unwrap()["ids"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(shown, 5);
 }
