@@ -35,7 +35,7 @@ CREATE TABLE sessions (
     CONSTRAINT sessions_pkey PRIMARY KEY (id),
     CONSTRAINT sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id),
     CONSTRAINT sessions_revoked_reason_check
-        CHECK (revoked_reason IN ('logout', 'refresh_token_reused', 'user_disabled')),
+        CHECK (revoked_reason IN ('logout', 'refresh_token_reused', 'user_disabled', 'password_reset')),
     CONSTRAINT sessions_revoked_check CHECK ((revoked_at IS NULL) = (revoked_reason IS NULL))
 );
 

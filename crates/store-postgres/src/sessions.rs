@@ -226,18 +226,19 @@ async fn revoke(
     Ok(result.rows_affected() > 0)
 }
 
-/// Revokes every live session of a user being disabled.
+/// Revokes every live session of a user being disabled or given a new password.
 pub(crate) async fn revoke_all_of(
     connection: &mut PgConnection,
     user_id: UserId,
     now: Timestamp,
+    reason: SessionRevocation,
 ) -> Result<(), StoreError> {
     sqlx::query!(
         "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
          WHERE user_id = $1 AND revoked_at IS NULL",
         user_id.as_uuid(),
         now.as_datetime(),
-        SessionRevocation::UserDisabled.as_str(),
+        reason.as_str(),
     )
     .execute(connection)
     .await

@@ -7,8 +7,8 @@ use coffre_domain::time::Timestamp;
 use coffre_domain::user::{Email, Role};
 use coffre_store::identity_events::{password_reset, registered, user_changed, users_listed};
 use coffre_store::{
-    CreateUser, EnsureAdmin, LoginRecord, NewUser, Page, PageLimit, PasswordHash, StoreError,
-    UpdateUser, User, UserChanges, UserRow,
+    CreateUser, EnsureAdmin, LoginRecord, NewUser, Page, PageLimit, PasswordHash,
+    SessionRevocation, StoreError, UpdateUser, User, UserChanges, UserRow,
 };
 use sqlx::{PgConnection, PgPool};
 
@@ -122,6 +122,13 @@ pub(crate) async fn ensure_admin(
             .await
             .map_err(map_error)?;
             let mut events = user_changed(&before, &after, &ctx);
+            crate::sessions::revoke_all_of(
+                &mut transaction,
+                after.id,
+                now,
+                SessionRevocation::PasswordReset,
+            )
+            .await?;
             events.push(password_reset(&after, &ctx));
             append_audit(&mut transaction, events).await?;
             EnsureAdmin::Promoted(after)
@@ -249,7 +256,8 @@ pub(crate) async fn update(
     .await
     .map_err(map_error)?;
     if after.disabled && !before.disabled {
-        crate::sessions::revoke_all_of(&mut transaction, id, now).await?;
+        crate::sessions::revoke_all_of(&mut transaction, id, now, SessionRevocation::UserDisabled)
+            .await?;
     }
     append_audit(&mut transaction, user_changed(&before, &after, &ctx)).await?;
     transaction.commit().await.map_err(map_error)?;

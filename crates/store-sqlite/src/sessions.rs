@@ -244,15 +244,16 @@ async fn revoke(
     Ok(result.rows_affected() > 0)
 }
 
-/// Revokes every live session of a user being disabled.
+/// Revokes every live session of a user being disabled or given a new password.
 pub(crate) async fn revoke_all_of(
     connection: &mut SqliteConnection,
     user_id: UserId,
     now: Timestamp,
+    reason: SessionRevocation,
 ) -> Result<(), StoreError> {
     let user_id = user_id.as_uuid();
     let revoked_at = now.as_datetime();
-    let reason = SessionRevocation::UserDisabled.as_str();
+    let reason = reason.as_str();
     sqlx::query!(
         "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3 \
          WHERE user_id = ?1 AND revoked_at IS NULL",

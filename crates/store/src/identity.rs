@@ -167,6 +167,8 @@ pub enum SessionRevocation {
     Logout,
     RefreshTokenReused,
     UserDisabled,
+    /// `coffre admin create` replaced the password: whoever held the old one is out.
+    PasswordReset,
 }
 
 impl SessionRevocation {
@@ -175,6 +177,7 @@ impl SessionRevocation {
             Self::Logout => "logout",
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::UserDisabled => "user_disabled",
+            Self::PasswordReset => "password_reset",
         }
     }
 }

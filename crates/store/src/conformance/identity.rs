@@ -738,7 +738,9 @@ pub async fn identity_ensure_admin_creates_then_promotes(store: &dyn Store) {
     assert_eq!(changes[0].new_value, Some(json!({"role": "admin"})));
     assert_eq!(events_of(store, AuditAction::UserEnabled).await.len(), 1);
 
-    // Again: still the same admin, the password replaced, no role event.
+    // Again: still the same admin, the password replaced, no role event, and whoever held a
+    // session from the old password is out.
+    let session = login(store, &promoted, TokenHash([7; 32])).await;
     let again = store
         .ensure_admin(alice.email.clone(), hash_of("third"), &ctx)
         .await
@@ -746,6 +748,7 @@ pub async fn identity_ensure_admin_creates_then_promotes(store: &dyn Store) {
     assert!(matches!(again, EnsureAdmin::Promoted(ref user) if user.id == alice.id));
     let record = store.find_login(&alice.email).await.unwrap().unwrap();
     assert_eq!(record.password_hash, hash_of("third"));
+    assert!(store.session_auth(session).await.unwrap().unwrap().revoked);
     assert_eq!(
         events_of(store, AuditAction::PermissionChanged).await.len(),
         1
