@@ -1,52 +1,20 @@
 //! Sessions and refresh tokens in PostgreSQL: login, the per-request check, rotation with reuse
 //! detection, logout, and revocation when a user is disabled.
 
-use chrono::{DateTime, Utc};
 use coffre_domain::audit::AuditContext;
 use coffre_domain::ids::{SessionId, UserId};
 use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_store::identity_events::{logged_in, logged_out, refresh_token_reused};
 use coffre_store::{
-    NewSession, RefreshOutcome, SessionAuth, SessionRevocation, StoreError, TokenHash, UserRow,
+    NewSession, RefreshOutcome, SessionAuth, SessionAuthRow, SessionRevocation, StoreError,
+    TokenHash,
 };
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::audit::append_audit;
 use crate::error::{internal, map_error};
-
-/// A session joined with its user, as the per-request check reads it.
-struct SessionAuthRow {
-    id: Uuid,
-    email: String,
-    role: String,
-    disabled: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    revoked: bool,
-    expires_at: DateTime<Utc>,
-}
-
-impl SessionAuthRow {
-    fn into_auth(self) -> Result<SessionAuth, StoreError> {
-        let user = UserRow {
-            id: self.id,
-            email: self.email,
-            role: self.role,
-            disabled: self.disabled,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        }
-        .into_user()
-        .map_err(internal)?;
-        Ok(SessionAuth {
-            user,
-            revoked: self.revoked,
-            expires_at: Timestamp::from_datetime(self.expires_at),
-        })
-    }
-}
 
 async fn read_auth(
     connection: &mut PgConnection,
@@ -64,7 +32,7 @@ async fn read_auth(
     .fetch_optional(connection)
     .await
     .map_err(map_error)?
-    .map(SessionAuthRow::into_auth)
+    .map(|row| row.into_auth().map_err(internal))
     .transpose()
 }
 

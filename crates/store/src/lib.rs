@@ -29,7 +29,8 @@ pub use identity::{
 pub use login_throttle::{CorruptThrottle, ThrottleRow, lock_order, longest_wait};
 pub use page::{AuditFilter, Page, PageLimit};
 pub use rows::{
-    AuditRow, CorruptHead, CorruptRow, CorruptUser, UserRow, chain_head, parse_json_column,
+    AuditRow, CorruptHead, CorruptRow, CorruptUser, SessionAuthRow, UserRow, chain_head,
+    parse_json_column,
 };
 
 #[cfg(feature = "conformance")]

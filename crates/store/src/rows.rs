@@ -9,7 +9,7 @@ use coffre_domain::user::{Email, Role};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::identity::User;
+use crate::identity::{SessionAuth, User};
 
 /// One `audit_events` row with its columns in their SQL types, before the domain's checks.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +137,38 @@ pub struct UserRow {
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A session joined with its user, as the per-request check reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionAuthRow {
+    pub id: Uuid,
+    pub email: String,
+    pub role: String,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub revoked: bool,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl SessionAuthRow {
+    pub fn into_auth(self) -> Result<SessionAuth, CorruptUser> {
+        let user = UserRow {
+            id: self.id,
+            email: self.email,
+            role: self.role,
+            disabled: self.disabled,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+        .into_user()?;
+        Ok(SessionAuth {
+            user,
+            revoked: self.revoked,
+            expires_at: Timestamp::from_datetime(self.expires_at),
+        })
+    }
 }
 
 /// A stored user the domain cannot accept: the table's CHECKs forbid it, so only an edit

@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
-use coffre_domain::ids::SessionId;
+use coffre_domain::ids::{SessionId, UserId};
 use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::{Email, Password, Role};
@@ -14,7 +14,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::caller::{Caller, Client};
-use crate::auth::token::{new_refresh_token, refresh_token_hash};
+use crate::auth::token::{TokenError, new_refresh_token, refresh_token_hash};
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::state::AppState;
@@ -31,7 +31,7 @@ pub(super) fn routes() -> Router<AppState> {
 /// A user as clients see it.
 #[derive(Debug, Serialize)]
 pub(crate) struct UserBody {
-    id: coffre_domain::ids::UserId,
+    id: UserId,
     email: Email,
     role: Role,
     disabled: bool,
@@ -105,11 +105,12 @@ async fn login(
         });
     }
 
-    let record = state.store().find_login(&email).await?;
-    let (user, hash) = match record {
-        Some(record) => (Some(record.user), Some(record.password_hash)),
-        None => (None, None),
-    };
+    let (user, hash) = state
+        .store()
+        .find_login(&email)
+        .await?
+        .map(|record| (record.user, record.password_hash))
+        .unzip();
     let matches = state.passwords().verify(&password, hash).await?;
     let user = match user {
         Some(user) if matches && !user.disabled => user,
@@ -168,7 +169,7 @@ async fn refresh(
             Ok(Json(token_pair(&state, &user, session_id, next)?))
         }
         RefreshOutcome::Reused => Err(ApiError::RefreshTokenReused),
-        RefreshOutcome::Invalid => Err(ApiError::Token(crate::auth::token::TokenError::Invalid)),
+        RefreshOutcome::Invalid => Err(ApiError::Token(TokenError::Invalid)),
     }
 }
 
