@@ -129,6 +129,26 @@ pub struct NewAuditEvent {
     pub context: AuditContext,
 }
 
+impl NewAuditEvent {
+    /// A manager or admin read other people's data: one resource (`resource_id`), or a list
+    /// page (the `ids` it showed).
+    pub fn read(
+        resource_type: &str,
+        resource_id: Option<String>,
+        ids: Vec<String>,
+        context: AuditContext,
+    ) -> Self {
+        Self {
+            action: AuditAction::Read,
+            resource_type: resource_type.to_owned(),
+            new_value: (resource_id.is_none()).then(|| serde_json::json!({ "ids": ids })),
+            resource_id,
+            old_value: None,
+            context,
+        }
+    }
+}
+
 /// A 32-byte SHA-256 digest.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ChainHash(pub [u8; 32]);

@@ -86,6 +86,10 @@ id_type!(
     TransferId
 );
 id_type!(
+    /// One ledger line: one side of a transfer, on one account.
+    EntryId
+);
+id_type!(
     /// A card-style payment.
     PaymentId
 );

@@ -3,7 +3,9 @@
 pub mod access;
 pub mod audit;
 pub mod ids;
+pub mod ledger;
 pub mod money;
+pub mod text;
 pub mod throttle;
 pub mod time;
 pub mod user;

@@ -1,0 +1,243 @@
+//! Random command sequences against `ledger::apply`: money is conserved per currency, no
+//! customer account goes negative, every transfer's lines sum to zero, and a refused command
+//! changes nothing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use std::collections::BTreeMap;
+
+use coffre_domain::access::Actor;
+use coffre_domain::audit::AuditContext;
+use coffre_domain::ids::{AccountId, TransferId, UserId};
+use coffre_domain::ledger::{Account, AccountStatus, Action, Command, Ledger, Outcome, apply};
+use coffre_domain::money::{Amount, Currency, Money, SignedMinor};
+use coffre_domain::time::Timestamp;
+use coffre_domain::user::Role;
+use proptest::prelude::*;
+
+const CUSTOMERS: usize = 4;
+
+struct World {
+    owners: Vec<Actor>,
+    admin: Actor,
+    accounts: Vec<AccountId>,
+    ledger: Ledger,
+}
+
+/// Four customer accounts (two EUR, two JPY), each owned by its own user, and both system
+/// accounts.
+fn world() -> World {
+    let currencies = [
+        Currency::parse("EUR").unwrap(),
+        Currency::parse("EUR").unwrap(),
+        Currency::parse("JPY").unwrap(),
+        Currency::parse("JPY").unwrap(),
+    ];
+    let now = Timestamp::now();
+    let account = |owner_id, currency| Account {
+        id: AccountId::new(),
+        owner_id,
+        currency,
+        name: None,
+        balance: SignedMinor::ZERO,
+        held: SignedMinor::ZERO,
+        status: AccountStatus::Active,
+        created_at: now,
+        updated_at: now,
+    };
+    let owners: Vec<Actor> = (0..CUSTOMERS)
+        .map(|_| Actor {
+            user_id: UserId::new(),
+            role: Role::User,
+        })
+        .collect();
+    let mut all: Vec<Account> = owners
+        .iter()
+        .zip(currencies)
+        .map(|(owner, currency)| account(Some(owner.user_id), currency))
+        .collect();
+    let accounts = all.iter().map(|account| account.id).collect();
+    all.push(account(None, currencies[0]));
+    all.push(account(None, currencies[2]));
+    World {
+        owners,
+        admin: Actor {
+            user_id: UserId::new(),
+            role: Role::Admin,
+        },
+        accounts,
+        ledger: Ledger::new(all),
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Transfer {
+        from: usize,
+        to: usize,
+        minor: i64,
+        jpy: bool,
+    },
+    Deposit {
+        to: usize,
+        minor: i64,
+        jpy: bool,
+    },
+    Withdrawal {
+        from: usize,
+        minor: i64,
+        jpy: bool,
+    },
+    Freeze {
+        account: usize,
+        frozen: bool,
+    },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let index = 0..CUSTOMERS;
+    let minor = prop_oneof![1_i64..=500, 1_i64..=Amount::MAX_MINOR];
+    prop_oneof![
+        4 => (index.clone(), index.clone(), minor.clone(), any::<bool>())
+            .prop_map(|(from, to, minor, jpy)| Step::Transfer { from, to, minor, jpy }),
+        2 => (index.clone(), minor.clone(), any::<bool>())
+            .prop_map(|(to, minor, jpy)| Step::Deposit { to, minor, jpy }),
+        2 => (index.clone(), minor, any::<bool>())
+            .prop_map(|(from, minor, jpy)| Step::Withdrawal { from, minor, jpy }),
+        1 => (index, any::<bool>()).prop_map(|(account, frozen)| Step::Freeze { account, frozen }),
+    ]
+}
+
+fn command(world: &World, step: &Step) -> Command {
+    let money = |minor, jpy: bool| Money {
+        amount: Amount::from_minor(minor).unwrap(),
+        currency: Currency::parse(if jpy { "JPY" } else { "EUR" }).unwrap(),
+    };
+    let (actor, action) = match *step {
+        Step::Transfer {
+            from,
+            to,
+            minor,
+            jpy,
+        } => (
+            world.owners[from],
+            Action::Transfer {
+                id: TransferId::new(),
+                from: world.accounts[from],
+                to: world.accounts[to],
+                money: money(minor, jpy),
+                description: None,
+            },
+        ),
+        Step::Deposit { to, minor, jpy } => (
+            world.admin,
+            Action::Deposit {
+                id: TransferId::new(),
+                account_id: world.accounts[to],
+                money: money(minor, jpy),
+                description: None,
+            },
+        ),
+        Step::Withdrawal { from, minor, jpy } => (
+            world.owners[from],
+            Action::Withdrawal {
+                id: TransferId::new(),
+                account_id: world.accounts[from],
+                money: money(minor, jpy),
+                description: None,
+            },
+        ),
+        Step::Freeze { account, frozen } => (
+            world.admin,
+            Action::SetStatus {
+                account_id: world.accounts[account],
+                status: if frozen {
+                    AccountStatus::Frozen
+                } else {
+                    AccountStatus::Active
+                },
+            },
+        ),
+    };
+    Command {
+        actor,
+        context: AuditContext::default(),
+        action,
+    }
+}
+
+fn sums(ledger: &Ledger) -> BTreeMap<Currency, i128> {
+    let mut sums = BTreeMap::new();
+    for account in ledger.accounts() {
+        *sums.entry(account.currency).or_insert(0) += i128::from(account.balance.minor());
+    }
+    sums
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn random_sequences_conserve_money(
+        steps in prop::collection::vec(step(), 1..60),
+        batch in 1_usize..8,
+    ) {
+        let mut world = world();
+        let commands: Vec<Command> = steps.iter().map(|step| command(&world, step)).collect();
+        for chunk in commands.chunks(batch) {
+            let before = world.ledger.clone();
+            let (results, effects) = apply(&mut world.ledger, chunk, Timestamp::now());
+            prop_assert_eq!(results.len(), chunk.len());
+
+            // Replaying the accepted commands alone yields the same ledger: a refusal
+            // changed nothing.
+            let accepted: Vec<Command> = chunk
+                .iter()
+                .zip(&results)
+                .filter(|(_, result)| result.is_ok())
+                .map(|(command, _)| command.clone())
+                .collect();
+            let mut replay = before.clone();
+            let (replayed, _) = apply(&mut replay, &accepted, Timestamp::now());
+            prop_assert!(replayed.iter().all(Result::is_ok));
+            let balances = |ledger: &Ledger| -> Vec<(AccountId, i64, AccountStatus)> {
+                ledger.accounts().map(|a| (a.id, a.balance.minor(), a.status)).collect()
+            };
+            prop_assert_eq!(balances(&replay), balances(&world.ledger));
+
+            let transfers = results
+                .iter()
+                .filter(|result| matches!(result, Ok(Outcome::Transfer(_))))
+                .count();
+            prop_assert_eq!(effects.transfers.len(), transfers);
+            prop_assert_eq!(effects.entries.len(), 2 * transfers);
+            for pair in effects.entries.chunks(2) {
+                prop_assert_eq!(pair[0].transfer_id, pair[1].transfer_id);
+                prop_assert_eq!(pair[0].amount.minor() + pair[1].amount.minor(), 0);
+            }
+            // The last line of each account carries its final balance.
+            for entry in effects.entries.iter().rev() {
+                let last = effects
+                    .entries
+                    .iter()
+                    .rev()
+                    .find(|e| e.account_id == entry.account_id)
+                    .unwrap();
+                prop_assert_eq!(
+                    last.balance_after,
+                    world.ledger.account(entry.account_id).unwrap().balance
+                );
+            }
+            for account in world.ledger.accounts() {
+                if !account.is_system() {
+                    prop_assert!(!account.balance.is_negative(), "{account:?}");
+                    prop_assert!(!account.available().is_negative(), "{account:?}");
+                }
+            }
+            prop_assert!(sums(&world.ledger).values().all(|sum| *sum == 0));
+        }
+    }
+}
