@@ -9,14 +9,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use coffre_domain::audit::{AuditContext, AuditEvent, ChainReport, NewAuditEvent};
-use coffre_domain::ids::{AuditEventId, SessionId, UserId};
+use coffre_domain::ids::{AccountId, AuditEventId, EntryId, SessionId, TransferId, UserId};
+use coffre_domain::ledger::{Account, Entry, LedgerReport};
 use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::Email;
+use coffre_store::idempotency::Claim;
 use coffre_store::{
-    AuditFilter, CreateUser, EnsureAdmin, LoginRecord, NewSession, NewUser, Page, PageLimit,
-    PasswordHash, RefreshOutcome, SessionAuth, Store, StoreError, TokenHash, UpdateUser, User,
-    UserChanges,
+    AuditFilter, ClaimOutcome, CreateUser, EnsureAdmin, Executed, Fingerprint, IdempotencyKey,
+    LedgerRequest, LockPlan, LoginRecord, NewSession, NewUser, Page, PageLimit, PasswordHash,
+    RefreshOutcome, SessionAuth, Store, StoreError, TokenHash, TransferFilter, TransferRecord,
+    UpdateUser, User, UserChanges,
 };
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
@@ -25,6 +28,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 mod audit;
 mod detached;
 mod error;
+mod idempotency;
+mod ledger;
 mod retry;
 mod sessions;
 #[cfg(feature = "test-support")]
@@ -232,6 +237,78 @@ impl Store for PgStore {
         let ctx = ctx.clone();
         self.transaction(move |pool| users::update(pool, id, changes, ctx.clone()))
             .await
+    }
+
+    async fn execute(&self, batch: Vec<LedgerRequest>) -> Result<Vec<Executed>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let currencies = LockPlan::of(&batch).system_currencies;
+        let pool = self.pool.clone();
+        detached::run(async move { ledger::ensure_system_accounts(&pool, &currencies).await })
+            .await?;
+        self.transaction(move |pool| ledger::execute(pool, batch.clone()))
+            .await
+    }
+
+    async fn find_account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        ledger::find_account(&self.pool, id).await
+    }
+
+    async fn list_accounts(
+        &self,
+        owner: Option<UserId>,
+        limit: PageLimit,
+        starting_after: Option<AccountId>,
+    ) -> Result<Page<Account>, StoreError> {
+        ledger::list_accounts(&self.pool, owner, limit, starting_after).await
+    }
+
+    async fn find_transfer(&self, id: TransferId) -> Result<Option<TransferRecord>, StoreError> {
+        ledger::find_transfer(&self.pool, id).await
+    }
+
+    async fn list_transfers(
+        &self,
+        filter: TransferFilter,
+        limit: PageLimit,
+        starting_after: Option<TransferId>,
+    ) -> Result<Page<TransferRecord>, StoreError> {
+        ledger::list_transfers(&self.pool, filter, limit, starting_after).await
+    }
+
+    async fn list_entries(
+        &self,
+        account: AccountId,
+        limit: PageLimit,
+        starting_after: Option<EntryId>,
+    ) -> Result<Page<Entry>, StoreError> {
+        ledger::list_entries(&self.pool, account, limit, starting_after).await
+    }
+
+    async fn verify_ledger(&self) -> Result<LedgerReport, StoreError> {
+        ledger::verify(&self.pool).await
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        user: UserId,
+        key: &IdempotencyKey,
+        fingerprint: Fingerprint,
+        now: Timestamp,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let key = key.clone();
+        self.transaction(move |pool| idempotency::claim(pool, user, key.clone(), fingerprint, now))
+            .await
+    }
+
+    async fn release_idempotency_key(&self, claim: &Claim) -> Result<(), StoreError> {
+        let (pool, claim) = (self.pool.clone(), claim.clone());
+        detached::run(async move { idempotency::release(&pool, &claim).await }).await
+    }
+
+    async fn purge_idempotency_keys(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
+        idempotency::purge(&self.pool, cutoff).await
     }
 
     async fn close(&self) {

@@ -26,7 +26,9 @@ use serde_json::{Value, json};
 use crate::{AuditFilter, Page, PageLimit, Store};
 
 mod identity;
+mod ledger;
 pub use identity::*;
+pub use ledger::*;
 
 /// What a backend's test maker returns: the store, possibly with whatever must outlive it
 /// (a temporary directory, say) as the second member of a pair.
@@ -77,6 +79,10 @@ macro_rules! conformance_tests {
             identity_concurrent_demotions_keep_an_admin,
             identity_ensure_admin_creates_then_promotes,
             identity_list_users_newest_first,
+            ledger_batch_refusals_leave_neighbours_alone,
+            ledger_idempotency_claims_replays_and_takeovers,
+            ledger_idempotency_release_and_purge,
+            ledger_concurrent_opposite_transfers_conserve,
         );
     };
     (@cases $make_store:path; $($case:ident),+ $(,)?) => {

@@ -62,13 +62,7 @@ pub fn password_reset(user: &User, ctx: &AuditContext) -> NewAuditEvent {
 /// A manager or admin read this page of the user list.
 pub fn users_listed(users: &[User], ctx: &AuditContext) -> NewAuditEvent {
     let ids: Vec<String> = users.iter().map(|user| user.id.to_string()).collect();
-    event(
-        AuditAction::Read,
-        "user",
-        None,
-        (None, Some(json!({ "ids": ids }))),
-        ctx.clone(),
-    )
+    NewAuditEvent::read("user", None, ids, ctx.clone())
 }
 
 pub fn logged_in(session: &NewSession, ctx: &AuditContext) -> NewAuditEvent {

@@ -7,24 +7,37 @@
 
 use async_trait::async_trait;
 use coffre_domain::audit::{AuditContext, AuditEvent, ChainReport, NewAuditEvent};
-use coffre_domain::ids::{AuditEventId, SessionId, UserId};
+use coffre_domain::ids::{AccountId, AuditEventId, EntryId, SessionId, TransferId, UserId};
+use coffre_domain::ledger::{Account, Entry, LedgerReport};
 use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::Email;
 
 mod chain_check;
 mod error;
+pub mod idempotency;
 mod identity;
 pub mod identity_events;
+mod ledger;
+mod ledger_rows;
 mod login_throttle;
 mod page;
 mod rows;
 
 pub use chain_check::ChainCheck;
 pub use error::StoreError;
+pub use idempotency::{ClaimOutcome, Fingerprint, IdempotencyKey, StoredResponse};
 pub use identity::{
     CreateUser, EnsureAdmin, LoginRecord, NewSession, NewUser, PasswordHash, REFRESH_TOKEN_TTL,
     RefreshOutcome, SessionAuth, SessionRevocation, TokenHash, UpdateUser, User, UserChanges,
+};
+pub use ledger::{
+    DecidedBatch, Executed, Idempotent, LedgerRequest, LockPlan, Render, TransferFilter,
+    TransferRecord, decide_batch,
+};
+pub use ledger_rows::{
+    AccountCheckRow, AccountColumns, AccountRow, CorruptLedgerRow, EntryRow, TransferRow,
+    system_account,
 };
 pub use login_throttle::{CorruptThrottle, ThrottleRow, lock_order, longest_wait};
 pub use page::{AuditFilter, Page, PageLimit};
@@ -166,6 +179,65 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         changes: UserChanges,
         ctx: &AuditContext,
     ) -> Result<UpdateUser, StoreError>;
+
+    // The ledger.
+
+    /// The engine's one door (DESIGN.md §2): in one transaction, locks every account the batch
+    /// touches in ascending id order (creating missing system accounts first), decides the
+    /// commands with `coffre_domain::ledger::apply`, writes the effects, completes each
+    /// request's idempotency claim with its rendered response, appends the audit events and
+    /// commits; contention is retried with the whole batch. Results come back in request order.
+    /// It runs to its end even if the caller's future is dropped.
+    async fn execute(&self, batch: Vec<LedgerRequest>) -> Result<Vec<Executed>, StoreError>;
+
+    async fn find_account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
+
+    /// Accounts newest first, only `owner`'s if given (system accounts have no owner).
+    async fn list_accounts(
+        &self,
+        owner: Option<UserId>,
+        limit: PageLimit,
+        starting_after: Option<AccountId>,
+    ) -> Result<Page<Account>, StoreError>;
+
+    async fn find_transfer(&self, id: TransferId) -> Result<Option<TransferRecord>, StoreError>;
+
+    async fn list_transfers(
+        &self,
+        filter: TransferFilter,
+        limit: PageLimit,
+        starting_after: Option<TransferId>,
+    ) -> Result<Page<TransferRecord>, StoreError>;
+
+    /// The account's ledger lines, newest first.
+    async fn list_entries(
+        &self,
+        account: AccountId,
+        limit: PageLimit,
+        starting_after: Option<EntryId>,
+    ) -> Result<Page<Entry>, StoreError>;
+
+    /// Recomputes every balance from its lines and checks the ledger's invariants.
+    async fn verify_ledger(&self) -> Result<LedgerReport, StoreError>;
+
+    // Idempotency (API.md "Idempotency").
+
+    /// Claims `key` for `user`'s request with this fingerprint, in a transaction of its own; see
+    /// [`idempotency::decide`] for what an existing key gives.
+    async fn claim_idempotency_key(
+        &self,
+        user: UserId,
+        key: &IdempotencyKey,
+        fingerprint: Fingerprint,
+        now: Timestamp,
+    ) -> Result<ClaimOutcome, StoreError>;
+
+    /// Gives up a claim whose request failed before storing anything (a 5xx), so a retry
+    /// with the same key runs afresh. A claim already completed or taken over is left alone.
+    async fn release_idempotency_key(&self, claim: &idempotency::Claim) -> Result<(), StoreError>;
+
+    /// Deletes the keys created before `cutoff`; returns how many.
+    async fn purge_idempotency_keys(&self, cutoff: Timestamp) -> Result<u64, StoreError>;
 
     /// Waits for in-flight work and closes the connections.
     async fn close(&self);

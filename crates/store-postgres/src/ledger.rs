@@ -1,0 +1,513 @@
+//! The money path in PostgreSQL: one READ COMMITTED transaction per batch, every account it
+//! touches locked `FOR NO KEY UPDATE` in ascending id order, the decisions made by the pure
+//! ledger, the effects written with one statement per table.
+//!
+//! `FOR NO KEY UPDATE` rather than `FOR UPDATE`: the new ledger lines and transfers reference
+//! the accounts, and their foreign-key checks take `KEY SHARE` locks, which `NO KEY UPDATE`
+//! does not block.
+
+use std::collections::HashSet;
+
+use coffre_domain::ids::{AccountId, EntryId, TransferId};
+use coffre_domain::ledger::{self, Account, Effects, Entry, Ledger, LedgerReport, Transfer};
+use coffre_domain::money::Currency;
+use coffre_domain::time::Timestamp;
+use coffre_store::idempotency::Claim;
+use coffre_store::{
+    AccountCheckRow, AccountColumns, AccountRow, EntryRow, Executed, LedgerRequest, LockPlan, Page,
+    PageLimit, StoreError, StoredResponse, TransferFilter, TransferRecord, TransferRow,
+    decide_batch, system_account,
+};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::audit::append_audit;
+use crate::error::{internal, map_error};
+
+/// Inserts the system accounts of `currencies` that do not exist yet, in a statement of its
+/// own: the batch's transaction then finds and locks them like any other account.
+pub(crate) async fn ensure_system_accounts(
+    pool: &PgPool,
+    currencies: &[Currency],
+) -> Result<(), StoreError> {
+    if currencies.is_empty() {
+        return Ok(());
+    }
+    let codes: Vec<&str> = currencies.iter().map(Currency::code).collect();
+    let missing = sqlx::query_scalar!(
+        r#"SELECT code AS "code!" FROM UNNEST($1::text[]) AS code
+           WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE owner_id IS NULL AND currency = code)"#,
+        &codes as _,
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let now = Timestamp::now();
+    let accounts: Vec<Account> = currencies
+        .iter()
+        .filter(|currency| missing.iter().any(|code| code == currency.code()))
+        .map(|currency| system_account(*currency, now))
+        .collect();
+    let columns = Columns::of(&accounts);
+    // A concurrent first deposit may insert the same currency: the unique index keeps one.
+    sqlx::query!(
+        "INSERT INTO accounts (id, owner_id, currency, name, balance, held, status, created_at, \
+         updated_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], \
+         $6::bigint[], $7::text[], $8::timestamptz[], $9::timestamptz[]) \
+         ON CONFLICT (currency) WHERE owner_id IS NULL DO NOTHING",
+        &columns.id,
+        &columns.owner_id as _,
+        &columns.currency as _,
+        &columns.name as _,
+        &columns.balance,
+        &columns.held,
+        &columns.status as _,
+        &columns.created_at,
+        &columns.updated_at,
+    )
+    .execute(pool)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+/// One attempt at a whole batch; the caller retries it on contention.
+pub(crate) async fn execute(
+    pool: PgPool,
+    batch: Vec<LedgerRequest>,
+) -> Result<Vec<Executed>, StoreError> {
+    let mut transaction = pool.begin().await.map_err(map_error)?;
+    let held = held_claims(&mut transaction, &batch).await?;
+    let plan = LockPlan::of(&batch);
+    let mut ledger = lock_accounts(&mut transaction, &plan).await?;
+    let decided = decide_batch(
+        &batch,
+        |claim| held.contains(&(claim.user_id.as_uuid(), claim.key.as_str().to_owned())),
+        &mut ledger,
+        Timestamp::now(),
+    );
+    write_effects(&mut transaction, &ledger, &decided.effects).await?;
+    complete_claims(&mut transaction, &decided.responses).await?;
+    append_audit(&mut transaction, decided.effects.audit).await?;
+    transaction.commit().await.map_err(map_error)?;
+    Ok(decided.executed)
+}
+
+/// The batch's claims that are still theirs, locked so no takeover can slip in before commit.
+async fn held_claims(
+    connection: &mut PgConnection,
+    batch: &[LedgerRequest],
+) -> Result<HashSet<(Uuid, String)>, StoreError> {
+    let claims: Vec<&Claim> = batch
+        .iter()
+        .filter_map(|request| request.idempotency.as_ref())
+        .map(|idempotent| &idempotent.claim)
+        .collect();
+    if claims.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let users: Vec<Uuid> = claims.iter().map(|claim| claim.user_id.as_uuid()).collect();
+    let keys: Vec<&str> = claims.iter().map(|claim| claim.key.as_str()).collect();
+    let claim_ids: Vec<Uuid> = claims.iter().map(|claim| claim.claim_id).collect();
+    let rows = sqlx::query!(
+        "SELECT user_id, key FROM idempotency_keys \
+         WHERE (user_id, key, claim_id) IN \
+               (SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[])) \
+         AND completed_at IS NULL \
+         ORDER BY user_id, key \
+         FOR UPDATE",
+        &users,
+        &keys as _,
+        &claim_ids,
+    )
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(map_error)?;
+    Ok(rows.into_iter().map(|row| (row.user_id, row.key)).collect())
+}
+
+async fn lock_accounts(
+    connection: &mut PgConnection,
+    plan: &LockPlan,
+) -> Result<Ledger, StoreError> {
+    let ids: Vec<Uuid> = plan.accounts.iter().map(AccountId::as_uuid).collect();
+    let currencies: Vec<&str> = plan.system_currencies.iter().map(Currency::code).collect();
+    let rows = sqlx::query_as!(
+        AccountRow,
+        "SELECT id, owner_id, currency, name, balance, held, status, created_at, updated_at \
+         FROM accounts \
+         WHERE id = ANY($1) OR (owner_id IS NULL AND currency = ANY($2)) \
+         ORDER BY id \
+         FOR NO KEY UPDATE",
+        &ids,
+        &currencies as _,
+    )
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(map_error)?;
+    let accounts = rows
+        .into_iter()
+        .map(|row| row.into_account().map_err(internal))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Ledger::new(accounts))
+}
+
+async fn write_effects(
+    connection: &mut PgConnection,
+    ledger: &Ledger,
+    effects: &Effects,
+) -> Result<(), StoreError> {
+    let opened: Vec<Account> = effects
+        .opened
+        .iter()
+        .filter_map(|id| ledger.account(*id).cloned())
+        .collect();
+    if !opened.is_empty() {
+        let columns = Columns::of(&opened);
+        sqlx::query!(
+            "INSERT INTO accounts (id, owner_id, currency, name, balance, held, status, \
+             created_at, updated_at) \
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], \
+             $6::bigint[], $7::text[], $8::timestamptz[], $9::timestamptz[])",
+            &columns.id,
+            &columns.owner_id as _,
+            &columns.currency as _,
+            &columns.name as _,
+            &columns.balance,
+            &columns.held,
+            &columns.status as _,
+            &columns.created_at,
+            &columns.updated_at,
+        )
+        .execute(&mut *connection)
+        .await
+        .map_err(map_error)?;
+    }
+
+    let changed: Vec<Account> = effects
+        .changed
+        .iter()
+        .filter_map(|id| ledger.account(*id).cloned())
+        .collect();
+    if !changed.is_empty() {
+        let columns = Columns::of(&changed);
+        sqlx::query!(
+            "UPDATE accounts SET balance = new.balance, held = new.held, status = new.status, \
+             updated_at = new.updated_at \
+             FROM UNNEST($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], \
+                         $5::timestamptz[]) AS new(id, balance, held, status, updated_at) \
+             WHERE accounts.id = new.id",
+            &columns.id,
+            &columns.balance,
+            &columns.held,
+            &columns.status as _,
+            &columns.updated_at,
+        )
+        .execute(&mut *connection)
+        .await
+        .map_err(map_error)?;
+    }
+
+    insert_transfers(connection, &effects.transfers).await?;
+    insert_entries(connection, &effects.entries).await
+}
+
+async fn insert_transfers(
+    connection: &mut PgConnection,
+    transfers: &[Transfer],
+) -> Result<(), StoreError> {
+    if transfers.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = transfers.iter().map(|t| t.id.as_uuid()).collect();
+    let kinds: Vec<&str> = transfers.iter().map(|t| t.kind.as_str()).collect();
+    let from: Vec<Uuid> = transfers
+        .iter()
+        .map(|t| t.from_account_id.as_uuid())
+        .collect();
+    let to: Vec<Uuid> = transfers
+        .iter()
+        .map(|t| t.to_account_id.as_uuid())
+        .collect();
+    let amounts: Vec<i64> = transfers.iter().map(|t| t.amount.minor()).collect();
+    let currencies: Vec<&str> = transfers.iter().map(|t| t.currency.code()).collect();
+    let descriptions: Vec<Option<&str>> = transfers
+        .iter()
+        .map(|t| t.description.as_ref().map(|d| d.as_str()))
+        .collect();
+    let created: Vec<chrono::DateTime<chrono::Utc>> = transfers
+        .iter()
+        .map(|t| t.created_at.as_datetime())
+        .collect();
+    sqlx::query!(
+        "INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, \
+         description, created_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[], \
+         $6::text[], $7::text[], $8::timestamptz[])",
+        &ids,
+        &kinds as _,
+        &from,
+        &to,
+        &amounts,
+        &currencies as _,
+        &descriptions as _,
+        &created,
+    )
+    .execute(&mut *connection)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+async fn insert_entries(
+    connection: &mut PgConnection,
+    entries: &[Entry],
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = entries.iter().map(|e| e.id.as_uuid()).collect();
+    let transfers: Vec<Uuid> = entries.iter().map(|e| e.transfer_id.as_uuid()).collect();
+    let accounts: Vec<Uuid> = entries.iter().map(|e| e.account_id.as_uuid()).collect();
+    let amounts: Vec<i64> = entries.iter().map(|e| e.amount.minor()).collect();
+    let after: Vec<i64> = entries.iter().map(|e| e.balance_after.minor()).collect();
+    let created: Vec<chrono::DateTime<chrono::Utc>> =
+        entries.iter().map(|e| e.created_at.as_datetime()).collect();
+    sqlx::query!(
+        "INSERT INTO ledger_lines (id, transfer_id, account_id, amount, balance_after, \
+         created_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::bigint[], \
+         $6::timestamptz[])",
+        &ids,
+        &transfers,
+        &accounts,
+        &amounts,
+        &after,
+        &created,
+    )
+    .execute(&mut *connection)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+async fn complete_claims(
+    connection: &mut PgConnection,
+    responses: &[(Claim, StoredResponse)],
+) -> Result<(), StoreError> {
+    if responses.is_empty() {
+        return Ok(());
+    }
+    let users: Vec<Uuid> = responses.iter().map(|(c, _)| c.user_id.as_uuid()).collect();
+    let keys: Vec<&str> = responses.iter().map(|(c, _)| c.key.as_str()).collect();
+    let statuses: Vec<i32> = responses
+        .iter()
+        .map(|(_, response)| i32::from(response.status))
+        .collect();
+    let bodies: Vec<&[u8]> = responses
+        .iter()
+        .map(|(_, response)| response.body.as_slice())
+        .collect();
+    sqlx::query!(
+        "UPDATE idempotency_keys SET completed_at = $5, response_status = done.status, \
+         response_body = done.body \
+         FROM UNNEST($1::uuid[], $2::text[], $3::int[], $4::bytea[]) \
+              AS done(user_id, key, status, body) \
+         WHERE idempotency_keys.user_id = done.user_id AND idempotency_keys.key = done.key",
+        &users,
+        &keys as _,
+        &statuses,
+        &bodies as _,
+        Timestamp::now().as_datetime(),
+    )
+    .execute(&mut *connection)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+/// Account columns as arrays, for `UNNEST`.
+struct Columns {
+    id: Vec<Uuid>,
+    owner_id: Vec<Option<Uuid>>,
+    currency: Vec<&'static str>,
+    name: Vec<Option<String>>,
+    balance: Vec<i64>,
+    held: Vec<i64>,
+    status: Vec<&'static str>,
+    created_at: Vec<chrono::DateTime<chrono::Utc>>,
+    updated_at: Vec<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Columns {
+    fn of(accounts: &[Account]) -> Self {
+        let rows: Vec<AccountColumns> = accounts.iter().map(AccountColumns::of).collect();
+        Self {
+            id: rows.iter().map(|r| r.id).collect(),
+            owner_id: rows.iter().map(|r| r.owner_id).collect(),
+            currency: rows.iter().map(|r| r.currency).collect(),
+            name: rows.iter().map(|r| r.name.clone()).collect(),
+            balance: rows.iter().map(|r| r.balance).collect(),
+            held: rows.iter().map(|r| r.held).collect(),
+            status: rows.iter().map(|r| r.status).collect(),
+            created_at: rows.iter().map(|r| r.created_at).collect(),
+            updated_at: rows.iter().map(|r| r.updated_at).collect(),
+        }
+    }
+}
+
+pub(crate) async fn find_account(
+    pool: &PgPool,
+    id: AccountId,
+) -> Result<Option<Account>, StoreError> {
+    sqlx::query_as!(
+        AccountRow,
+        "SELECT id, owner_id, currency, name, balance, held, status, created_at, updated_at \
+         FROM accounts WHERE id = $1",
+        id.as_uuid(),
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(map_error)?
+    .map(|row| row.into_account().map_err(internal))
+    .transpose()
+}
+
+pub(crate) async fn list_accounts(
+    pool: &PgPool,
+    owner: Option<coffre_domain::ids::UserId>,
+    limit: PageLimit,
+    starting_after: Option<AccountId>,
+) -> Result<Page<Account>, StoreError> {
+    let rows = sqlx::query_as!(
+        AccountRow,
+        "SELECT id, owner_id, currency, name, balance, held, status, created_at, updated_at \
+         FROM accounts \
+         WHERE ($1::uuid IS NULL OR owner_id = $1) AND ($2::uuid IS NULL OR id < $2) \
+         ORDER BY id DESC LIMIT $3",
+        owner.map(|id| id.as_uuid()),
+        starting_after.map(|id| id.as_uuid()),
+        limit.rows_to_fetch(),
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    let accounts = rows
+        .into_iter()
+        .map(|row| row.into_account().map_err(internal))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_fetched(accounts, limit))
+}
+
+pub(crate) async fn find_transfer(
+    pool: &PgPool,
+    id: TransferId,
+) -> Result<Option<TransferRecord>, StoreError> {
+    sqlx::query_as!(
+        TransferRow,
+        r#"SELECT t.id, t.kind, t.from_account_id, t.to_account_id, t.amount, t.currency,
+                  t.description, t.created_at,
+                  source.owner_id AS "from_owner?", target.owner_id AS "to_owner?"
+           FROM transfers t
+           JOIN accounts source ON source.id = t.from_account_id
+           JOIN accounts target ON target.id = t.to_account_id
+           WHERE t.id = $1"#,
+        id.as_uuid(),
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(map_error)?
+    .map(|row| row.into_record().map_err(internal))
+    .transpose()
+}
+
+pub(crate) async fn list_transfers(
+    pool: &PgPool,
+    filter: TransferFilter,
+    limit: PageLimit,
+    starting_after: Option<TransferId>,
+) -> Result<Page<TransferRecord>, StoreError> {
+    let rows = sqlx::query_as!(
+        TransferRow,
+        r#"SELECT t.id, t.kind, t.from_account_id, t.to_account_id, t.amount, t.currency,
+                  t.description, t.created_at,
+                  source.owner_id AS "from_owner?", target.owner_id AS "to_owner?"
+           FROM transfers t
+           JOIN accounts source ON source.id = t.from_account_id
+           JOIN accounts target ON target.id = t.to_account_id
+           WHERE ($1::uuid IS NULL OR t.from_account_id = $1 OR t.to_account_id = $1)
+             AND ($2::uuid IS NULL OR source.owner_id = $2 OR target.owner_id = $2)
+             AND ($3::uuid IS NULL OR t.id < $3)
+           ORDER BY t.id DESC LIMIT $4"#,
+        filter.account_id.map(|id| id.as_uuid()),
+        filter.party.map(|id| id.as_uuid()),
+        starting_after.map(|id| id.as_uuid()),
+        limit.rows_to_fetch(),
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    let transfers = rows
+        .into_iter()
+        .map(|row| row.into_record().map_err(internal))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_fetched(transfers, limit))
+}
+
+pub(crate) async fn list_entries(
+    pool: &PgPool,
+    account: AccountId,
+    limit: PageLimit,
+    starting_after: Option<EntryId>,
+) -> Result<Page<Entry>, StoreError> {
+    let rows = sqlx::query_as!(
+        EntryRow,
+        "SELECT line.id, line.transfer_id, line.account_id, line.amount, line.balance_after, \
+                account.currency, line.created_at \
+         FROM ledger_lines line JOIN accounts account ON account.id = line.account_id \
+         WHERE line.account_id = $1 AND ($2::uuid IS NULL OR line.id < $2) \
+         ORDER BY line.id DESC LIMIT $3",
+        account.as_uuid(),
+        starting_after.map(|id| id.as_uuid()),
+        limit.rows_to_fetch(),
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    let entries = rows
+        .into_iter()
+        .map(|row| row.into_entry().map_err(internal))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_fetched(entries, limit))
+}
+
+/// Reads every account with its lines summed in one REPEATABLE READ snapshot, so transfers
+/// committing meanwhile cannot make a sound ledger look broken.
+pub(crate) async fn verify(pool: &PgPool) -> Result<LedgerReport, StoreError> {
+    let mut transaction = pool
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(map_error)?;
+    let rows = sqlx::query_as!(
+        AccountCheckRow,
+        r#"SELECT account.id, account.owner_id, account.currency, account.balance, account.held,
+                  COALESCE(lines.sum, 0)::bigint AS "lines_sum!"
+           FROM accounts account
+           LEFT JOIN (SELECT account_id, SUM(amount) AS sum FROM ledger_lines
+                      GROUP BY account_id) lines ON lines.account_id = account.id
+           ORDER BY account.id"#,
+    )
+    .fetch_all(&mut *transaction)
+    .await
+    .map_err(map_error)?;
+    transaction.commit().await.map_err(map_error)?;
+    let checks = rows
+        .into_iter()
+        .map(|row| row.into_check().map_err(internal))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ledger::verify(checks))
+}

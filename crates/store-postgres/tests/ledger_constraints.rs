@@ -1,0 +1,136 @@
+//! The ledger tables refuse, by constraint or trigger, what the domain's types forbid: a
+//! customer below zero, a hold above the balance, a zero line, a transfer to itself, and any
+//! edit of posted history.
+
+// Helpers shared by the test below fail the test the same way the test does.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use coffre_domain::audit::AuditContext;
+use coffre_domain::user::{Email, Role};
+use coffre_store::{CreateUser, NewUser, PasswordHash, Store};
+use coffre_store_postgres::testing::fresh_database;
+use sqlx::{Connection, PgConnection};
+
+/// The error a statement ends in: the violated constraint's name, else the message.
+async fn refused(connection: &mut PgConnection, sql: &'static str) -> String {
+    let error = sqlx::raw_sql(sql)
+        .execute(&mut *connection)
+        .await
+        .expect_err(sql);
+    let error = error
+        .as_database_error()
+        .unwrap_or_else(|| panic!("{sql}: {error}"));
+    error
+        .constraint()
+        .map_or_else(|| error.message().to_owned(), ToOwned::to_owned)
+}
+
+#[tokio::test]
+async fn ledger_rows_hold_only_what_the_types_allow() {
+    let (store, url) = fresh_database().await;
+    let new = NewUser {
+        email: Email::parse("alice@example.com").unwrap(),
+        password_hash: PasswordHash::new("$argon2id$v=19$stub".into()),
+        role: Role::User,
+    };
+    let created = store
+        .create_user(new, &AuditContext::default())
+        .await
+        .unwrap();
+    assert!(matches!(created, CreateUser::Created(_)));
+    let mut connection = PgConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO accounts VALUES ('00000000-0000-7000-8000-000000000001', \
+           (SELECT id FROM users), 'EUR', NULL, 100, 0, 'active', now(), now()); \
+         INSERT INTO accounts VALUES ('00000000-0000-7000-8000-000000000002', NULL, 'EUR', \
+           NULL, -100, 0, 'active', now(), now()); \
+         INSERT INTO transfers VALUES ('00000000-0000-7000-8000-0000000000a1', 'deposit', \
+           '00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001', \
+           100, 'EUR', NULL, now()); \
+         INSERT INTO ledger_lines VALUES ('00000000-0000-7000-8000-0000000000b1', \
+           '00000000-0000-7000-8000-0000000000a1', '00000000-0000-7000-8000-000000000001', \
+           100, 100, now())",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+
+    let cases = [
+        (
+            "UPDATE accounts SET balance = -1 \
+             WHERE id = '00000000-0000-7000-8000-000000000001'",
+            "accounts_customer_balance_check",
+        ),
+        (
+            "UPDATE accounts SET held = 101 \
+             WHERE id = '00000000-0000-7000-8000-000000000001'",
+            "accounts_customer_balance_check",
+        ),
+        (
+            "UPDATE accounts SET held = -1 WHERE id = '00000000-0000-7000-8000-000000000002'",
+            "accounts_held_check",
+        ),
+        (
+            "UPDATE accounts SET status = 'closed'",
+            "accounts_status_check",
+        ),
+        (
+            "INSERT INTO accounts VALUES (gen_random_uuid(), NULL, 'EUR', NULL, 0, 0, 'active', \
+             now(), now())",
+            "accounts_system_currency_key",
+        ),
+        (
+            "INSERT INTO accounts VALUES (gen_random_uuid(), NULL, 'eur', NULL, 0, 0, 'active', \
+             now(), now())",
+            "accounts_currency_check",
+        ),
+        (
+            "INSERT INTO transfers VALUES (gen_random_uuid(), 'transfer', \
+             '00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-000000000001', \
+             1, 'EUR', NULL, now())",
+            "transfers_accounts_check",
+        ),
+        (
+            "INSERT INTO transfers VALUES (gen_random_uuid(), 'transfer', \
+             '00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-000000000002', \
+             0, 'EUR', NULL, now())",
+            "transfers_amount_check",
+        ),
+        (
+            "INSERT INTO transfers VALUES (gen_random_uuid(), 'gift', \
+             '00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-000000000002', \
+             1, 'EUR', NULL, now())",
+            "transfers_kind_check",
+        ),
+        (
+            "INSERT INTO ledger_lines VALUES (gen_random_uuid(), \
+             '00000000-0000-7000-8000-0000000000a1', '00000000-0000-7000-8000-000000000002', \
+             0, -100, now())",
+            "ledger_lines_amount_check",
+        ),
+        (
+            "UPDATE ledger_lines SET amount = 1000",
+            "ledger_lines refuses UPDATE: the ledger is append-only",
+        ),
+        (
+            "DELETE FROM ledger_lines",
+            "ledger_lines refuses DELETE: the ledger is append-only",
+        ),
+        (
+            "TRUNCATE ledger_lines CASCADE",
+            "ledger_lines refuses TRUNCATE: the ledger is append-only",
+        ),
+        (
+            "UPDATE transfers SET amount = 1",
+            "transfers refuses UPDATE: the ledger is append-only",
+        ),
+        (
+            "DELETE FROM transfers",
+            "transfers refuses DELETE: the ledger is append-only",
+        ),
+    ];
+    for (sql, expected) in cases {
+        assert_eq!(refused(&mut connection, sql).await, expected, "{sql}");
+    }
+    connection.close().await.unwrap();
+}

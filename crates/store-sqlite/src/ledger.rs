@@ -1,0 +1,423 @@
+//! The money path in SQLite: one `BEGIN IMMEDIATE` transaction per batch. It holds the
+//! database's only write lock from its first statement, so every account it reads is as good
+//! as locked, and batches run one after another.
+
+use coffre_domain::ids::{AccountId, EntryId, TransferId, UserId};
+use coffre_domain::ledger::{self, Account, Effects, Entry, Ledger, LedgerReport, Transfer};
+use coffre_domain::money::Currency;
+use coffre_domain::time::Timestamp;
+use coffre_store::idempotency::Claim;
+use coffre_store::{
+    AccountCheckRow, AccountColumns, AccountRow, EntryRow, Executed, LedgerRequest, LockPlan, Page,
+    PageLimit, StoreError, StoredResponse, TransferFilter, TransferRecord, TransferRow,
+    decide_batch, system_account,
+};
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::audit::append_audit;
+use crate::error::{internal, map_error};
+use crate::transaction::begin_immediate;
+
+type DateTime = chrono::DateTime<chrono::Utc>;
+
+pub(crate) async fn execute(
+    pool: &SqlitePool,
+    batch: Vec<LedgerRequest>,
+) -> Result<Vec<Executed>, StoreError> {
+    let mut transaction = begin_immediate(pool).await?;
+    let mut held = Vec::new();
+    for idempotent in batch
+        .iter()
+        .filter_map(|request| request.idempotency.as_ref())
+    {
+        if claim_is_held(&mut transaction, &idempotent.claim).await? {
+            held.push(idempotent.claim.clone());
+        }
+    }
+    let plan = LockPlan::of(&batch);
+    let mut accounts = Vec::new();
+    for id in &plan.accounts {
+        accounts.extend(load_account(&mut transaction, *id).await?);
+    }
+    for currency in &plan.system_currencies {
+        accounts.push(system_account_of(&mut transaction, *currency).await?);
+    }
+    let mut ledger = Ledger::new(accounts);
+    let decided = decide_batch(
+        &batch,
+        |claim| held.contains(claim),
+        &mut ledger,
+        Timestamp::now(),
+    );
+    write_effects(&mut transaction, &ledger, &decided.effects).await?;
+    for (claim, response) in &decided.responses {
+        complete_claim(&mut transaction, claim, response).await?;
+    }
+    append_audit(&mut transaction, decided.effects.audit).await?;
+    transaction.commit().await.map_err(map_error)?;
+    Ok(decided.executed)
+}
+
+async fn claim_is_held(
+    connection: &mut SqliteConnection,
+    claim: &Claim,
+) -> Result<bool, StoreError> {
+    let (user, key, claim_id) = (claim.user_id.as_uuid(), claim.key.as_str(), claim.claim_id);
+    let row = sqlx::query_scalar!(
+        r#"SELECT 1 AS "held!: i64" FROM idempotency_keys
+           WHERE user_id = ?1 AND key = ?2 AND claim_id = ?3 AND completed_at IS NULL"#,
+        user,
+        key,
+        claim_id,
+    )
+    .fetch_optional(connection)
+    .await
+    .map_err(map_error)?;
+    Ok(row.is_some())
+}
+
+async fn load_account(
+    connection: &mut SqliteConnection,
+    id: AccountId,
+) -> Result<Option<Account>, StoreError> {
+    let id = id.as_uuid();
+    sqlx::query_as!(
+        AccountRow,
+        r#"SELECT id AS "id!: uuid::Uuid", owner_id AS "owner_id: uuid::Uuid",
+                  currency AS "currency!", name, balance AS "balance!", held AS "held!",
+                  status AS "status!", created_at AS "created_at!: DateTime",
+                  updated_at AS "updated_at!: DateTime"
+           FROM accounts WHERE id = ?1"#,
+        id,
+    )
+    .fetch_optional(connection)
+    .await
+    .map_err(map_error)?
+    .map(|row| row.into_account().map_err(internal))
+    .transpose()
+}
+
+/// The system account of `currency`, created on first use.
+async fn system_account_of(
+    connection: &mut SqliteConnection,
+    currency: Currency,
+) -> Result<Account, StoreError> {
+    let code = currency.code();
+    let row = sqlx::query_as!(
+        AccountRow,
+        r#"SELECT id AS "id!: uuid::Uuid", owner_id AS "owner_id: uuid::Uuid",
+                  currency AS "currency!", name, balance AS "balance!", held AS "held!",
+                  status AS "status!", created_at AS "created_at!: DateTime",
+                  updated_at AS "updated_at!: DateTime"
+           FROM accounts WHERE owner_id IS NULL AND currency = ?1"#,
+        code,
+    )
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(map_error)?;
+    match row {
+        Some(row) => row.into_account().map_err(internal),
+        None => {
+            let account = system_account(currency, Timestamp::now());
+            insert_account(connection, &account).await?;
+            Ok(account)
+        }
+    }
+}
+
+async fn insert_account(
+    connection: &mut SqliteConnection,
+    account: &Account,
+) -> Result<(), StoreError> {
+    let c = AccountColumns::of(account);
+    sqlx::query!(
+        "INSERT INTO accounts (id, owner_id, currency, name, balance, held, status, created_at, \
+         updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        c.id,
+        c.owner_id,
+        c.currency,
+        c.name,
+        c.balance,
+        c.held,
+        c.status,
+        c.created_at,
+        c.updated_at,
+    )
+    .execute(connection)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+async fn write_effects(
+    connection: &mut SqliteConnection,
+    ledger: &Ledger,
+    effects: &Effects,
+) -> Result<(), StoreError> {
+    for account in effects.opened.iter().filter_map(|id| ledger.account(*id)) {
+        insert_account(connection, account).await?;
+    }
+    for account in effects.changed.iter().filter_map(|id| ledger.account(*id)) {
+        let c = AccountColumns::of(account);
+        sqlx::query!(
+            "UPDATE accounts SET balance = ?2, held = ?3, status = ?4, updated_at = ?5 \
+             WHERE id = ?1",
+            c.id,
+            c.balance,
+            c.held,
+            c.status,
+            c.updated_at,
+        )
+        .execute(&mut *connection)
+        .await
+        .map_err(map_error)?;
+    }
+    for transfer in &effects.transfers {
+        insert_transfer(connection, transfer).await?;
+    }
+    for entry in &effects.entries {
+        insert_entry(connection, entry).await?;
+    }
+    Ok(())
+}
+
+async fn insert_transfer(
+    connection: &mut SqliteConnection,
+    transfer: &Transfer,
+) -> Result<(), StoreError> {
+    let id = transfer.id.as_uuid();
+    let kind = transfer.kind.as_str();
+    let from = transfer.from_account_id.as_uuid();
+    let to = transfer.to_account_id.as_uuid();
+    let amount = transfer.amount.minor();
+    let currency = transfer.currency.code();
+    let description = transfer.description.as_ref().map(|d| d.as_str());
+    let created_at = transfer.created_at.as_datetime();
+    sqlx::query!(
+        "INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, \
+         description, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        id,
+        kind,
+        from,
+        to,
+        amount,
+        currency,
+        description,
+        created_at,
+    )
+    .execute(connection)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+async fn insert_entry(connection: &mut SqliteConnection, entry: &Entry) -> Result<(), StoreError> {
+    let id = entry.id.as_uuid();
+    let transfer = entry.transfer_id.as_uuid();
+    let account = entry.account_id.as_uuid();
+    let amount = entry.amount.minor();
+    let after = entry.balance_after.minor();
+    let created_at = entry.created_at.as_datetime();
+    sqlx::query!(
+        "INSERT INTO ledger_lines (id, transfer_id, account_id, amount, balance_after, \
+         created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        id,
+        transfer,
+        account,
+        amount,
+        after,
+        created_at,
+    )
+    .execute(connection)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+async fn complete_claim(
+    connection: &mut SqliteConnection,
+    claim: &Claim,
+    response: &StoredResponse,
+) -> Result<(), StoreError> {
+    let (user, key) = (claim.user_id.as_uuid(), claim.key.as_str());
+    let status = i64::from(response.status);
+    let body = response.body.as_slice();
+    let now = Timestamp::now().as_datetime();
+    sqlx::query!(
+        "UPDATE idempotency_keys SET completed_at = ?3, response_status = ?4, \
+         response_body = ?5 WHERE user_id = ?1 AND key = ?2",
+        user,
+        key,
+        now,
+        status,
+        body,
+    )
+    .execute(connection)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+pub(crate) async fn find_account(
+    pool: &SqlitePool,
+    id: AccountId,
+) -> Result<Option<Account>, StoreError> {
+    let mut connection = pool.acquire().await.map_err(map_error)?;
+    load_account(&mut connection, id).await
+}
+
+pub(crate) async fn list_accounts(
+    pool: &SqlitePool,
+    owner: Option<UserId>,
+    limit: PageLimit,
+    starting_after: Option<AccountId>,
+) -> Result<Page<Account>, StoreError> {
+    let owner = owner.map(|id| id.as_uuid());
+    let after = starting_after.map(|id| id.as_uuid());
+    let fetch = limit.rows_to_fetch();
+    let rows = sqlx::query_as!(
+        AccountRow,
+        r#"SELECT id AS "id!: uuid::Uuid", owner_id AS "owner_id: uuid::Uuid",
+                  currency AS "currency!", name, balance AS "balance!", held AS "held!",
+                  status AS "status!", created_at AS "created_at!: DateTime",
+                  updated_at AS "updated_at!: DateTime"
+           FROM accounts
+           WHERE (?1 IS NULL OR owner_id = ?1) AND (?2 IS NULL OR id < ?2)
+           ORDER BY id DESC LIMIT ?3"#,
+        owner,
+        after,
+        fetch,
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    let accounts = rows
+        .into_iter()
+        .map(|row| row.into_account().map_err(internal))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_fetched(accounts, limit))
+}
+
+pub(crate) async fn find_transfer(
+    pool: &SqlitePool,
+    id: TransferId,
+) -> Result<Option<TransferRecord>, StoreError> {
+    let id = id.as_uuid();
+    sqlx::query_as!(
+        TransferRow,
+        r#"SELECT t.id AS "id!: uuid::Uuid", t.kind AS "kind!",
+                  t.from_account_id AS "from_account_id!: uuid::Uuid",
+                  t.to_account_id AS "to_account_id!: uuid::Uuid", t.amount AS "amount!",
+                  t.currency AS "currency!", t.description,
+                  t.created_at AS "created_at!: DateTime",
+                  source.owner_id AS "from_owner: uuid::Uuid",
+                  target.owner_id AS "to_owner: uuid::Uuid"
+           FROM transfers t
+           JOIN accounts source ON source.id = t.from_account_id
+           JOIN accounts target ON target.id = t.to_account_id
+           WHERE t.id = ?1"#,
+        id,
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(map_error)?
+    .map(|row| row.into_record().map_err(internal))
+    .transpose()
+}
+
+pub(crate) async fn list_transfers(
+    pool: &SqlitePool,
+    filter: TransferFilter,
+    limit: PageLimit,
+    starting_after: Option<TransferId>,
+) -> Result<Page<TransferRecord>, StoreError> {
+    let account = filter.account_id.map(|id| id.as_uuid());
+    let party = filter.party.map(|id| id.as_uuid());
+    let after = starting_after.map(|id| id.as_uuid());
+    let fetch = limit.rows_to_fetch();
+    let rows = sqlx::query_as!(
+        TransferRow,
+        r#"SELECT t.id AS "id!: uuid::Uuid", t.kind AS "kind!",
+                  t.from_account_id AS "from_account_id!: uuid::Uuid",
+                  t.to_account_id AS "to_account_id!: uuid::Uuid", t.amount AS "amount!",
+                  t.currency AS "currency!", t.description,
+                  t.created_at AS "created_at!: DateTime",
+                  source.owner_id AS "from_owner: uuid::Uuid",
+                  target.owner_id AS "to_owner: uuid::Uuid"
+           FROM transfers t
+           JOIN accounts source ON source.id = t.from_account_id
+           JOIN accounts target ON target.id = t.to_account_id
+           WHERE (?1 IS NULL OR t.from_account_id = ?1 OR t.to_account_id = ?1)
+             AND (?2 IS NULL OR source.owner_id = ?2 OR target.owner_id = ?2)
+             AND (?3 IS NULL OR t.id < ?3)
+           ORDER BY t.id DESC LIMIT ?4"#,
+        account,
+        party,
+        after,
+        fetch,
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    let transfers = rows
+        .into_iter()
+        .map(|row| row.into_record().map_err(internal))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_fetched(transfers, limit))
+}
+
+pub(crate) async fn list_entries(
+    pool: &SqlitePool,
+    account: AccountId,
+    limit: PageLimit,
+    starting_after: Option<EntryId>,
+) -> Result<Page<Entry>, StoreError> {
+    let account = account.as_uuid();
+    let after = starting_after.map(|id| id.as_uuid());
+    let fetch = limit.rows_to_fetch();
+    let rows = sqlx::query_as!(
+        EntryRow,
+        r#"SELECT line.id AS "id!: uuid::Uuid", line.transfer_id AS "transfer_id!: uuid::Uuid",
+                  line.account_id AS "account_id!: uuid::Uuid", line.amount AS "amount!",
+                  line.balance_after AS "balance_after!", account.currency AS "currency!",
+                  line.created_at AS "created_at!: DateTime"
+           FROM ledger_lines line JOIN accounts account ON account.id = line.account_id
+           WHERE line.account_id = ?1 AND (?2 IS NULL OR line.id < ?2)
+           ORDER BY line.id DESC LIMIT ?3"#,
+        account,
+        after,
+        fetch,
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    let entries = rows
+        .into_iter()
+        .map(|row| row.into_entry().map_err(internal))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_fetched(entries, limit))
+}
+
+/// One read transaction: WAL gives it a snapshot, so concurrent transfers cannot make a sound
+/// ledger look broken.
+pub(crate) async fn verify(pool: &SqlitePool) -> Result<LedgerReport, StoreError> {
+    let mut transaction = pool.begin().await.map_err(map_error)?;
+    let rows = sqlx::query_as!(
+        AccountCheckRow,
+        r#"SELECT account.id AS "id!: uuid::Uuid", account.owner_id AS "owner_id: uuid::Uuid",
+                  account.currency AS "currency!", account.balance AS "balance!",
+                  account.held AS "held!",
+                  COALESCE((SELECT SUM(line.amount) FROM ledger_lines line
+                            WHERE line.account_id = account.id), 0) AS "lines_sum!: i64"
+           FROM accounts account ORDER BY account.id"#,
+    )
+    .fetch_all(&mut *transaction)
+    .await
+    .map_err(map_error)?;
+    transaction.commit().await.map_err(map_error)?;
+    let checks = rows
+        .into_iter()
+        .map(|row| row.into_check().map_err(internal))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ledger::verify(checks))
+}

@@ -1,0 +1,129 @@
+//! The ledger tables refuse, by constraint or trigger, what the domain's types forbid: a
+//! customer below zero, a hold above the balance, a zero line, a transfer to itself, and any
+//! edit of posted history.
+
+// Helpers shared by the test below fail the test the same way the test does.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use coffre_domain::audit::AuditContext;
+use coffre_domain::user::{Email, Role};
+use coffre_store::{CreateUser, NewUser, PasswordHash, Store};
+use coffre_store_sqlite::testing::fresh_database;
+use sqlx::{Connection, SqliteConnection};
+
+/// SQLite's message for a refused statement, which names the constraint.
+async fn refused(connection: &mut SqliteConnection, sql: &'static str) -> String {
+    let error = sqlx::raw_sql(sql)
+        .execute(&mut *connection)
+        .await
+        .expect_err(sql);
+    error
+        .as_database_error()
+        .map(|error| error.message().to_owned())
+        .unwrap_or_else(|| panic!("{sql}: {error}"))
+}
+
+#[tokio::test]
+async fn ledger_rows_hold_only_what_the_types_allow() {
+    let (store, url, _dir) = fresh_database().await;
+    let new = NewUser {
+        email: Email::parse("alice@example.com").unwrap(),
+        password_hash: PasswordHash::new("$argon2id$v=19$stub".into()),
+        role: Role::User,
+    };
+    let created = store
+        .create_user(new, &AuditContext::default())
+        .await
+        .unwrap();
+    assert!(matches!(created, CreateUser::Created(_)));
+    let mut connection = SqliteConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "PRAGMA foreign_keys = ON; \
+         INSERT INTO accounts VALUES (x'00000000000070008000000000000001', \
+           (SELECT id FROM users), 'EUR', NULL, 100, 0, 'active', 'now', 'now'); \
+         INSERT INTO accounts VALUES (x'00000000000070008000000000000002', NULL, 'EUR', NULL, \
+           -100, 0, 'active', 'now', 'now'); \
+         INSERT INTO transfers VALUES (x'000000000000700080000000000000a1', 'deposit', \
+           x'00000000000070008000000000000002', x'00000000000070008000000000000001', 100, \
+           'EUR', NULL, 'now'); \
+         INSERT INTO ledger_lines VALUES (x'000000000000700080000000000000b1', \
+           x'000000000000700080000000000000a1', x'00000000000070008000000000000001', 100, 100, \
+           'now')",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+
+    let cases = [
+        (
+            "UPDATE accounts SET balance = -1 WHERE id = x'00000000000070008000000000000001'",
+            "CHECK constraint failed: accounts_customer_balance_check",
+        ),
+        (
+            "UPDATE accounts SET held = 101 WHERE id = x'00000000000070008000000000000001'",
+            "CHECK constraint failed: accounts_customer_balance_check",
+        ),
+        (
+            "UPDATE accounts SET held = -1 WHERE id = x'00000000000070008000000000000002'",
+            "CHECK constraint failed: accounts_held_check",
+        ),
+        (
+            "UPDATE accounts SET status = 'closed'",
+            "CHECK constraint failed: accounts_status_check",
+        ),
+        (
+            "INSERT INTO accounts VALUES (randomblob(16), NULL, 'EUR', NULL, 0, 0, 'active', \
+             'now', 'now')",
+            "UNIQUE constraint failed: accounts.currency",
+        ),
+        (
+            "INSERT INTO accounts VALUES (randomblob(16), NULL, 'eur', NULL, 0, 0, 'active', \
+             'now', 'now')",
+            "CHECK constraint failed: accounts_currency_check",
+        ),
+        (
+            "INSERT INTO transfers VALUES (randomblob(16), 'transfer', \
+             x'00000000000070008000000000000001', x'00000000000070008000000000000001', 1, \
+             'EUR', NULL, 'now')",
+            "CHECK constraint failed: transfers_accounts_check",
+        ),
+        (
+            "INSERT INTO transfers VALUES (randomblob(16), 'transfer', \
+             x'00000000000070008000000000000001', x'00000000000070008000000000000002', 0, \
+             'EUR', NULL, 'now')",
+            "CHECK constraint failed: transfers_amount_check",
+        ),
+        (
+            "INSERT INTO transfers VALUES (randomblob(16), 'gift', \
+             x'00000000000070008000000000000001', x'00000000000070008000000000000002', 1, \
+             'EUR', NULL, 'now')",
+            "CHECK constraint failed: transfers_kind_check",
+        ),
+        (
+            "INSERT INTO ledger_lines VALUES (randomblob(16), \
+             x'000000000000700080000000000000a1', x'00000000000070008000000000000002', 0, -100, \
+             'now')",
+            "CHECK constraint failed: ledger_lines_amount_check",
+        ),
+        (
+            "UPDATE ledger_lines SET amount = 1000",
+            "ledger_lines refuses UPDATE: the ledger is append-only",
+        ),
+        (
+            "DELETE FROM ledger_lines",
+            "ledger_lines refuses DELETE: the ledger is append-only",
+        ),
+        (
+            "UPDATE transfers SET amount = 1",
+            "transfers refuses UPDATE: the ledger is append-only",
+        ),
+        (
+            "DELETE FROM transfers",
+            "transfers refuses DELETE: the ledger is append-only",
+        ),
+    ];
+    for (sql, message) in cases {
+        assert_eq!(refused(&mut connection, sql).await, message, "{sql}");
+    }
+    store.close().await;
+}

@@ -1,0 +1,193 @@
+//! Account, transfer and ledger-line rows as both backends read them, and their checked
+//! conversion into domain values. A row the domain refuses was written behind the store's back.
+
+use chrono::{DateTime, Utc};
+use coffre_domain::ids::{AccountId, EntryId, TransferId, UserId};
+use coffre_domain::ledger::{Account, AccountCheck, AccountStatus, Entry, Transfer, TransferKind};
+use coffre_domain::money::{Amount, Currency, SignedMinor};
+use coffre_domain::text::{AccountName, Description};
+use coffre_domain::time::Timestamp;
+use uuid::Uuid;
+
+use crate::ledger::TransferRecord;
+
+#[derive(Debug, thiserror::Error)]
+#[error("stored {table} row {id} has an invalid {column}")]
+pub struct CorruptLedgerRow {
+    pub table: &'static str,
+    pub id: Uuid,
+    pub column: &'static str,
+}
+
+fn corrupt(table: &'static str, id: Uuid, column: &'static str) -> CorruptLedgerRow {
+    CorruptLedgerRow { table, id, column }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    pub id: Uuid,
+    pub owner_id: Option<Uuid>,
+    pub currency: String,
+    pub name: Option<String>,
+    pub balance: i64,
+    pub held: i64,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl AccountRow {
+    pub fn into_account(self) -> Result<Account, CorruptLedgerRow> {
+        let bad = |column| corrupt("accounts", self.id, column);
+        Ok(Account {
+            id: AccountId::from_uuid(self.id),
+            owner_id: self.owner_id.map(UserId::from_uuid),
+            currency: Currency::parse(&self.currency).map_err(|_| bad("currency"))?,
+            name: self
+                .name
+                .map(AccountName::parse)
+                .transpose()
+                .map_err(|_| bad("name"))?,
+            balance: SignedMinor::new(self.balance),
+            held: SignedMinor::new(self.held),
+            status: AccountStatus::parse(&self.status).ok_or_else(|| bad("status"))?,
+            created_at: Timestamp::from_datetime(self.created_at),
+            updated_at: Timestamp::from_datetime(self.updated_at),
+        })
+    }
+}
+
+/// The columns a backend writes for an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountColumns {
+    pub id: Uuid,
+    pub owner_id: Option<Uuid>,
+    pub currency: &'static str,
+    pub name: Option<String>,
+    pub balance: i64,
+    pub held: i64,
+    pub status: &'static str,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl AccountColumns {
+    pub fn of(account: &Account) -> Self {
+        Self {
+            id: account.id.as_uuid(),
+            owner_id: account.owner_id.map(|id| id.as_uuid()),
+            currency: account.currency.code(),
+            name: account.name.as_ref().map(|name| name.as_str().to_owned()),
+            balance: account.balance.minor(),
+            held: account.held.minor(),
+            status: account.status.as_str(),
+            created_at: account.created_at.as_datetime(),
+            updated_at: account.updated_at.as_datetime(),
+        }
+    }
+}
+
+/// A new system account for `currency`, for a backend to insert when it is missing.
+pub fn system_account(currency: Currency, now: Timestamp) -> Account {
+    Account {
+        id: AccountId::new(),
+        owner_id: None,
+        currency,
+        name: None,
+        balance: SignedMinor::ZERO,
+        held: SignedMinor::ZERO,
+        status: AccountStatus::Active,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub from_account_id: Uuid,
+    pub to_account_id: Uuid,
+    pub amount: i64,
+    pub currency: String,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub from_owner: Option<Uuid>,
+    pub to_owner: Option<Uuid>,
+}
+
+impl TransferRow {
+    pub fn into_record(self) -> Result<TransferRecord, CorruptLedgerRow> {
+        let bad = |column| corrupt("transfers", self.id, column);
+        let transfer = Transfer {
+            id: TransferId::from_uuid(self.id),
+            kind: TransferKind::parse(&self.kind).ok_or_else(|| bad("kind"))?,
+            from_account_id: AccountId::from_uuid(self.from_account_id),
+            to_account_id: AccountId::from_uuid(self.to_account_id),
+            amount: Amount::from_minor(self.amount).map_err(|_| bad("amount"))?,
+            currency: Currency::parse(&self.currency).map_err(|_| bad("currency"))?,
+            description: self
+                .description
+                .map(Description::parse)
+                .transpose()
+                .map_err(|_| bad("description"))?,
+            created_at: Timestamp::from_datetime(self.created_at),
+        };
+        Ok(TransferRecord {
+            transfer,
+            from_owner: self.from_owner.map(UserId::from_uuid),
+            to_owner: self.to_owner.map(UserId::from_uuid),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRow {
+    pub id: Uuid,
+    pub transfer_id: Uuid,
+    pub account_id: Uuid,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub currency: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl EntryRow {
+    pub fn into_entry(self) -> Result<Entry, CorruptLedgerRow> {
+        Ok(Entry {
+            id: EntryId::from_uuid(self.id),
+            transfer_id: TransferId::from_uuid(self.transfer_id),
+            account_id: AccountId::from_uuid(self.account_id),
+            amount: SignedMinor::new(self.amount),
+            balance_after: SignedMinor::new(self.balance_after),
+            currency: Currency::parse(&self.currency)
+                .map_err(|_| corrupt("ledger_lines", self.id, "currency"))?,
+            created_at: Timestamp::from_datetime(self.created_at),
+        })
+    }
+}
+
+/// One account with the sum of its lines, as `ledger/verify` reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountCheckRow {
+    pub id: Uuid,
+    pub owner_id: Option<Uuid>,
+    pub currency: String,
+    pub balance: i64,
+    pub held: i64,
+    pub lines_sum: i64,
+}
+
+impl AccountCheckRow {
+    pub fn into_check(self) -> Result<AccountCheck, CorruptLedgerRow> {
+        Ok(AccountCheck {
+            id: AccountId::from_uuid(self.id),
+            owner_id: self.owner_id.map(UserId::from_uuid),
+            currency: Currency::parse(&self.currency)
+                .map_err(|_| corrupt("accounts", self.id, "currency"))?,
+            balance: SignedMinor::new(self.balance),
+            held: SignedMinor::new(self.held),
+            lines_sum: SignedMinor::new(self.lines_sum),
+        })
+    }
+}
