@@ -7,10 +7,10 @@
 //! body limit's text 413, a timeout) gets an envelope built from its status, so no error ever
 //! leaves in another shape.
 
-use axum::Json;
-use axum::response::{IntoResponse, Response};
-use http::StatusCode;
+use axum::body::Body;
+use axum::response::Response;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 
 use crate::code::ErrorCode;
@@ -66,10 +66,32 @@ struct EnvelopeBody<'a> {
     request_id: &'a str,
 }
 
+/// Marks a response whose body is already final (a stored idempotent response, whose error
+/// envelope names the first request's id): [`finish`] passes it through untouched.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Final;
+
+/// The envelope's bytes: the one rendering of every error body.
+pub(crate) fn render(code: ErrorCode, message: &str, request_id: &str) -> Vec<u8> {
+    let envelope = Envelope {
+        error: EnvelopeBody {
+            code,
+            message,
+            request_id,
+        },
+    };
+    // Serializing these three strings cannot fail; the fallback keeps the shape anyway.
+    serde_json::to_vec(&envelope).unwrap_or_else(|_| {
+        br#"{"error":{"code":"INTERNAL_ERROR","message":"An internal error occurred.","request_id":""}}"#
+            .to_vec()
+    })
+}
+
 /// Gives an error response its envelope; any other response passes unchanged.
 pub(crate) fn finish(response: Response, request_id: &RequestId) -> Response {
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    let is_error = status.is_client_error() || status.is_server_error();
+    if !is_error || response.extensions().get::<Final>().is_some() {
         return response;
     }
     let (mut parts, _unenveloped_body) = response.into_parts();
@@ -84,17 +106,10 @@ pub(crate) fn finish(response: Response, request_id: &RequestId) -> Response {
         }
         ErrorReport::for_status(status)
     });
-    let envelope = Envelope {
-        error: EnvelopeBody {
-            code: report.code,
-            message: &report.message,
-            request_id: request_id.as_str(),
-        },
-    };
-    let (rendered, body) = Json(envelope).into_response().into_parts();
+    let body = render(report.code, &report.message, request_id.as_str());
     parts.headers.remove(CONTENT_LENGTH);
-    if let Some(content_type) = rendered.headers.get(CONTENT_TYPE) {
-        parts.headers.insert(CONTENT_TYPE, content_type.clone());
-    }
-    Response::from_parts(parts, body)
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Response::from_parts(parts, Body::from(body))
 }

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use axum::response::{IntoResponse, Response};
 use coffre_domain::access::Denied;
+use coffre_domain::ledger::Refusal;
 use coffre_store::StoreError;
 use http::header::RETRY_AFTER;
 use http::{HeaderValue, StatusCode};
@@ -72,6 +73,25 @@ pub enum ApiError {
     #[error("no such user")]
     UserNotFound,
 
+    #[error("no such account")]
+    AccountNotFound,
+
+    #[error("no such transfer")]
+    TransferNotFound,
+
+    /// The ledger refused the command.
+    #[error("refused: {0}")]
+    Refused(#[from] Refusal),
+
+    #[error("no Idempotency-Key on a request that requires one")]
+    IdempotencyKeyRequired,
+
+    #[error("the Idempotency-Key was used for another request")]
+    IdempotencyKeyReused,
+
+    #[error("the first request with this Idempotency-Key is still running")]
+    IdempotencyKeyInUse,
+
     #[error("no active admin would remain")]
     LastAdmin,
 
@@ -119,6 +139,12 @@ impl ApiError {
             Self::EmailTaken => ErrorCode::EmailTaken,
             Self::Forbidden => ErrorCode::InsufficientPermissions,
             Self::UserNotFound => ErrorCode::UserNotFound,
+            Self::AccountNotFound => ErrorCode::AccountNotFound,
+            Self::TransferNotFound => ErrorCode::TransferNotFound,
+            Self::Refused(refusal) => refusal_code(*refusal),
+            Self::IdempotencyKeyRequired => ErrorCode::IdempotencyKeyRequired,
+            Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            Self::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
             Self::LastAdmin => ErrorCode::LastAdmin,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Panicked(_) | Self::MissingExtension(_) | Self::Hashing(_) | Self::Crypto(_) => {
@@ -135,6 +161,11 @@ impl ApiError {
     pub fn public_message(&self) -> String {
         match self {
             Self::MalformedRequest(message) | Self::ValidationFailed(message) => message.clone(),
+            Self::Refused(Refusal::BalanceLimit(_)) => {
+                "The amount would take the receiving balance past the largest balance Coffre \
+                 keeps."
+                    .to_owned()
+            }
             Self::PayloadTooLarge
             | Self::UnsupportedMediaType
             | Self::NotFound
@@ -149,6 +180,12 @@ impl ApiError {
             | Self::EmailTaken
             | Self::Forbidden
             | Self::UserNotFound
+            | Self::AccountNotFound
+            | Self::TransferNotFound
+            | Self::Refused(_)
+            | Self::IdempotencyKeyRequired
+            | Self::IdempotencyKeyReused
+            | Self::IdempotencyKeyInUse
             | Self::LastAdmin
             | Self::RateLimited { .. }
             | Self::Hashing(_)
@@ -156,6 +193,19 @@ impl ApiError {
             | Self::Panicked(_)
             | Self::MissingExtension(_) => self.code().summary().to_owned(),
         }
+    }
+}
+
+fn refusal_code(refusal: Refusal) -> ErrorCode {
+    match refusal {
+        Refusal::AccountNotFound(_) => ErrorCode::AccountNotFound,
+        Refusal::Forbidden => ErrorCode::InsufficientPermissions,
+        Refusal::SameAccount => ErrorCode::SameAccount,
+        Refusal::CurrencyMismatch => ErrorCode::CurrencyMismatch,
+        Refusal::AccountFrozen(_) => ErrorCode::AccountFrozen,
+        Refusal::InsufficientFunds => ErrorCode::InsufficientFunds,
+        Refusal::BalanceLimit(_) => ErrorCode::ValidationFailed,
+        Refusal::SystemAccountMissing(_) => ErrorCode::InternalError,
     }
 }
 

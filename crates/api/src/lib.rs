@@ -3,9 +3,11 @@
 
 pub mod auth;
 mod code;
+mod engine;
 mod envelope;
 mod error;
 mod extract;
+pub mod idempotency;
 mod middleware;
 mod request_id;
 mod routes;

@@ -4,11 +4,16 @@ use axum::Router;
 
 use crate::state::AppState;
 
+mod accounts;
 mod audit;
 mod auth;
+pub(crate) mod bodies;
 mod fallback;
 mod health;
+mod ledger;
 mod listing;
+mod reads;
+mod transfers;
 mod users;
 
 pub(crate) use fallback::{method_not_allowed, not_found};
@@ -20,4 +25,7 @@ pub fn routes() -> Router<AppState> {
         .merge(auth::routes())
         .merge(users::routes())
         .merge(audit::routes())
+        .merge(accounts::routes())
+        .merge(transfers::routes())
+        .merge(ledger::routes())
 }

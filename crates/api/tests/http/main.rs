@@ -13,8 +13,12 @@
 mod support;
 
 mod auth;
+mod bank;
+mod concurrency;
 mod errors;
 mod health;
+mod idempotency;
+mod ledger;
 mod logging;
 mod request_id;
 mod serve;

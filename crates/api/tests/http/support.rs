@@ -6,25 +6,36 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::routing;
+use coffre_api::auth::password::Passwords;
 use coffre_api::{
     ApiError, ApiSettings, AppState, Json, JwtSecret, Query, REQUEST_ID_HEADER, RequestId, routes,
     with_middleware,
 };
-use coffre_store::{Store, StoreError};
+use coffre_domain::audit::AuditContext;
+use coffre_domain::user::{Email, Password};
+use coffre_store::{EnsureAdmin, Store, StoreError};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tower::ServiceExt;
 
 /// Generates, for each named `async fn(Arc<dyn Store>)` of the calling module, one test on a
 /// fresh SQLite database (`sqlite::name`) and one on a fresh PostgreSQL database
 /// (`postgres::name`). A backend that cannot be reached fails its tests; none is skipped.
+/// `on_both_backends!(multi_thread: ...)` runs them on a multi-threaded runtime, for tests
+/// whose point is requests running in parallel.
 macro_rules! on_both_backends {
+    (multi_thread: $($test:ident),+ $(,)?) => {
+        on_both_backends!(@with (flavor = "multi_thread", worker_threads = 4); $($test),+);
+    };
     ($($test:ident),+ $(,)?) => {
+        on_both_backends!(@with (); $($test),+);
+    };
+    (@with $flavor:tt; $($test:ident),+) => {
         mod sqlite {
             $(
-                #[tokio::test]
+                #[tokio::test $flavor]
                 async fn $test() {
                     let (store, _data_dir) = coffre_store_sqlite::testing::fresh_store().await;
                     super::$test(std::sync::Arc::new(store)).await;
@@ -34,7 +45,7 @@ macro_rules! on_both_backends {
 
         mod postgres {
             $(
-                #[tokio::test]
+                #[tokio::test $flavor]
                 async fn $test() {
                     let store = coffre_store_postgres::testing::fresh_store().await;
                     super::$test(std::sync::Arc::new(store)).await;
@@ -205,4 +216,91 @@ pub async fn post_json(app: &Router, uri: &str, body: impl Into<Body>) -> TestRe
         .body(body.into())
         .unwrap();
     send(app, request).await
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub async fn call(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    token: &str,
+    body: Option<Value>,
+) -> TestResponse {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .header("user-agent", "users-test");
+    let body = match body {
+        Some(body) => {
+            request = request.header("content-type", "application/json");
+            Body::from(body.to_string())
+        }
+        None => Body::empty(),
+    };
+    send(app, request.body(body).unwrap()).await
+}
+
+pub async fn login(app: &Router, email: &str) -> String {
+    let response = post_json(
+        app,
+        "/v1/auth/login",
+        json!({"email": email, "password": PASSWORD}).to_string(),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A registered user's id and access token.
+pub async fn user(app: &Router, email: &str) -> (String, String) {
+    let response = post_json(
+        app,
+        "/v1/auth/register",
+        json!({"email": email, "password": PASSWORD}).to_string(),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+    let id = response.json()["id"].as_str().unwrap().to_owned();
+    (id, login(app, email).await)
+}
+
+/// An admin made as `coffre admin create` makes one; its id and access token.
+pub async fn admin(store: &Arc<dyn Store>, app: &Router, email: &str) -> (String, String) {
+    let hash = Passwords::new(1)
+        .unwrap()
+        .hash(&Password::parse(PASSWORD.into()).unwrap())
+        .await
+        .unwrap();
+    let outcome = store
+        .ensure_admin(Email::parse(email).unwrap(), hash, &AuditContext::default())
+        .await
+        .unwrap();
+    let EnsureAdmin::Created(user) = outcome else {
+        panic!("{outcome:?}")
+    };
+    (user.id.to_string(), login(app, email).await)
+}
+
+/// A POST with a JSON body and an `Idempotency-Key`.
+pub async fn post_keyed(
+    app: &Router,
+    uri: &str,
+    token: &str,
+    key: &str,
+    body: Value,
+) -> TestResponse {
+    let request = Request::post(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .header("idempotency-key", key)
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    send(app, request).await
+}
+
+/// A fresh `Idempotency-Key`.
+pub fn new_key() -> String {
+    uuid::Uuid::now_v7().to_string()
 }

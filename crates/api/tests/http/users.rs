@@ -4,80 +4,11 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
-use coffre_api::auth::password::Passwords;
-use coffre_domain::audit::AuditContext;
-use coffre_domain::user::{Email, Password};
-use coffre_store::{EnsureAdmin, Store};
-use http::{Request, StatusCode};
+use coffre_store::Store;
+use http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{TestResponse, app, post_json, send};
-
-const PASSWORD: &str = "correct horse battery staple";
-
-async fn call(
-    app: &Router,
-    method: &str,
-    uri: &str,
-    token: &str,
-    body: Option<Value>,
-) -> TestResponse {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("authorization", format!("Bearer {token}"))
-        .header("user-agent", "users-test");
-    let body = match body {
-        Some(body) => {
-            request = request.header("content-type", "application/json");
-            Body::from(body.to_string())
-        }
-        None => Body::empty(),
-    };
-    send(app, request.body(body).unwrap()).await
-}
-
-async fn login(app: &Router, email: &str) -> String {
-    let response = post_json(
-        app,
-        "/v1/auth/login",
-        json!({"email": email, "password": PASSWORD}).to_string(),
-    )
-    .await;
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
-    response.json()["access_token"].as_str().unwrap().to_owned()
-}
-
-/// A registered user's id and access token.
-async fn user(app: &Router, email: &str) -> (String, String) {
-    let response = post_json(
-        app,
-        "/v1/auth/register",
-        json!({"email": email, "password": PASSWORD}).to_string(),
-    )
-    .await;
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
-    let id = response.json()["id"].as_str().unwrap().to_owned();
-    (id, login(app, email).await)
-}
-
-/// An admin made as `coffre admin create` makes one; its id and access token.
-async fn admin(store: &Arc<dyn Store>, app: &Router, email: &str) -> (String, String) {
-    let hash = Passwords::new(1)
-        .unwrap()
-        .hash(&Password::parse(PASSWORD.into()).unwrap())
-        .await
-        .unwrap();
-    let outcome = store
-        .ensure_admin(Email::parse(email).unwrap(), hash, &AuditContext::default())
-        .await
-        .unwrap();
-    let EnsureAdmin::Created(user) = outcome else {
-        panic!("{outcome:?}")
-    };
-    (user.id.to_string(), login(app, email).await)
-}
+use crate::support::{PASSWORD, TestResponse, admin, app, call, post_json, user};
 
 async fn patch(app: &Router, token: &str, id: &str, body: Value) -> TestResponse {
     call(app, "PATCH", &format!("/v1/users/{id}"), token, Some(body)).await

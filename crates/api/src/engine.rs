@@ -1,0 +1,112 @@
+//! The handlers' one door to the ledger engine: a command goes in with its idempotency claim;
+//! its result is rendered once, into the bytes both answered now and stored for replays.
+
+use std::sync::Arc;
+
+use axum::response::Response;
+use coffre_domain::ledger::{Action, Command, CommandResult, Outcome};
+use coffre_store::{
+    Executed, Fingerprint, IdempotencyKey, Idempotent, LedgerRequest, Render, StoreError,
+    StoredResponse,
+};
+use http::StatusCode;
+use serde::Serialize;
+
+use crate::auth::caller::Caller;
+use crate::envelope;
+use crate::error::ApiError;
+use crate::idempotency::{self, Claimed, final_response};
+use crate::routes::bodies::{AccountBody, TransferBody};
+use crate::state::AppState;
+
+/// Runs `action` for `caller`. With a key, a repeat of a completed request replays its first
+/// response instead, and the response is stored in the effect's own transaction.
+/// `success` is the status of an accepted command whose outcome is an account (201 when it
+/// opens one, 200 when it changes one); a movement always answers 201.
+pub(crate) async fn execute(
+    state: &AppState,
+    caller: &Caller,
+    key: Option<IdempotencyKey>,
+    fingerprint: Fingerprint,
+    action: Action,
+    success: StatusCode,
+) -> Result<Response, ApiError> {
+    let claim = match idempotency::claim(state, caller, key, fingerprint).await? {
+        Claimed::Replay(response) => return Ok(response),
+        Claimed::Proceed(claim) => claim,
+    };
+    let request_id = caller.client.request_id.as_str().to_owned();
+    let render: Render = Arc::new(move |result| render(result, success, &request_id));
+    let request = LedgerRequest {
+        command: Command {
+            actor: caller.actor(),
+            context: caller.audit(),
+            action,
+        },
+        idempotency: claim.clone().map(|claim| Idempotent {
+            claim,
+            render: render.clone(),
+        }),
+    };
+    let executed = match state.store().execute(vec![request]).await {
+        Ok(executed) => executed,
+        Err(error) => {
+            idempotency::release(state, claim).await;
+            return Err(error.into());
+        }
+    };
+    match executed.into_iter().next() {
+        Some(Executed::Decided(result)) => {
+            let response = render(&result);
+            if response.status < 500 {
+                return Ok(final_response(&response));
+            }
+            // Not stored (the store keeps no 5xx): give the key back and answer through the
+            // error path, which logs the cause.
+            idempotency::release(state, claim).await;
+            Err(match result {
+                Err(refusal) => ApiError::Refused(refusal),
+                Ok(_) => ApiError::Store(StoreError::Internal(
+                    "the response could not be rendered".into(),
+                )),
+            })
+        }
+        Some(Executed::ClaimLost) => Err(ApiError::IdempotencyKeyInUse),
+        None => Err(ApiError::Store(StoreError::Internal(
+            "the engine answered an empty batch".into(),
+        ))),
+    }
+}
+
+/// The one rendering of a command's result. A refusal renders as its error envelope, naming
+/// the request that first made it.
+fn render(result: &CommandResult, success: StatusCode, request_id: &str) -> StoredResponse {
+    match result {
+        Ok(Outcome::Account(account)) => json(success, &AccountBody::from(account)),
+        Ok(Outcome::Transfer(transfer)) => json(StatusCode::CREATED, &TransferBody::from(transfer)),
+        Err(refusal) => {
+            let error = ApiError::Refused(*refusal);
+            let code = error.code();
+            StoredResponse {
+                status: code.status().as_u16(),
+                body: envelope::render(code, &error.public_message(), request_id),
+            }
+        }
+    }
+}
+
+fn json(status: StatusCode, body: &impl Serialize) -> StoredResponse {
+    match serde_json::to_vec(body) {
+        Ok(body) => StoredResponse {
+            status: status.as_u16(),
+            body,
+        },
+        Err(error) => {
+            tracing::error!(%error, "could not serialize a response body");
+            StoredResponse {
+                status: StatusCode::INTERNAL_SERVER_ERROR.as_u16(),
+                body: Vec::new(),
+            }
+        }
+    }
+}

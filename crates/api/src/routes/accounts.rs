@@ -1,0 +1,219 @@
+//! `/v1/accounts`: open, list, read, the ledger lines, freeze and unfreeze.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use coffre_domain::access;
+use coffre_domain::ids::{AccountId, EntryId, UserId};
+use coffre_domain::ledger::{Account, AccountStatus, Action};
+use coffre_domain::money::Currency;
+use coffre_domain::text::AccountName;
+use http::StatusCode;
+use serde::Deserialize;
+
+use super::bodies::{AccountBody, EntryBody};
+use super::listing::{ListBody, page_limit};
+use super::reads::{Item, Read, audit_read};
+use crate::auth::caller::Caller;
+use crate::engine;
+use crate::error::ApiError;
+use crate::extract::{Json, Query};
+use crate::idempotency::{Fingerprinted, KeyHeader, RequestFingerprint};
+use crate::state::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/accounts", post(open).get(list))
+        .route("/v1/accounts/{id}", get(read))
+        .route("/v1/accounts/{id}/entries", get(entries))
+        .route("/v1/accounts/{id}/freeze", post(freeze))
+        .route("/v1/accounts/{id}/unfreeze", post(unfreeze))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenBody {
+    currency: String,
+    name: Option<String>,
+    owner_id: Option<UserId>,
+}
+
+async fn open(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: KeyHeader,
+    request: Fingerprinted<OpenBody>,
+) -> Result<Response, ApiError> {
+    let body = request.body;
+    let currency = Currency::parse(&body.currency)
+        .map_err(|error| ApiError::ValidationFailed(format!("currency: {error}")))?;
+    let name = body
+        .name
+        .map(AccountName::parse)
+        .transpose()
+        .map_err(|error| ApiError::ValidationFailed(format!("name {error}")))?;
+    let owner_id = body.owner_id.unwrap_or(caller.user.id);
+    access::create_account(&caller.actor(), owner_id)?;
+    if owner_id != caller.user.id && state.store().find_user(owner_id).await?.is_none() {
+        return Err(ApiError::UserNotFound);
+    }
+    let action = Action::OpenAccount {
+        id: AccountId::new(),
+        owner_id,
+        currency,
+        name,
+    };
+    engine::execute(
+        &state,
+        &caller,
+        key.0,
+        request.fingerprint,
+        action,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<u64>,
+    starting_after: Option<AccountId>,
+    owner_id: Option<UserId>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<ListBody<AccountBody>>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let owner = if access::list_all_accounts(&caller.actor()) {
+        query.owner_id
+    } else {
+        match query.owner_id {
+            Some(owner) if owner != caller.user.id => {
+                return Ok(Json(ListBody {
+                    data: Vec::new(),
+                    has_more: false,
+                }));
+            }
+            _ => Some(caller.user.id),
+        }
+    };
+    let page = state
+        .store()
+        .list_accounts(owner, limit, query.starting_after)
+        .await?;
+    let items = page.data.iter().map(item).collect();
+    audit_read(&state, &caller, "account", Read::Page(items)).await?;
+    Ok(Json(ListBody {
+        data: page.data.iter().map(AccountBody::from).collect(),
+        has_more: page.has_more,
+    }))
+}
+
+fn item(account: &Account) -> Item {
+    Item {
+        id: account.id.to_string(),
+        owners: vec![account.owner_id],
+    }
+}
+
+/// The account at `id` if the caller may read it: anything else is ACCOUNT_NOT_FOUND.
+async fn readable(state: &AppState, caller: &Caller, id: &str) -> Result<Account, ApiError> {
+    let id: AccountId = id.parse().map_err(|_| ApiError::AccountNotFound)?;
+    let account = state
+        .store()
+        .find_account(id)
+        .await?
+        .ok_or(ApiError::AccountNotFound)?;
+    access::read_account(&caller.actor(), account.owner_id)
+        .map_err(|_| ApiError::AccountNotFound)?;
+    Ok(account)
+}
+
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<AccountBody>, ApiError> {
+    let account = readable(&state, &caller, &id).await?;
+    audit_read(&state, &caller, "account", Read::One(item(&account))).await?;
+    Ok(Json(AccountBody::from(&account)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntriesQuery {
+    limit: Option<u64>,
+    starting_after: Option<EntryId>,
+}
+
+async fn entries(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<EntriesQuery>,
+) -> Result<Json<ListBody<EntryBody>>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let account = readable(&state, &caller, &id).await?;
+    let page = state
+        .store()
+        .list_entries(account.id, limit, query.starting_after)
+        .await?;
+    // The lines are read through their account, which names them.
+    audit_read(
+        &state,
+        &caller,
+        "account_entries",
+        Read::One(item(&account)),
+    )
+    .await?;
+    Ok(Json(ListBody {
+        data: page.data.iter().map(EntryBody::from).collect(),
+        has_more: page.has_more,
+    }))
+}
+
+async fn freeze(
+    state: State<AppState>,
+    caller: Caller,
+    key: KeyHeader,
+    path: Path<String>,
+    fingerprint: RequestFingerprint,
+) -> Result<Response, ApiError> {
+    set_status(state, caller, key, path, fingerprint, AccountStatus::Frozen).await
+}
+
+async fn unfreeze(
+    state: State<AppState>,
+    caller: Caller,
+    key: KeyHeader,
+    path: Path<String>,
+    fingerprint: RequestFingerprint,
+) -> Result<Response, ApiError> {
+    set_status(state, caller, key, path, fingerprint, AccountStatus::Active).await
+}
+
+async fn set_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: KeyHeader,
+    Path(id): Path<String>,
+    RequestFingerprint(fingerprint): RequestFingerprint,
+    status: AccountStatus,
+) -> Result<Response, ApiError> {
+    access::freeze_account(&caller.actor())?;
+    let account_id: AccountId = id.parse().map_err(|_| ApiError::AccountNotFound)?;
+    engine::execute(
+        &state,
+        &caller,
+        key.0,
+        fingerprint,
+        Action::SetStatus { account_id, status },
+        StatusCode::OK,
+    )
+    .await
+}

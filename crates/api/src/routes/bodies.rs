@@ -1,0 +1,88 @@
+//! The JSON shapes of accounts, transfers and ledger lines (API.md §4), amounts printed at
+//! their currency's full scale.
+
+use coffre_domain::ids::{AccountId, EntryId, TransferId, UserId};
+use coffre_domain::ledger::{Account, Entry, Transfer};
+use coffre_domain::money::Currency;
+use coffre_domain::time::Timestamp;
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub(crate) struct AccountBody {
+    id: AccountId,
+    owner_id: Option<UserId>,
+    currency: Currency,
+    name: Option<String>,
+    balance: String,
+    available: String,
+    status: &'static str,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl From<&Account> for AccountBody {
+    fn from(account: &Account) -> Self {
+        Self {
+            id: account.id,
+            owner_id: account.owner_id,
+            currency: account.currency,
+            name: account.name.as_ref().map(|name| name.as_str().to_owned()),
+            balance: account.balance.format(account.currency),
+            available: account.available().format(account.currency),
+            status: account.status.as_str(),
+            created_at: account.created_at,
+            updated_at: account.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct TransferBody {
+    id: TransferId,
+    kind: &'static str,
+    from_account_id: AccountId,
+    to_account_id: AccountId,
+    amount: String,
+    currency: Currency,
+    description: Option<String>,
+    created_at: Timestamp,
+}
+
+impl From<&Transfer> for TransferBody {
+    fn from(transfer: &Transfer) -> Self {
+        Self {
+            id: transfer.id,
+            kind: transfer.kind.as_str(),
+            from_account_id: transfer.from_account_id,
+            to_account_id: transfer.to_account_id,
+            amount: transfer.amount.format(transfer.currency),
+            currency: transfer.currency,
+            description: transfer
+                .description
+                .as_ref()
+                .map(|description| description.as_str().to_owned()),
+            created_at: transfer.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct EntryBody {
+    id: EntryId,
+    transfer_id: TransferId,
+    amount: String,
+    balance_after: String,
+    created_at: Timestamp,
+}
+
+impl From<&Entry> for EntryBody {
+    fn from(entry: &Entry) -> Self {
+        Self {
+            id: entry.id,
+            transfer_id: entry.transfer_id,
+            amount: entry.amount.format(entry.currency),
+            balance_after: entry.balance_after.format(entry.currency),
+            created_at: entry.created_at,
+        }
+    }
+}

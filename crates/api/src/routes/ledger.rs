@@ -1,0 +1,60 @@
+//! `GET /v1/ledger/verify`: the ledger's invariants recomputed from its lines, for admins.
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use coffre_domain::access;
+use coffre_domain::ids::AccountId;
+use coffre_domain::ledger::LedgerReport;
+use coffre_domain::money::Currency;
+use serde::Serialize;
+
+use crate::auth::caller::Caller;
+use crate::error::ApiError;
+use crate::extract::Json;
+use crate::state::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/v1/ledger/verify", get(verify))
+}
+
+#[derive(Debug, Serialize)]
+struct ReportBody {
+    ok: bool,
+    currencies: Vec<CurrencySumBody>,
+    accounts_checked: u64,
+    mismatched_accounts: Vec<AccountId>,
+}
+
+#[derive(Debug, Serialize)]
+struct CurrencySumBody {
+    currency: Currency,
+    sum: String,
+}
+
+impl From<LedgerReport> for ReportBody {
+    fn from(report: LedgerReport) -> Self {
+        Self {
+            ok: report.ok,
+            currencies: report
+                .currencies
+                .iter()
+                .map(|sum| CurrencySumBody {
+                    currency: sum.currency,
+                    sum: sum.sum.format(sum.currency),
+                })
+                .collect(),
+            accounts_checked: report.accounts_checked,
+            mismatched_accounts: report.mismatched_accounts,
+        }
+    }
+}
+
+async fn verify(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ReportBody>, ApiError> {
+    access::verify_ledger(&caller.actor())?;
+    let report = state.store().verify_ledger().await?;
+    Ok(Json(report.into()))
+}

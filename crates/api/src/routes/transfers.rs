@@ -1,0 +1,223 @@
+//! Money movement: `/v1/transfers`, `/v1/deposits`, `/v1/withdrawals`, and reading transfers.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use coffre_domain::access;
+use coffre_domain::ids::{AccountId, TransferId};
+use coffre_domain::ledger::Action;
+use coffre_domain::money::{AmountText, Currency, Money};
+use coffre_domain::text::Description;
+use coffre_store::{TransferFilter, TransferRecord};
+use http::StatusCode;
+use serde::Deserialize;
+
+use super::bodies::TransferBody;
+use super::listing::{ListBody, page_limit};
+use super::reads::{Item, Read, audit_read};
+use crate::auth::caller::Caller;
+use crate::engine;
+use crate::error::ApiError;
+use crate::extract::{Json, Query};
+use crate::idempotency::{Fingerprinted, KeyHeader};
+use crate::state::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/transfers", post(transfer).get(list))
+        .route("/v1/transfers/{id}", get(read))
+        .route("/v1/deposits", post(deposit))
+        .route("/v1/withdrawals", post(withdraw))
+}
+
+/// Currency first: it decides how many decimals the amount may have.
+fn money(amount: &AmountText, currency: &str) -> Result<Money, ApiError> {
+    let currency = Currency::parse(currency)
+        .map_err(|error| ApiError::ValidationFailed(format!("currency: {error}")))?;
+    let amount = amount
+        .parse(currency)
+        .map_err(|error| ApiError::ValidationFailed(format!("amount: {error}")))?;
+    Ok(Money { amount, currency })
+}
+
+fn description(text: Option<String>) -> Result<Option<Description>, ApiError> {
+    text.map(Description::parse)
+        .transpose()
+        .map_err(|error| ApiError::ValidationFailed(format!("description {error}")))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferRequest {
+    from_account_id: AccountId,
+    to_account_id: AccountId,
+    amount: AmountText,
+    currency: String,
+    description: Option<String>,
+}
+
+async fn transfer(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: KeyHeader,
+    request: Fingerprinted<TransferRequest>,
+) -> Result<Response, ApiError> {
+    let key = key.required()?;
+    let body = request.body;
+    let action = Action::Transfer {
+        id: TransferId::new(),
+        from: body.from_account_id,
+        to: body.to_account_id,
+        money: money(&body.amount, &body.currency)?,
+        description: description(body.description)?,
+    };
+    let fingerprint = request.fingerprint;
+    engine::execute(
+        &state,
+        &caller,
+        Some(key),
+        fingerprint,
+        action,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+/// A deposit's or a withdrawal's body: one account and the money.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountMovement {
+    account_id: AccountId,
+    amount: AmountText,
+    currency: String,
+    description: Option<String>,
+}
+
+async fn deposit(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: KeyHeader,
+    request: Fingerprinted<AccountMovement>,
+) -> Result<Response, ApiError> {
+    let key = key.required()?;
+    let body = request.body;
+    let action = Action::Deposit {
+        id: TransferId::new(),
+        account_id: body.account_id,
+        money: money(&body.amount, &body.currency)?,
+        description: description(body.description)?,
+    };
+    let fingerprint = request.fingerprint;
+    engine::execute(
+        &state,
+        &caller,
+        Some(key),
+        fingerprint,
+        action,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+async fn withdraw(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: KeyHeader,
+    request: Fingerprinted<AccountMovement>,
+) -> Result<Response, ApiError> {
+    let key = key.required()?;
+    let body = request.body;
+    let action = Action::Withdrawal {
+        id: TransferId::new(),
+        account_id: body.account_id,
+        money: money(&body.amount, &body.currency)?,
+        description: description(body.description)?,
+    };
+    let fingerprint = request.fingerprint;
+    engine::execute(
+        &state,
+        &caller,
+        Some(key),
+        fingerprint,
+        action,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+fn item(record: &TransferRecord) -> Item {
+    Item {
+        id: record.transfer.id.to_string(),
+        owners: vec![record.from_owner, record.to_owner],
+    }
+}
+
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TransferBody>, ApiError> {
+    let id: TransferId = id.parse().map_err(|_| ApiError::TransferNotFound)?;
+    let record = state
+        .store()
+        .find_transfer(id)
+        .await?
+        .ok_or(ApiError::TransferNotFound)?;
+    access::read_transfer(&caller.actor(), record.from_owner, record.to_owner)
+        .map_err(|_| ApiError::TransferNotFound)?;
+    audit_read(&state, &caller, "transfer", Read::One(item(&record))).await?;
+    Ok(Json(TransferBody::from(&record.transfer)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<u64>,
+    starting_after: Option<TransferId>,
+    account_id: Option<AccountId>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<ListBody<TransferBody>>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let actor = caller.actor();
+    let filter = match query.account_id {
+        // Every transfer of an account the caller may read.
+        Some(account_id) => {
+            let account = state
+                .store()
+                .find_account(account_id)
+                .await?
+                .ok_or(ApiError::AccountNotFound)?;
+            access::read_account(&actor, account.owner_id)
+                .map_err(|_| ApiError::AccountNotFound)?;
+            TransferFilter {
+                account_id: Some(account_id),
+                party: None,
+            }
+        }
+        None if access::list_all_accounts(&actor) => TransferFilter::default(),
+        None => TransferFilter {
+            account_id: None,
+            party: Some(caller.user.id),
+        },
+    };
+    let page = state
+        .store()
+        .list_transfers(filter, limit, query.starting_after)
+        .await?;
+    let items = page.data.iter().map(item).collect();
+    audit_read(&state, &caller, "transfer", Read::Page(items)).await?;
+    Ok(Json(ListBody {
+        data: page
+            .data
+            .iter()
+            .map(|record| TransferBody::from(&record.transfer))
+            .collect(),
+        has_more: page.has_more,
+    }))
+}
