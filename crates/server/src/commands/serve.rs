@@ -1,9 +1,13 @@
 //! `coffre serve`: migrate, bind, serve until SIGTERM or SIGINT, then drain and close.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use coffre_api::{ApiSettings, AppState};
+use coffre_domain::time::Timestamp;
+use coffre_store::Store;
+use coffre_store::idempotency::RETENTION;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -67,7 +71,9 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
             return Err(CommandError::State(error));
         }
     };
+    let purge = tokio::spawn(purge_idempotency_keys(store.clone()));
     let served = coffre_api::serve(listener, state, shutdown_signal()).await;
+    purge.abort();
     if tokio::time::timeout(CLOSE_LIMIT, store.close())
         .await
         .is_err()
@@ -80,6 +86,29 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
     served.map_err(CommandError::Serve)?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often expired idempotency records are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes idempotency records past their retention, at start and then every hour. A failure
+/// is logged and tried again next time: records kept longer than promised harm no one.
+async fn purge_idempotency_keys(store: Arc<dyn Store>) {
+    let mut ticks = tokio::time::interval(PURGE_EVERY);
+    loop {
+        ticks.tick().await;
+        let now = Timestamp::now().as_datetime();
+        let Some(cutoff) = now.checked_sub_signed(RETENTION) else {
+            continue;
+        };
+        match store
+            .purge_idempotency_keys(Timestamp::from_datetime(cutoff))
+            .await
+        {
+            Ok(deleted) => tracing::debug!(deleted, "purged expired idempotency keys"),
+            Err(error) => tracing::warn!(%error, "could not purge expired idempotency keys"),
+        }
+    }
 }
 
 /// Resolves on the first SIGTERM or SIGINT.

@@ -25,9 +25,25 @@ pub async fn run(settings: &Settings) -> Result<ExitCode, CommandError> {
     })
 }
 
-/// Every check `verify` makes. The ledger's invariants join this list with the ledger.
+/// Every check `verify` makes.
 async fn run_checks(store: &dyn Store) -> Result<Vec<Check>, CommandError> {
-    Ok(vec![audit_chain(store).await?])
+    Ok(vec![audit_chain(store).await?, ledger(store).await?])
+}
+
+/// Every balance equals the sum of its lines, every currency sums to zero, no customer
+/// account is negative.
+async fn ledger(store: &dyn Store) -> Result<Check, CommandError> {
+    let report = store.verify_ledger().await.map_err(CommandError::Verify)?;
+    let verdict = if report.ok {
+        format!("ok ({report})")
+    } else {
+        format!("BROKEN ({report})")
+    };
+    Ok(Check {
+        name: "ledger",
+        holds: report.ok,
+        verdict,
+    })
 }
 
 async fn audit_chain(store: &dyn Store) -> Result<Check, CommandError> {

@@ -20,7 +20,7 @@ fn migrate_then_verify_on_a_fresh_data_dir() {
     assert!(output.status.success(), "{output:?}");
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
-        "audit chain: ok (0 events)\n"
+        "audit chain: ok (0 events)\nledger: ok (0 accounts checked)\n"
     );
 }
 
@@ -31,7 +31,7 @@ fn verify_alone_on_a_fresh_data_dir_holds() {
     assert!(output.status.success(), "{output:?}");
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
-        "audit chain: ok (0 events)\n"
+        "audit chain: ok (0 events)\nledger: ok (0 accounts checked)\n"
     );
 }
 
@@ -100,7 +100,7 @@ fn admin_create_prints_the_id_then_promotes_the_same_user_and_audits_both() {
     assert!(verify.status.success(), "{verify:?}");
     assert_eq!(
         String::from_utf8_lossy(&verify.stdout),
-        "audit chain: ok (2 events)\n"
+        "audit chain: ok (2 events)\nledger: ok (0 accounts checked)\n"
     );
 }
 

@@ -136,8 +136,32 @@ fn listening_addr(line: &str) -> Option<String> {
 impl Server {
     /// A plain HTTP/1.1 GET; returns the status and the body.
     pub async fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path, &[], None).await
+    }
+
+    /// A plain HTTP/1.1 request with extra headers and an optional JSON body; returns the
+    /// status and the body (the server answers bodies with a Content-Length).
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        json: Option<&str>,
+    ) -> (u16, String) {
         let mut stream = TcpStream::connect(&self.addr).await.unwrap();
-        let request = format!("GET {path} HTTP/1.1\r\nHost: coffre\r\nConnection: close\r\n\r\n");
+        let mut request =
+            format!("{method} {path} HTTP/1.1\r\nHost: coffre\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if let Some(body) = json {
+            request.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ));
+        } else {
+            request.push_str("\r\n");
+        }
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).await.unwrap();
