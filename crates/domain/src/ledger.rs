@@ -11,10 +11,16 @@ use std::ops::Neg;
 
 use serde_json::json;
 
-use crate::access::{self, Actor, Denied};
+use chrono::TimeDelta;
+
+use crate::access::{self, Actor, Denied, PaymentParties};
 use crate::audit::{AuditAction, AuditContext, NewAuditEvent};
-use crate::ids::{AccountId, EntryId, TransferId, UserId};
+use crate::ids::{AccountId, EntryId, PaymentId, TransferId, UserId};
 use crate::money::{Amount, Currency, Money, SignedMinor};
+use crate::payment::{
+    AfterRefund, AnyPayment, AuthorizationCode, FailureReason, Payment, PaymentState, PaymentView,
+    Terms, TooMuch,
+};
 use crate::text::{AccountName, Description};
 use crate::time::Timestamp;
 
@@ -135,10 +141,11 @@ pub struct Entry {
     pub created_at: Timestamp,
 }
 
-/// One request to the ledger, with who asks and the context its audit event carries.
+/// One request to the ledger, with who asks and the context its audit event carries. Only the
+/// expiry sweep acts without an actor; every other action refuses a command without one.
 #[derive(Debug, Clone)]
 pub struct Command {
-    pub actor: Actor,
+    pub actor: Option<Actor>,
     pub context: AuditContext,
     pub action: Action,
 }
@@ -176,10 +183,47 @@ pub enum Action {
         money: Money,
         description: Option<Description>,
     },
+    CreatePayment {
+        id: PaymentId,
+        payer: AccountId,
+        payee: AccountId,
+        money: Money,
+    },
+    /// Holds the amount on the payer's account for `ttl`.
+    Authorize {
+        payment_id: PaymentId,
+        code: AuthorizationCode,
+        ttl: TimeDelta,
+    },
+    /// Moves `amount` (all if `None`) of the hold to the payee as transfer `transfer_id`.
+    Capture {
+        payment_id: PaymentId,
+        transfer_id: TransferId,
+        amount: Option<Amount>,
+    },
+    CancelPayment {
+        payment_id: PaymentId,
+    },
+    FailPayment {
+        payment_id: PaymentId,
+        reason: FailureReason,
+    },
+    /// Moves `amount` (all that remains if `None`) back to the payer as transfer `transfer_id`.
+    Refund {
+        payment_id: PaymentId,
+        transfer_id: TransferId,
+        amount: Option<Amount>,
+    },
+    /// The background sweep: expires the authorization if it is due, else changes nothing.
+    ExpirePayment {
+        payment_id: PaymentId,
+    },
 }
 
 impl Action {
     /// The existing accounts the action reads, which a backend must load and lock.
+    /// A payment action's accounts are its payment's payer and payee, which a backend reads
+    /// from the payment it loads; they are not listed here.
     pub fn accounts(&self) -> Vec<AccountId> {
         match self {
             Self::OpenAccount { .. } => Vec::new(),
@@ -187,6 +231,31 @@ impl Action {
             | Self::Deposit { account_id, .. }
             | Self::Withdrawal { account_id, .. } => vec![*account_id],
             Self::Transfer { from, to, .. } => vec![*from, *to],
+            Self::CreatePayment { payer, payee, .. } => vec![*payer, *payee],
+            Self::Authorize { .. }
+            | Self::Capture { .. }
+            | Self::CancelPayment { .. }
+            | Self::FailPayment { .. }
+            | Self::Refund { .. }
+            | Self::ExpirePayment { .. } => Vec::new(),
+        }
+    }
+
+    /// The existing payment the action works on, which a backend must load and lock.
+    pub fn payment(&self) -> Option<PaymentId> {
+        match self {
+            Self::Authorize { payment_id, .. }
+            | Self::Capture { payment_id, .. }
+            | Self::CancelPayment { payment_id }
+            | Self::FailPayment { payment_id, .. }
+            | Self::Refund { payment_id, .. }
+            | Self::ExpirePayment { payment_id } => Some(*payment_id),
+            Self::OpenAccount { .. }
+            | Self::SetStatus { .. }
+            | Self::Transfer { .. }
+            | Self::Deposit { .. }
+            | Self::Withdrawal { .. }
+            | Self::CreatePayment { .. } => None,
         }
     }
 
@@ -195,7 +264,16 @@ impl Action {
     pub fn system_currency(&self) -> Option<Currency> {
         match self {
             Self::Deposit { money, .. } | Self::Withdrawal { money, .. } => Some(money.currency),
-            Self::OpenAccount { .. } | Self::SetStatus { .. } | Self::Transfer { .. } => None,
+            Self::OpenAccount { .. }
+            | Self::SetStatus { .. }
+            | Self::Transfer { .. }
+            | Self::CreatePayment { .. }
+            | Self::Authorize { .. }
+            | Self::Capture { .. }
+            | Self::CancelPayment { .. }
+            | Self::FailPayment { .. }
+            | Self::Refund { .. }
+            | Self::ExpirePayment { .. } => None,
         }
     }
 }
@@ -205,6 +283,10 @@ impl Action {
 pub enum Outcome {
     Account(Account),
     Transfer(Transfer),
+    Payment(PaymentView),
+    /// The payer could not cover the authorization: the payment is now `failed`
+    /// (`insufficient_funds`), and the request answers `INSUFFICIENT_FUNDS`.
+    AuthorizationDeclined(PaymentView),
 }
 
 /// Why a command was refused. A refusal changes nothing.
@@ -223,6 +305,17 @@ pub enum Refusal {
     AccountFrozen(AccountId),
     #[error("the account's available balance is too low")]
     InsufficientFunds,
+    #[error("payment {0} not found")]
+    PaymentNotFound(PaymentId),
+    #[error("a {from} payment cannot become {to}")]
+    InvalidState {
+        from: PaymentState,
+        to: PaymentState,
+    },
+    #[error("the amount exceeds the authorized amount")]
+    AmountExceedsAuthorized,
+    #[error("the amount exceeds what remains refundable")]
+    AmountExceedsRefundable,
     #[error("the balance of account {0} would exceed the largest balance Coffre keeps")]
     BalanceLimit(AccountId),
     /// The backend did not load the system account the command needs: a bug, not the
@@ -237,10 +330,11 @@ pub const MAX_BALANCE_MINOR: i64 = 1_000_000_000_000_000_000;
 
 pub type CommandResult = Result<Outcome, Refusal>;
 
-/// The accounts a batch works on, as loaded (and locked) by a backend.
+/// The accounts and payments a batch works on, as loaded (and locked) by a backend.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ledger {
     accounts: BTreeMap<AccountId, Account>,
+    payments: BTreeMap<PaymentId, AnyPayment>,
 }
 
 impl Ledger {
@@ -250,7 +344,20 @@ impl Ledger {
                 .into_iter()
                 .map(|account| (account.id, account))
                 .collect(),
+            payments: BTreeMap::new(),
         }
+    }
+
+    pub fn with_payments(mut self, payments: impl IntoIterator<Item = AnyPayment>) -> Self {
+        self.payments = payments
+            .into_iter()
+            .map(|payment| (payment.terms().id, payment))
+            .collect();
+        self
+    }
+
+    pub fn payment(&self, id: PaymentId) -> Option<&AnyPayment> {
+        self.payments.get(&id)
     }
 
     pub fn account(&self, id: AccountId) -> Option<&Account> {
@@ -285,6 +392,9 @@ pub struct Effects {
     pub changed: BTreeSet<AccountId>,
     pub transfers: Vec<Transfer>,
     pub entries: Vec<Entry>,
+    /// Payments to insert, and existing ones to update, as they stand at the end.
+    pub payments_opened: BTreeSet<PaymentId>,
+    pub payments_changed: BTreeSet<PaymentId>,
     pub audit: Vec<NewAuditEvent>,
 }
 
@@ -309,7 +419,11 @@ fn apply_one(
     now: Timestamp,
     effects: &mut Effects,
 ) -> CommandResult {
-    let actor = &command.actor;
+    let actor = command.actor.as_ref();
+    let actor = || actor.ok_or(Refusal::Forbidden);
+    if let Some(payment_id) = command.action.payment() {
+        expire_if_due(ledger, payment_id, now, &command.context, effects)?;
+    }
     match &command.action {
         Action::OpenAccount {
             id,
@@ -317,7 +431,7 @@ fn apply_one(
             currency,
             name,
         } => {
-            access::create_account(actor, *owner_id).map_err(|_| Refusal::Forbidden)?;
+            access::create_account(actor()?, *owner_id).map_err(|_| Refusal::Forbidden)?;
             let account = Account {
                 id: *id,
                 owner_id: Some(*owner_id),
@@ -337,7 +451,7 @@ fn apply_one(
             Ok(Outcome::Account(account))
         }
         Action::SetStatus { account_id, status } => {
-            access::freeze_account(actor).map_err(|_| Refusal::Forbidden)?;
+            access::freeze_account(actor()?).map_err(|_| Refusal::Forbidden)?;
             let account = ledger
                 .accounts
                 .get_mut(account_id)
@@ -363,7 +477,7 @@ fn apply_one(
             description,
         } => {
             let source = ledger.customer_account(*from)?;
-            access::transfer_from(actor, source.owner_id)
+            access::transfer_from(actor()?, source.owner_id)
                 .map_err(|denied| refusal(denied, *from))?;
             ledger.customer_account(*to)?;
             if from == to {
@@ -377,7 +491,11 @@ fn apply_one(
                 money: *money,
                 description: description.clone(),
             };
-            movement.post(ledger, now, &command.context, effects)
+            let transfer = movement.post(ledger, now, effects)?;
+            effects
+                .audit
+                .push(transfer_event(&transfer, &command.context));
+            Ok(Outcome::Transfer(transfer))
         }
         Action::Deposit {
             id,
@@ -385,7 +503,7 @@ fn apply_one(
             money,
             description,
         } => {
-            access::deposit(actor).map_err(|_| Refusal::Forbidden)?;
+            access::deposit(actor()?).map_err(|_| Refusal::Forbidden)?;
             ledger.customer_account(*account_id)?;
             let system = ledger.system_account(money.currency)?.id;
             let movement = Movement {
@@ -396,7 +514,11 @@ fn apply_one(
                 money: *money,
                 description: description.clone(),
             };
-            movement.post(ledger, now, &command.context, effects)
+            let transfer = movement.post(ledger, now, effects)?;
+            effects
+                .audit
+                .push(transfer_event(&transfer, &command.context));
+            Ok(Outcome::Transfer(transfer))
         }
         Action::Withdrawal {
             id,
@@ -405,7 +527,7 @@ fn apply_one(
             description,
         } => {
             let account = ledger.customer_account(*account_id)?;
-            access::withdraw(actor, account.owner_id)
+            access::withdraw(actor()?, account.owner_id)
                 .map_err(|denied| refusal(denied, *account_id))?;
             let system = ledger.system_account(money.currency)?.id;
             let movement = Movement {
@@ -416,8 +538,398 @@ fn apply_one(
                 money: *money,
                 description: description.clone(),
             };
-            movement.post(ledger, now, &command.context, effects)
+            let transfer = movement.post(ledger, now, effects)?;
+            effects
+                .audit
+                .push(transfer_event(&transfer, &command.context));
+            Ok(Outcome::Transfer(transfer))
         }
+        Action::CreatePayment {
+            id,
+            payer,
+            payee,
+            money,
+        } => {
+            let source = ledger.customer_account(*payer)?;
+            access::create_payment(actor()?, source.owner_id)
+                .map_err(|denied| refusal(denied, *payer))?;
+            let target = ledger.customer_account(*payee)?;
+            if payer == payee {
+                return Err(Refusal::SameAccount);
+            }
+            if source.currency != money.currency || target.currency != money.currency {
+                return Err(Refusal::CurrencyMismatch);
+            }
+            let payment = AnyPayment::Pending(Payment::new(Terms {
+                id: *id,
+                payer_account_id: *payer,
+                payee_account_id: *payee,
+                money: *money,
+                created_at: now,
+            }));
+            let view = payment.view();
+            effects.audit.push(payment_event(
+                AuditAction::PaymentCreated,
+                None,
+                &view,
+                None,
+                &command.context,
+            ));
+            effects.payments_opened.insert(*id);
+            ledger.payments.insert(*id, payment);
+            Ok(Outcome::Payment(view))
+        }
+        Action::ExpirePayment { payment_id } => ledger
+            .payment(*payment_id)
+            .map(|payment| Outcome::Payment(payment.view()))
+            .ok_or(Refusal::PaymentNotFound(*payment_id)),
+        Action::Authorize {
+            payment_id,
+            code,
+            ttl,
+        } => {
+            let (payment, parties) = ledger.payment_for(*payment_id)?;
+            access::authorize_payment(actor()?, &parties)
+                .map_err(|denied| payment_refusal(denied, *payment_id))?;
+            let AnyPayment::Pending(pending) = payment.clone() else {
+                return Err(invalid(payment, PaymentState::Authorized));
+            };
+            let payer = ledger
+                .account(pending.terms.payer_account_id)
+                .ok_or(Refusal::AccountNotFound(pending.terms.payer_account_id))?;
+            if payer.status == AccountStatus::Frozen {
+                return Err(Refusal::AccountFrozen(payer.id));
+            }
+            let amount = SignedMinor::from(pending.terms.money.amount);
+            let (after, action) = if payer.available() < amount {
+                let reason = FailureReason::parse("insufficient_funds".to_owned())
+                    .map_err(|_| Refusal::InsufficientFunds)?;
+                (
+                    AnyPayment::Failed(pending.fail(reason, now)),
+                    AuditAction::PaymentFailed,
+                )
+            } else {
+                hold(ledger, payer.id, amount, now, effects)?;
+                (
+                    AnyPayment::Authorized(pending.authorize(code.clone(), *ttl, now)),
+                    AuditAction::PaymentAuthorized,
+                )
+            };
+            let view = ledger.replace_payment(after, effects);
+            effects.audit.push(payment_event(
+                action,
+                Some(payment),
+                &view,
+                None,
+                &command.context,
+            ));
+            Ok(match action {
+                AuditAction::PaymentFailed => Outcome::AuthorizationDeclined(view),
+                _ => Outcome::Payment(view),
+            })
+        }
+        Action::Capture {
+            payment_id,
+            transfer_id,
+            amount,
+        } => {
+            let (payment, parties) = ledger.payment_for(*payment_id)?;
+            access::capture_payment(actor()?, &parties)
+                .map_err(|denied| payment_refusal(denied, *payment_id))?;
+            let AnyPayment::Authorized(authorized) = payment.clone() else {
+                return Err(invalid(payment, PaymentState::Captured));
+            };
+            let held = SignedMinor::from(authorized.held());
+            let payer = authorized.terms.payer_account_id;
+            let captured = match authorized.capture(*amount, now) {
+                Ok(captured) => captured,
+                Err(TooMuch(_)) => return Err(Refusal::AmountExceedsAuthorized),
+            };
+            // The hold is released and the captured part moves, or neither happens.
+            release(ledger, payer, held, now, effects)?;
+            let movement = Movement {
+                id: *transfer_id,
+                kind: TransferKind::Capture,
+                from: payer,
+                to: captured.terms.payee_account_id,
+                money: Money {
+                    amount: captured.state.captured,
+                    currency: captured.terms.money.currency,
+                },
+                description: None,
+            };
+            let transfer = match movement.post(ledger, now, effects) {
+                Ok(transfer) => transfer,
+                Err(refused) => {
+                    hold(ledger, payer, held, now, effects)?;
+                    return Err(refused);
+                }
+            };
+            let view = ledger.replace_payment(AnyPayment::Captured(captured), effects);
+            effects.audit.push(payment_event(
+                AuditAction::PaymentCaptured,
+                Some(payment),
+                &view,
+                Some(&transfer),
+                &command.context,
+            ));
+            Ok(Outcome::Payment(view))
+        }
+        Action::CancelPayment { payment_id } => {
+            let (payment, parties) = ledger.payment_for(*payment_id)?;
+            access::cancel_payment(actor()?, &parties)
+                .map_err(|denied| payment_refusal(denied, *payment_id))?;
+            let canceled = match payment.clone() {
+                AnyPayment::Pending(pending) => pending.cancel(now),
+                AnyPayment::Authorized(authorized) => {
+                    let held = SignedMinor::from(authorized.held());
+                    release(
+                        ledger,
+                        authorized.terms.payer_account_id,
+                        held,
+                        now,
+                        effects,
+                    )?;
+                    authorized.cancel(now)
+                }
+                _ => return Err(invalid(payment, PaymentState::Canceled)),
+            };
+            let view = ledger.replace_payment(AnyPayment::Canceled(canceled), effects);
+            effects.audit.push(payment_event(
+                AuditAction::PaymentCanceled,
+                Some(payment),
+                &view,
+                None,
+                &command.context,
+            ));
+            Ok(Outcome::Payment(view))
+        }
+        Action::FailPayment { payment_id, reason } => {
+            let (payment, parties) = ledger.payment_for(*payment_id)?;
+            access::fail_payment(actor()?, &parties)
+                .map_err(|denied| payment_refusal(denied, *payment_id))?;
+            let AnyPayment::Pending(pending) = payment.clone() else {
+                return Err(invalid(payment, PaymentState::Failed));
+            };
+            let failed = AnyPayment::Failed(pending.fail(reason.clone(), now));
+            let view = ledger.replace_payment(failed, effects);
+            effects.audit.push(payment_event(
+                AuditAction::PaymentFailed,
+                Some(payment),
+                &view,
+                None,
+                &command.context,
+            ));
+            Ok(Outcome::Payment(view))
+        }
+        Action::Refund {
+            payment_id,
+            transfer_id,
+            amount,
+        } => {
+            let (payment, parties) = ledger.payment_for(*payment_id)?;
+            access::refund_payment(actor()?, &parties)
+                .map_err(|denied| payment_refusal(denied, *payment_id))?;
+            let AnyPayment::Captured(captured) = payment.clone() else {
+                return Err(invalid(payment, PaymentState::Refunded));
+            };
+            let terms = captured.terms.clone();
+            let (refunded, after) = match captured.refund(*amount, now) {
+                Ok(refund) => refund,
+                Err(TooMuch(_)) => return Err(Refusal::AmountExceedsRefundable),
+            };
+            let movement = Movement {
+                id: *transfer_id,
+                kind: TransferKind::Refund,
+                from: terms.payee_account_id,
+                to: terms.payer_account_id,
+                money: Money {
+                    amount: refunded,
+                    currency: terms.money.currency,
+                },
+                description: None,
+            };
+            let transfer = movement.post(ledger, now, effects)?;
+            let after = match after {
+                AfterRefund::Partly(captured) => AnyPayment::Captured(captured),
+                AfterRefund::Fully(refunded) => AnyPayment::Refunded(refunded),
+            };
+            let view = ledger.replace_payment(after, effects);
+            effects.audit.push(payment_event(
+                AuditAction::PaymentRefunded,
+                Some(payment),
+                &view,
+                Some(&transfer),
+                &command.context,
+            ));
+            Ok(Outcome::Transfer(transfer))
+        }
+    }
+}
+
+impl Ledger {
+    /// A payment and the owners of its two accounts, which decide who may touch it.
+    fn payment_for(&self, id: PaymentId) -> Result<(AnyPayment, PaymentParties), Refusal> {
+        let payment = self.payments.get(&id).ok_or(Refusal::PaymentNotFound(id))?;
+        let terms = payment.terms();
+        let owner = |account| self.account(account).and_then(|account| account.owner_id);
+        let parties = PaymentParties {
+            payer_owner: owner(terms.payer_account_id),
+            payee_owner: owner(terms.payee_account_id),
+        };
+        Ok((payment.clone(), parties))
+    }
+
+    /// Stores the payment's new state; returns its view.
+    fn replace_payment(&mut self, payment: AnyPayment, effects: &mut Effects) -> PaymentView {
+        let id = payment.terms().id;
+        if !effects.payments_opened.contains(&id) {
+            effects.payments_changed.insert(id);
+        }
+        let view = payment.view();
+        self.payments.insert(id, payment);
+        view
+    }
+}
+
+/// An authorization past its deadline no longer holds funds: it becomes `canceled`
+/// (`expired`) before anything else touches it, whatever that is.
+fn expire_if_due(
+    ledger: &mut Ledger,
+    payment_id: PaymentId,
+    now: Timestamp,
+    context: &AuditContext,
+    effects: &mut Effects,
+) -> Result<(), Refusal> {
+    let Some(AnyPayment::Authorized(authorized)) = ledger.payments.get(&payment_id) else {
+        return Ok(());
+    };
+    if !authorized.is_expired(now) {
+        return Ok(());
+    }
+    let authorized = authorized.clone();
+    let before = AnyPayment::Authorized(authorized.clone());
+    let held = SignedMinor::from(authorized.held());
+    release(
+        ledger,
+        authorized.terms.payer_account_id,
+        held,
+        now,
+        effects,
+    )?;
+    let view = ledger.replace_payment(AnyPayment::Canceled(authorized.expire(now)), effects);
+    // The sweep, not the request that happened to touch it, expires the payment.
+    let context = AuditContext {
+        actor_id: None,
+        ..context.clone()
+    };
+    effects.audit.push(payment_event(
+        AuditAction::PaymentExpired,
+        Some(before),
+        &view,
+        None,
+        &context,
+    ));
+    Ok(())
+}
+
+/// Adds `amount` to the account's holds; a customer's holds never exceed its balance.
+fn hold(
+    ledger: &mut Ledger,
+    account_id: AccountId,
+    amount: SignedMinor,
+    now: Timestamp,
+    effects: &mut Effects,
+) -> Result<(), Refusal> {
+    change_held(ledger, account_id, amount, now, effects)
+}
+
+fn release(
+    ledger: &mut Ledger,
+    account_id: AccountId,
+    amount: SignedMinor,
+    now: Timestamp,
+    effects: &mut Effects,
+) -> Result<(), Refusal> {
+    let negated = SignedMinor::ZERO
+        .checked_sub(amount)
+        .ok_or(Refusal::BalanceLimit(account_id))?;
+    change_held(ledger, account_id, negated, now, effects)
+}
+
+fn change_held(
+    ledger: &mut Ledger,
+    account_id: AccountId,
+    delta: SignedMinor,
+    now: Timestamp,
+    effects: &mut Effects,
+) -> Result<(), Refusal> {
+    let account = ledger
+        .accounts
+        .get_mut(&account_id)
+        .ok_or(Refusal::AccountNotFound(account_id))?;
+    let held = account
+        .held
+        .checked_add(delta)
+        .filter(|held| !held.is_negative())
+        .ok_or(Refusal::BalanceLimit(account_id))?;
+    if !account.is_system() && held > account.balance {
+        return Err(Refusal::InsufficientFunds);
+    }
+    account.held = held;
+    account.updated_at = now;
+    if !effects.opened.contains(&account_id) {
+        effects.changed.insert(account_id);
+    }
+    Ok(())
+}
+
+fn invalid(payment: AnyPayment, to: PaymentState) -> Refusal {
+    Refusal::InvalidState {
+        from: payment.state(),
+        to,
+    }
+}
+
+fn payment_refusal(denied: Denied, payment: PaymentId) -> Refusal {
+    match denied {
+        Denied::Hidden => Refusal::PaymentNotFound(payment),
+        Denied::Forbidden => Refusal::Forbidden,
+    }
+}
+
+fn payment_event(
+    action: AuditAction,
+    before: Option<AnyPayment>,
+    after: &PaymentView,
+    transfer: Option<&Transfer>,
+    context: &AuditContext,
+) -> NewAuditEvent {
+    let currency = after.currency;
+    let amount = |minor: i64| SignedMinor::new(minor).format(currency);
+    let mut new_value = json!({
+        "state": after.state.as_str(),
+        "amount": after.amount.format(currency),
+        "currency": currency.code(),
+        "authorized_amount": amount(after.authorized_minor),
+        "captured_amount": amount(after.captured_minor),
+        "refunded_amount": amount(after.refunded_minor),
+        "failure_reason": after.failure_reason,
+    });
+    if let (Some(transfer), Some(object)) = (transfer, new_value.as_object_mut()) {
+        object.insert("transfer_id".to_owned(), json!(transfer.id));
+        object.insert(
+            "transfer_amount".to_owned(),
+            json!(transfer.amount.format(transfer.currency)),
+        );
+    }
+    NewAuditEvent {
+        action,
+        resource_type: "payment".to_owned(),
+        resource_id: Some(after.id.to_string()),
+        old_value: before.map(|payment| json!({"state": payment.state().as_str()})),
+        new_value: Some(new_value),
+        context: context.clone(),
     }
 }
 
@@ -444,9 +956,8 @@ impl Movement {
         self,
         ledger: &mut Ledger,
         now: Timestamp,
-        context: &AuditContext,
         effects: &mut Effects,
-    ) -> CommandResult {
+    ) -> Result<Transfer, Refusal> {
         let (from, to) = match (ledger.account(self.from), ledger.account(self.to)) {
             (Some(from), Some(to)) => (from, to),
             (None, _) => return Err(Refusal::AccountNotFound(self.from)),
@@ -498,9 +1009,8 @@ impl Movement {
                 created_at: now,
             });
         }
-        effects.audit.push(transfer_event(&transfer, context));
         effects.transfers.push(transfer.clone());
-        Ok(Outcome::Transfer(transfer))
+        Ok(transfer)
     }
 }
 
@@ -577,8 +1087,8 @@ fn transfer_event(transfer: &Transfer, context: &AuditContext) -> NewAuditEvent 
     }
 }
 
-/// One account as `ledger/verify` sees it: its cached balance and holds, and the sum of its
-/// ledger lines recomputed from them.
+/// One account as `ledger/verify` sees it: its cached balance and holds, the sum of its ledger
+/// lines, and the sum of the authorized payments it pays, recomputed from their rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountCheck {
     pub id: AccountId,
@@ -587,6 +1097,7 @@ pub struct AccountCheck {
     pub balance: SignedMinor,
     pub held: SignedMinor,
     pub lines_sum: SignedMinor,
+    pub holds_sum: SignedMinor,
 }
 
 /// The sum of every balance of one currency, system account included.
@@ -601,8 +1112,9 @@ pub struct LedgerReport {
     pub ok: bool,
     pub currencies: Vec<CurrencySum>,
     pub accounts_checked: u64,
-    /// Accounts whose balance is not the sum of their lines, whose holds are negative, or that
-    /// are customer accounts below zero (balance or available).
+    /// Accounts whose balance is not the sum of their lines, whose holds are not the sum of
+    /// their authorized payments, or that are customer accounts below zero (balance or
+    /// available).
     pub mismatched_accounts: Vec<AccountId>,
 }
 
@@ -629,8 +1141,9 @@ impl fmt::Display for LedgerReport {
     }
 }
 
-/// The three ledger invariants over every account: each balance equals the sum of its lines,
-/// each currency sums to zero, and no customer account is negative.
+/// The ledger invariants over every account: each balance equals the sum of its lines, each
+/// hold the sum of its authorized payments, each currency sums to zero, and no customer
+/// account is negative.
 pub fn verify(accounts: impl IntoIterator<Item = AccountCheck>) -> LedgerReport {
     let mut sums: BTreeMap<Currency, Option<SignedMinor>> = BTreeMap::new();
     let mut mismatched = Vec::new();
@@ -647,7 +1160,8 @@ pub fn verify(accounts: impl IntoIterator<Item = AccountCheck>) -> LedgerReport 
                     .balance
                     .checked_sub(account.held)
                     .is_none_or(|available| available.is_negative()));
-        if account.balance != account.lines_sum || account.held.is_negative() || below_zero {
+        let stale = account.balance != account.lines_sum || account.held != account.holds_sum;
+        if stale || account.held.is_negative() || below_zero {
             mismatched.push(account.id);
         }
     }
@@ -708,7 +1222,7 @@ mod tests {
 
     fn command(actor: Actor, action: Action) -> Command {
         Command {
-            actor,
+            actor: Some(actor),
             context: AuditContext::default(),
             action,
         }
@@ -1001,6 +1515,7 @@ mod tests {
             balance: SignedMinor::new(balance),
             held: SignedMinor::new(held),
             lines_sum: SignedMinor::new(lines),
+            holds_sum: SignedMinor::new(held),
         };
         let good = [check(owner, 500, 100, 500), check(None, -500, 0, -500)];
         let report = verify(good.clone());
@@ -1009,10 +1524,15 @@ mod tests {
         assert_eq!(report.currencies[0].sum, SignedMinor::ZERO);
 
         let stale = check(owner, 500, 0, 400);
+        let unheld = AccountCheck {
+            holds_sum: SignedMinor::new(50),
+            ..check(owner, 500, 0, 500)
+        };
         let overheld = check(owner, 100, 200, 100);
         let negative = check(owner, -5, 0, -5);
         let report = verify([
             stale.clone(),
+            unheld.clone(),
             overheld.clone(),
             negative.clone(),
             good[1].clone(),
@@ -1020,7 +1540,7 @@ mod tests {
         assert!(!report.ok);
         assert_eq!(
             report.mismatched_accounts,
-            vec![stale.id, overheld.id, negative.id]
+            vec![stale.id, unheld.id, overheld.id, negative.id]
         );
 
         let unbalanced = verify([check(owner, 10, 0, 10)]);

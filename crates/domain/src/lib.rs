@@ -5,6 +5,7 @@ pub mod audit;
 pub mod ids;
 pub mod ledger;
 pub mod money;
+pub mod payment;
 pub mod text;
 pub mod throttle;
 pub mod time;

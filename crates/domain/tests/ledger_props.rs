@@ -163,7 +163,7 @@ fn command(world: &World, step: &Step) -> Command {
         ),
     };
     Command {
-        actor,
+        actor: Some(actor),
         context: AuditContext::default(),
         action,
     }
@@ -238,6 +238,190 @@ proptest! {
                 }
             }
             prop_assert!(sums(&world.ledger).values().all(|sum| *sum == 0));
+        }
+    }
+}
+
+mod payments {
+    use super::*;
+    use chrono::TimeDelta;
+    use coffre_domain::ids::PaymentId;
+    use coffre_domain::ledger::Refusal;
+    use coffre_domain::payment::{AuthorizationCode, FailureReason, PaymentState};
+
+    #[derive(Debug, Clone)]
+    enum Move {
+        Create { payer: usize, minor: i64 },
+        Authorize(usize),
+        Capture(usize, Option<i64>),
+        Cancel(usize),
+        Fail(usize),
+        Refund(usize, Option<i64>),
+        Spend { from: usize, minor: i64 },
+        Wait(i64),
+    }
+
+    fn a_move() -> impl Strategy<Value = Move> {
+        let index = 0_usize..6;
+        let minor = 1_i64..=700;
+        prop_oneof![
+            3 => (0_usize..2, minor.clone()).prop_map(|(payer, minor)| Move::Create { payer, minor }),
+            3 => index.clone().prop_map(Move::Authorize),
+            3 => (index.clone(), prop::option::of(minor.clone())).prop_map(|(p, m)| Move::Capture(p, m)),
+            1 => index.clone().prop_map(Move::Cancel),
+            1 => index.clone().prop_map(Move::Fail),
+            2 => (index, prop::option::of(minor.clone())).prop_map(|(p, m)| Move::Refund(p, m)),
+            2 => (0_usize..2, minor).prop_map(|(from, minor)| Move::Spend { from, minor }),
+            1 => (1_i64..90).prop_map(Move::Wait),
+        ]
+    }
+
+    /// The arrows of API.md, plus staying put.
+    fn allowed(from: PaymentState, to: PaymentState) -> bool {
+        use PaymentState::*;
+        from == to
+            || matches!(
+                (from, to),
+                (Pending, Authorized | Failed | Canceled)
+                    | (Authorized, Captured | Canceled)
+                    | (Captured, Refunded)
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn random_payment_sequences_stay_on_the_arrows_and_conserve_money(
+            moves in prop::collection::vec(a_move(), 1..50),
+        ) {
+            let eur = Currency::parse("EUR").unwrap();
+            let start = Timestamp::now();
+            let users: Vec<Actor> = (0..2)
+                .map(|_| Actor { user_id: UserId::new(), role: Role::User })
+                .collect();
+            let admin = Actor { user_id: UserId::new(), role: Role::Admin };
+            let account = |owner_id, balance| Account {
+                id: AccountId::new(),
+                owner_id,
+                currency: eur,
+                name: None,
+                balance: SignedMinor::new(balance),
+                held: SignedMinor::ZERO,
+                status: AccountStatus::Active,
+                created_at: start,
+                updated_at: start,
+            };
+            let accounts = [
+                account(Some(users[0].user_id), 1_000),
+                account(Some(users[1].user_id), 1_000),
+            ];
+            let ids = [accounts[0].id, accounts[1].id];
+            let mut all = accounts.to_vec();
+            all.push(account(None, -2_000));
+            let mut ledger = Ledger::new(all);
+            let mut payments: Vec<(PaymentId, usize)> = Vec::new();
+            let mut now = start;
+
+            for step in &moves {
+                let pick = |n: usize| payments.get(n % payments.len().max(1)).copied();
+                let amount = |minor: i64| Amount::from_minor(minor).unwrap();
+                let (actor, action) = match *step {
+                    Move::Create { payer, minor } => {
+                        let id = PaymentId::new();
+                        payments.push((id, payer));
+                        (users[payer], Action::CreatePayment {
+                            id,
+                            payer: ids[payer],
+                            payee: ids[1 - payer],
+                            money: Money { amount: amount(minor), currency: eur },
+                        })
+                    }
+                    Move::Authorize(n) => match pick(n) {
+                        Some((payment_id, payer)) => (users[payer], Action::Authorize {
+                            payment_id,
+                            code: AuthorizationCode::new("C".into()),
+                            ttl: TimeDelta::seconds(60),
+                        }),
+                        None => continue,
+                    },
+                    Move::Capture(n, minor) => match pick(n) {
+                        Some((payment_id, payer)) => (users[1 - payer], Action::Capture {
+                            payment_id,
+                            transfer_id: TransferId::new(),
+                            amount: minor.map(amount),
+                        }),
+                        None => continue,
+                    },
+                    Move::Cancel(n) => match pick(n) {
+                        Some((payment_id, payer)) => (users[payer], Action::CancelPayment { payment_id }),
+                        None => continue,
+                    },
+                    Move::Fail(n) => match pick(n) {
+                        Some((payment_id, _)) => (admin, Action::FailPayment {
+                            payment_id,
+                            reason: FailureReason::parse("declined".into()).unwrap(),
+                        }),
+                        None => continue,
+                    },
+                    Move::Refund(n, minor) => match pick(n) {
+                        Some((payment_id, payer)) => (users[1 - payer], Action::Refund {
+                            payment_id,
+                            transfer_id: TransferId::new(),
+                            amount: minor.map(amount),
+                        }),
+                        None => continue,
+                    },
+                    Move::Spend { from, minor } => (users[from], Action::Transfer {
+                        id: TransferId::new(),
+                        from: ids[from],
+                        to: ids[1 - from],
+                        money: Money { amount: amount(minor), currency: eur },
+                        description: None,
+                    }),
+                    Move::Wait(seconds) => {
+                        now = Timestamp::from_datetime(now.as_datetime() + TimeDelta::seconds(seconds));
+                        continue;
+                    }
+                };
+                let before = ledger.clone();
+                let command = Command { actor: Some(actor), context: AuditContext::default(), action };
+                let (results, _) = apply(&mut ledger, &[command], now);
+                let refused = matches!(results[0], Err(Refusal::InvalidState { .. })
+                    | Err(Refusal::AmountExceedsAuthorized)
+                    | Err(Refusal::AmountExceedsRefundable));
+                if refused {
+                    // Only a due expiry may have happened on the way.
+                    for (id, _) in &payments {
+                        if let (Some(old), Some(new)) = (before.payment(*id), ledger.payment(*id)) {
+                            prop_assert!(old == new || new.view().failure_reason.as_deref() == Some("expired"));
+                        }
+                    }
+                }
+                for (id, _) in &payments {
+                    if let (Some(old), Some(new)) = (before.payment(*id), ledger.payment(*id)) {
+                        prop_assert!(allowed(old.state(), new.state()), "{:?} -> {:?}", old.state(), new.state());
+                        let view = new.view();
+                        prop_assert!(view.refunded_minor <= view.captured_minor);
+                        prop_assert!(view.captured_minor <= view.authorized_minor);
+                    }
+                }
+                // Holds are exactly the authorized payments of each payer.
+                for (index, id) in ids.iter().enumerate() {
+                    let held: i64 = payments
+                        .iter()
+                        .filter(|(_, payer)| *payer == index)
+                        .filter_map(|(payment, _)| ledger.payment(*payment))
+                        .filter(|payment| payment.state() == PaymentState::Authorized)
+                        .map(|payment| payment.terms().money.amount.minor())
+                        .sum();
+                    let account = ledger.account(*id).unwrap();
+                    prop_assert_eq!(account.held.minor(), held);
+                    prop_assert!(!account.balance.is_negative());
+                    prop_assert!(!account.available().is_negative());
+                }
+                prop_assert!(sums(&ledger).values().all(|sum| *sum == 0));
+            }
         }
     }
 }
