@@ -8,15 +8,16 @@
 
 use std::collections::HashSet;
 
-use coffre_domain::ids::{AccountId, EntryId, TransferId};
+use coffre_domain::ids::{AccountId, EntryId, PaymentId, TransferId};
 use coffre_domain::ledger::{self, Account, Effects, Entry, Ledger, LedgerReport, Transfer};
 use coffre_domain::money::Currency;
+use coffre_domain::payment::AnyPayment;
 use coffre_domain::time::Timestamp;
 use coffre_store::idempotency::Claim;
 use coffre_store::{
     AccountCheckRow, AccountColumns, AccountRow, EntryRow, Executed, LedgerRequest, LockPlan, Page,
-    PageLimit, StoreError, StoredResponse, TransferFilter, TransferRecord, TransferRow,
-    decide_batch, system_account,
+    PageLimit, PartyFilter, PaymentColumns, PaymentRecord, PaymentRow, StoreError, StoredResponse,
+    TransferRecord, TransferRow, decide_batch, system_account,
 };
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -83,7 +84,11 @@ pub(crate) async fn execute(
     let mut transaction = pool.begin().await.map_err(map_error)?;
     let held = held_claims(&mut transaction, &batch).await?;
     let plan = LockPlan::of(&batch);
-    let mut ledger = lock_accounts(&mut transaction, &plan).await?;
+    let payments = lock_payments(&mut transaction, &plan.payments).await?;
+    let accounts = plan.accounts_with(&payments);
+    let mut ledger = lock_accounts(&mut transaction, &accounts, &plan.system_currencies)
+        .await?
+        .with_payments(payments);
     let decided = decide_batch(
         &batch,
         |claim| held.contains(&(claim.user_id.as_uuid(), claim.key.as_str().to_owned())),
@@ -130,12 +135,44 @@ async fn held_claims(
     Ok(rows.into_iter().map(|row| (row.user_id, row.key)).collect())
 }
 
+/// Payments are locked before accounts, each kind in ascending id order: one global order, so
+/// two batches never wait for each other in a cycle.
+async fn lock_payments(
+    connection: &mut PgConnection,
+    ids: &[PaymentId],
+) -> Result<Vec<AnyPayment>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = ids.iter().map(PaymentId::as_uuid).collect();
+    let rows = sqlx::query_as!(
+        PaymentRow,
+        r#"SELECT p.id, p.payer_account_id, p.payee_account_id, p.amount, p.currency, p.state,
+                  p.authorized_amount, p.captured_amount, p.refunded_amount,
+                  p.authorization_code, p.failure_reason, p.expires_at, p.created_at,
+                  p.updated_at, NULL::uuid AS "payer_owner?", NULL::uuid AS "payee_owner?"
+           FROM payments p WHERE p.id = ANY($1) ORDER BY p.id FOR UPDATE"#,
+        &ids,
+    )
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(map_error)?;
+    rows.into_iter()
+        .map(|row| {
+            row.into_record()
+                .map(|record| record.payment)
+                .map_err(internal)
+        })
+        .collect()
+}
+
 async fn lock_accounts(
     connection: &mut PgConnection,
-    plan: &LockPlan,
+    accounts: &[AccountId],
+    system_currencies: &[Currency],
 ) -> Result<Ledger, StoreError> {
-    let ids: Vec<Uuid> = plan.accounts.iter().map(AccountId::as_uuid).collect();
-    let currencies: Vec<&str> = plan.system_currencies.iter().map(Currency::code).collect();
+    let ids: Vec<Uuid> = accounts.iter().map(AccountId::as_uuid).collect();
+    let currencies: Vec<&str> = system_currencies.iter().map(Currency::code).collect();
     let rows = sqlx::query_as!(
         AccountRow,
         "SELECT id, owner_id, currency, name, balance, held, status, created_at, updated_at \
@@ -213,7 +250,64 @@ async fn write_effects(
     }
 
     insert_transfers(connection, &effects.transfers).await?;
-    insert_entries(connection, &effects.entries).await
+    insert_entries(connection, &effects.entries).await?;
+    let opened: Vec<PaymentColumns> = effects
+        .payments_opened
+        .iter()
+        .filter_map(|id| ledger.payment(*id))
+        .map(PaymentColumns::of)
+        .collect();
+    let changed: Vec<PaymentColumns> = effects
+        .payments_changed
+        .iter()
+        .filter_map(|id| ledger.payment(*id))
+        .map(PaymentColumns::of)
+        .collect();
+    for payment in &opened {
+        sqlx::query!(
+            "INSERT INTO payments (id, payer_account_id, payee_account_id, amount, currency, \
+             state, authorized_amount, captured_amount, refunded_amount, authorization_code, \
+             failure_reason, expires_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            payment.id,
+            payment.payer_account_id,
+            payment.payee_account_id,
+            payment.amount,
+            payment.currency,
+            payment.state,
+            payment.authorized_amount,
+            payment.captured_amount,
+            payment.refunded_amount,
+            payment.authorization_code,
+            payment.failure_reason,
+            payment.expires_at,
+            payment.created_at,
+            payment.updated_at,
+        )
+        .execute(&mut *connection)
+        .await
+        .map_err(map_error)?;
+    }
+    for payment in &changed {
+        sqlx::query!(
+            "UPDATE payments SET state = $2, authorized_amount = $3, captured_amount = $4, \
+             refunded_amount = $5, authorization_code = $6, failure_reason = $7, \
+             expires_at = $8, updated_at = $9 WHERE id = $1",
+            payment.id,
+            payment.state,
+            payment.authorized_amount,
+            payment.captured_amount,
+            payment.refunded_amount,
+            payment.authorization_code,
+            payment.failure_reason,
+            payment.expires_at,
+            payment.updated_at,
+        )
+        .execute(&mut *connection)
+        .await
+        .map_err(map_error)?;
+    }
+    Ok(())
 }
 
 async fn insert_transfers(
@@ -427,7 +521,7 @@ pub(crate) async fn find_transfer(
 
 pub(crate) async fn list_transfers(
     pool: &PgPool,
-    filter: TransferFilter,
+    filter: PartyFilter,
     limit: PageLimit,
     starting_after: Option<TransferId>,
 ) -> Result<Page<TransferRecord>, StoreError> {
@@ -485,6 +579,80 @@ pub(crate) async fn list_entries(
     Ok(Page::from_fetched(entries, limit))
 }
 
+pub(crate) async fn find_payment(
+    pool: &PgPool,
+    id: PaymentId,
+) -> Result<Option<PaymentRecord>, StoreError> {
+    sqlx::query_as!(
+        PaymentRow,
+        r#"SELECT p.id, p.payer_account_id, p.payee_account_id, p.amount, p.currency, p.state,
+                  p.authorized_amount, p.captured_amount, p.refunded_amount,
+                  p.authorization_code, p.failure_reason, p.expires_at, p.created_at,
+                  p.updated_at, payer.owner_id AS "payer_owner?", payee.owner_id AS "payee_owner?"
+           FROM payments p
+           JOIN accounts payer ON payer.id = p.payer_account_id
+           JOIN accounts payee ON payee.id = p.payee_account_id
+           WHERE p.id = $1"#,
+        id.as_uuid(),
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(map_error)?
+    .map(|row| row.into_record().map_err(internal))
+    .transpose()
+}
+
+pub(crate) async fn list_payments(
+    pool: &PgPool,
+    filter: PartyFilter,
+    limit: PageLimit,
+    starting_after: Option<PaymentId>,
+) -> Result<Page<PaymentRecord>, StoreError> {
+    let rows = sqlx::query_as!(
+        PaymentRow,
+        r#"SELECT p.id, p.payer_account_id, p.payee_account_id, p.amount, p.currency, p.state,
+                  p.authorized_amount, p.captured_amount, p.refunded_amount,
+                  p.authorization_code, p.failure_reason, p.expires_at, p.created_at,
+                  p.updated_at, payer.owner_id AS "payer_owner?", payee.owner_id AS "payee_owner?"
+           FROM payments p
+           JOIN accounts payer ON payer.id = p.payer_account_id
+           JOIN accounts payee ON payee.id = p.payee_account_id
+           WHERE ($1::uuid IS NULL OR p.payer_account_id = $1 OR p.payee_account_id = $1)
+             AND ($2::uuid IS NULL OR payer.owner_id = $2 OR payee.owner_id = $2)
+             AND ($3::uuid IS NULL OR p.id < $3)
+           ORDER BY p.id DESC LIMIT $4"#,
+        filter.account_id.map(|id| id.as_uuid()),
+        filter.party.map(|id| id.as_uuid()),
+        starting_after.map(|id| id.as_uuid()),
+        limit.rows_to_fetch(),
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    let payments = rows
+        .into_iter()
+        .map(|row| row.into_record().map_err(internal))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_fetched(payments, limit))
+}
+
+pub(crate) async fn due_authorizations(
+    pool: &PgPool,
+    now: Timestamp,
+    limit: PageLimit,
+) -> Result<Vec<PaymentId>, StoreError> {
+    let ids = sqlx::query_scalar!(
+        "SELECT id FROM payments WHERE state = 'authorized' AND expires_at <= $1 \
+         ORDER BY expires_at LIMIT $2",
+        now.as_datetime(),
+        i64::from(limit.get()),
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    Ok(ids.into_iter().map(PaymentId::from_uuid).collect())
+}
+
 /// Reads every account with its lines summed in one REPEATABLE READ snapshot, so transfers
 /// committing meanwhile cannot make a sound ledger look broken.
 pub(crate) async fn verify(pool: &PgPool) -> Result<LedgerReport, StoreError> {
@@ -495,7 +663,10 @@ pub(crate) async fn verify(pool: &PgPool) -> Result<LedgerReport, StoreError> {
     let rows = sqlx::query_as!(
         AccountCheckRow,
         r#"SELECT account.id, account.owner_id, account.currency, account.balance, account.held,
-                  COALESCE(lines.sum, 0)::bigint AS "lines_sum!"
+                  COALESCE(lines.sum, 0)::bigint AS "lines_sum!",
+                  COALESCE((SELECT SUM(p.amount) FROM payments p
+                            WHERE p.payer_account_id = account.id
+                              AND p.state = 'authorized'), 0)::bigint AS "holds_sum!"
            FROM accounts account
            LEFT JOIN (SELECT account_id, SUM(amount) AS sum FROM ledger_lines
                       GROUP BY account_id) lines ON lines.account_id = account.id

@@ -1,6 +1,6 @@
 //! The ledger tables refuse, by constraint or trigger, what the domain's types forbid: a
-//! customer below zero, a hold above the balance, a zero line, a transfer to itself, and any
-//! edit of posted history.
+//! customer below zero, a hold above the balance, a zero line, a transfer to itself, any edit
+//! of posted history, and a payment in a state its typestate cannot hold.
 
 // Helpers shared by the test below fail the test the same way the test does.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -49,7 +49,10 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
            100, 'EUR', NULL, now()); \
          INSERT INTO ledger_lines VALUES ('00000000-0000-7000-8000-0000000000b1', \
            '00000000-0000-7000-8000-0000000000a1', '00000000-0000-7000-8000-000000000001', \
-           100, 100, now())",
+           100, 100, now()); \
+         INSERT INTO payments VALUES ('00000000-0000-7000-8000-0000000000c1', \
+           '00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-000000000002', \
+           10, 'EUR', 'pending', 0, 0, 0, NULL, NULL, NULL, now(), now())",
     )
     .execute(&mut connection)
     .await
@@ -129,7 +132,29 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
             "transfers refuses DELETE: the ledger is append-only",
         ),
     ];
-    for (sql, expected) in cases {
+    let payment_cases = [
+        (
+            "UPDATE payments SET state = 'flying'",
+            "payments_state_check",
+        ),
+        (
+            "UPDATE payments SET state = 'authorized'",
+            "payments_authorized_check",
+        ),
+        (
+            "UPDATE payments SET captured_amount = 5",
+            "payments_amounts_check",
+        ),
+        (
+            "UPDATE payments SET state = 'failed'",
+            "payments_failed_check",
+        ),
+        (
+            "UPDATE payments SET payee_account_id = payer_account_id",
+            "payments_accounts_check",
+        ),
+    ];
+    for (sql, expected) in cases.into_iter().chain(payment_cases) {
         assert_eq!(refused(&mut connection, sql).await, expected, "{sql}");
     }
     connection.close().await.unwrap();

@@ -2,15 +2,16 @@
 //! database's only write lock from its first statement, so every account it reads is as good
 //! as locked, and batches run one after another.
 
-use coffre_domain::ids::{AccountId, EntryId, TransferId, UserId};
+use coffre_domain::ids::{AccountId, EntryId, PaymentId, TransferId, UserId};
 use coffre_domain::ledger::{self, Account, Effects, Entry, Ledger, LedgerReport, Transfer};
 use coffre_domain::money::Currency;
+use coffre_domain::payment::AnyPayment;
 use coffre_domain::time::Timestamp;
 use coffre_store::idempotency::Claim;
 use coffre_store::{
     AccountCheckRow, AccountColumns, AccountRow, EntryRow, Executed, LedgerRequest, LockPlan, Page,
-    PageLimit, StoreError, StoredResponse, TransferFilter, TransferRecord, TransferRow,
-    decide_batch, system_account,
+    PageLimit, PartyFilter, PaymentColumns, PaymentRecord, PaymentRow, StoreError, StoredResponse,
+    TransferRecord, TransferRow, decide_batch, system_account,
 };
 use sqlx::{SqliteConnection, SqlitePool};
 
@@ -35,14 +36,18 @@ pub(crate) async fn execute(
         }
     }
     let plan = LockPlan::of(&batch);
+    let mut payments = Vec::new();
+    for id in &plan.payments {
+        payments.extend(load_payment(&mut transaction, *id).await?);
+    }
     let mut accounts = Vec::new();
-    for id in &plan.accounts {
-        accounts.extend(load_account(&mut transaction, *id).await?);
+    for id in plan.accounts_with(&payments) {
+        accounts.extend(load_account(&mut transaction, id).await?);
     }
     for currency in &plan.system_currencies {
         accounts.push(system_account_of(&mut transaction, *currency).await?);
     }
-    let mut ledger = Ledger::new(accounts);
+    let mut ledger = Ledger::new(accounts).with_payments(payments);
     let decided = decide_batch(
         &batch,
         |claim| held.contains(claim),
@@ -178,7 +183,179 @@ async fn write_effects(
     for entry in &effects.entries {
         insert_entry(connection, entry).await?;
     }
+    for payment in effects
+        .payments_opened
+        .iter()
+        .filter_map(|id| ledger.payment(*id))
+    {
+        let p = PaymentColumns::of(payment);
+        sqlx::query!(
+            "INSERT INTO payments (id, payer_account_id, payee_account_id, amount, currency, \
+             state, authorized_amount, captured_amount, refunded_amount, authorization_code, \
+             failure_reason, expires_at, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            p.id,
+            p.payer_account_id,
+            p.payee_account_id,
+            p.amount,
+            p.currency,
+            p.state,
+            p.authorized_amount,
+            p.captured_amount,
+            p.refunded_amount,
+            p.authorization_code,
+            p.failure_reason,
+            p.expires_at,
+            p.created_at,
+            p.updated_at,
+        )
+        .execute(&mut *connection)
+        .await
+        .map_err(map_error)?;
+    }
+    for payment in effects
+        .payments_changed
+        .iter()
+        .filter_map(|id| ledger.payment(*id))
+    {
+        let p = PaymentColumns::of(payment);
+        sqlx::query!(
+            "UPDATE payments SET state = ?2, authorized_amount = ?3, captured_amount = ?4, \
+             refunded_amount = ?5, authorization_code = ?6, failure_reason = ?7, \
+             expires_at = ?8, updated_at = ?9 WHERE id = ?1",
+            p.id,
+            p.state,
+            p.authorized_amount,
+            p.captured_amount,
+            p.refunded_amount,
+            p.authorization_code,
+            p.failure_reason,
+            p.expires_at,
+            p.updated_at,
+        )
+        .execute(&mut *connection)
+        .await
+        .map_err(map_error)?;
+    }
     Ok(())
+}
+
+async fn load_payment(
+    connection: &mut SqliteConnection,
+    id: PaymentId,
+) -> Result<Option<AnyPayment>, StoreError> {
+    Ok(find_payment_on(connection, id)
+        .await?
+        .map(|record| record.payment))
+}
+
+async fn find_payment_on(
+    connection: &mut SqliteConnection,
+    id: PaymentId,
+) -> Result<Option<PaymentRecord>, StoreError> {
+    let id = id.as_uuid();
+    sqlx::query_as!(
+        PaymentRow,
+        r#"SELECT p.id AS "id!: uuid::Uuid",
+                  p.payer_account_id AS "payer_account_id!: uuid::Uuid",
+                  p.payee_account_id AS "payee_account_id!: uuid::Uuid",
+                  p.amount AS "amount!", p.currency AS "currency!", p.state AS "state!",
+                  p.authorized_amount AS "authorized_amount!",
+                  p.captured_amount AS "captured_amount!",
+                  p.refunded_amount AS "refunded_amount!",
+                  p.authorization_code, p.failure_reason,
+                  p.expires_at AS "expires_at: DateTime",
+                  p.created_at AS "created_at!: DateTime",
+                  p.updated_at AS "updated_at!: DateTime",
+                  payer.owner_id AS "payer_owner: uuid::Uuid",
+                  payee.owner_id AS "payee_owner: uuid::Uuid"
+           FROM payments p
+           JOIN accounts payer ON payer.id = p.payer_account_id
+           JOIN accounts payee ON payee.id = p.payee_account_id
+           WHERE p.id = ?1"#,
+        id,
+    )
+    .fetch_optional(connection)
+    .await
+    .map_err(map_error)?
+    .map(|row| row.into_record().map_err(internal))
+    .transpose()
+}
+
+pub(crate) async fn find_payment(
+    pool: &SqlitePool,
+    id: PaymentId,
+) -> Result<Option<PaymentRecord>, StoreError> {
+    let mut connection = pool.acquire().await.map_err(map_error)?;
+    find_payment_on(&mut connection, id).await
+}
+
+pub(crate) async fn list_payments(
+    pool: &SqlitePool,
+    filter: PartyFilter,
+    limit: PageLimit,
+    starting_after: Option<PaymentId>,
+) -> Result<Page<PaymentRecord>, StoreError> {
+    let account = filter.account_id.map(|id| id.as_uuid());
+    let party = filter.party.map(|id| id.as_uuid());
+    let after = starting_after.map(|id| id.as_uuid());
+    let fetch = limit.rows_to_fetch();
+    let rows = sqlx::query_as!(
+        PaymentRow,
+        r#"SELECT p.id AS "id!: uuid::Uuid",
+                  p.payer_account_id AS "payer_account_id!: uuid::Uuid",
+                  p.payee_account_id AS "payee_account_id!: uuid::Uuid",
+                  p.amount AS "amount!", p.currency AS "currency!", p.state AS "state!",
+                  p.authorized_amount AS "authorized_amount!",
+                  p.captured_amount AS "captured_amount!",
+                  p.refunded_amount AS "refunded_amount!",
+                  p.authorization_code, p.failure_reason,
+                  p.expires_at AS "expires_at: DateTime",
+                  p.created_at AS "created_at!: DateTime",
+                  p.updated_at AS "updated_at!: DateTime",
+                  payer.owner_id AS "payer_owner: uuid::Uuid",
+                  payee.owner_id AS "payee_owner: uuid::Uuid"
+           FROM payments p
+           JOIN accounts payer ON payer.id = p.payer_account_id
+           JOIN accounts payee ON payee.id = p.payee_account_id
+           WHERE (?1 IS NULL OR p.payer_account_id = ?1 OR p.payee_account_id = ?1)
+             AND (?2 IS NULL OR payer.owner_id = ?2 OR payee.owner_id = ?2)
+             AND (?3 IS NULL OR p.id < ?3)
+           ORDER BY p.id DESC LIMIT ?4"#,
+        account,
+        party,
+        after,
+        fetch,
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    let payments = rows
+        .into_iter()
+        .map(|row| row.into_record().map_err(internal))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_fetched(payments, limit))
+}
+
+/// The deadlines are RFC 3339 text with one offset, which compares like the instants (see the
+/// idempotency cleanup in the migrations); the sweep re-checks each payment anyway.
+pub(crate) async fn due_authorizations(
+    pool: &SqlitePool,
+    now: Timestamp,
+    limit: PageLimit,
+) -> Result<Vec<PaymentId>, StoreError> {
+    let now = now.as_datetime();
+    let limit = i64::from(limit.get());
+    let ids = sqlx::query_scalar!(
+        r#"SELECT id AS "id!: uuid::Uuid" FROM payments
+           WHERE state = 'authorized' AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2"#,
+        now,
+        limit,
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    Ok(ids.into_iter().map(PaymentId::from_uuid).collect())
 }
 
 async fn insert_transfer(
@@ -327,7 +504,7 @@ pub(crate) async fn find_transfer(
 
 pub(crate) async fn list_transfers(
     pool: &SqlitePool,
-    filter: TransferFilter,
+    filter: PartyFilter,
     limit: PageLimit,
     starting_after: Option<TransferId>,
 ) -> Result<Page<TransferRecord>, StoreError> {
@@ -408,7 +585,10 @@ pub(crate) async fn verify(pool: &SqlitePool) -> Result<LedgerReport, StoreError
                   account.currency AS "currency!", account.balance AS "balance!",
                   account.held AS "held!",
                   COALESCE((SELECT SUM(line.amount) FROM ledger_lines line
-                            WHERE line.account_id = account.id), 0) AS "lines_sum!: i64"
+                            WHERE line.account_id = account.id), 0) AS "lines_sum!: i64",
+                  COALESCE((SELECT SUM(p.amount) FROM payments p
+                            WHERE p.payer_account_id = account.id
+                              AND p.state = 'authorized'), 0) AS "holds_sum!: i64"
            FROM accounts account ORDER BY account.id"#,
     )
     .fetch_all(&mut *transaction)

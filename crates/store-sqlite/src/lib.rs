@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use coffre_domain::audit::{AuditContext, AuditEvent, ChainReport, NewAuditEvent};
-use coffre_domain::ids::{AccountId, AuditEventId, EntryId, SessionId, TransferId, UserId};
+use coffre_domain::ids::{
+    AccountId, AuditEventId, EntryId, PaymentId, SessionId, TransferId, UserId,
+};
 use coffre_domain::ledger::{Account, Entry, LedgerReport};
 use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
@@ -15,9 +17,9 @@ use coffre_domain::user::Email;
 use coffre_store::idempotency::Claim;
 use coffre_store::{
     AuditFilter, ClaimOutcome, CreateUser, EnsureAdmin, Executed, Fingerprint, IdempotencyKey,
-    LedgerRequest, LoginRecord, NewSession, NewUser, Page, PageLimit, PasswordHash, RefreshOutcome,
-    SessionAuth, Store, StoreError, TokenHash, TransferFilter, TransferRecord, UpdateUser, User,
-    UserChanges,
+    LedgerRequest, LoginRecord, NewSession, NewUser, Page, PageLimit, PartyFilter, PasswordHash,
+    PaymentRecord, RefreshOutcome, SessionAuth, Store, StoreError, TokenHash, TransferRecord,
+    UpdateUser, User, UserChanges,
 };
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
@@ -267,7 +269,7 @@ impl Store for SqliteStore {
 
     async fn list_transfers(
         &self,
-        filter: TransferFilter,
+        filter: PartyFilter,
         limit: PageLimit,
         starting_after: Option<TransferId>,
     ) -> Result<Page<TransferRecord>, StoreError> {
@@ -281,6 +283,27 @@ impl Store for SqliteStore {
         starting_after: Option<EntryId>,
     ) -> Result<Page<Entry>, StoreError> {
         ledger::list_entries(&self.pool, account, limit, starting_after).await
+    }
+
+    async fn find_payment(&self, id: PaymentId) -> Result<Option<PaymentRecord>, StoreError> {
+        ledger::find_payment(&self.pool, id).await
+    }
+
+    async fn list_payments(
+        &self,
+        filter: PartyFilter,
+        limit: PageLimit,
+        starting_after: Option<PaymentId>,
+    ) -> Result<Page<PaymentRecord>, StoreError> {
+        ledger::list_payments(&self.pool, filter, limit, starting_after).await
+    }
+
+    async fn due_authorizations(
+        &self,
+        now: Timestamp,
+        limit: PageLimit,
+    ) -> Result<Vec<PaymentId>, StoreError> {
+        ledger::due_authorizations(&self.pool, now, limit).await
     }
 
     async fn verify_ledger(&self) -> Result<LedgerReport, StoreError> {

@@ -1,6 +1,6 @@
 //! The ledger tables refuse, by constraint or trigger, what the domain's types forbid: a
-//! customer below zero, a hold above the balance, a zero line, a transfer to itself, and any
-//! edit of posted history.
+//! customer below zero, a hold above the balance, a zero line, a transfer to itself, any edit
+//! of posted history, and a payment in a state its typestate cannot hold.
 
 // Helpers shared by the test below fail the test the same way the test does.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -48,7 +48,10 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
            'EUR', NULL, 'now'); \
          INSERT INTO ledger_lines VALUES (x'000000000000700080000000000000b1', \
            x'000000000000700080000000000000a1', x'00000000000070008000000000000001', 100, 100, \
-           'now')",
+           'now'); \
+         INSERT INTO payments VALUES (x'000000000000700080000000000000c1', \
+           x'00000000000070008000000000000001', x'00000000000070008000000000000002', 10, 'EUR', \
+           'pending', 0, 0, 0, NULL, NULL, NULL, 'now', 'now')",
     )
     .execute(&mut connection)
     .await
@@ -102,7 +105,10 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
         (
             "INSERT INTO ledger_lines VALUES (randomblob(16), \
              x'000000000000700080000000000000a1', x'00000000000070008000000000000002', 0, -100, \
-             'now')",
+             'now'); \
+         INSERT INTO payments VALUES (x'000000000000700080000000000000c1', \
+           x'00000000000070008000000000000001', x'00000000000070008000000000000002', 10, 'EUR', \
+           'pending', 0, 0, 0, NULL, NULL, NULL, 'now', 'now')",
             "CHECK constraint failed: ledger_lines_amount_check",
         ),
         (
@@ -122,7 +128,29 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
             "transfers refuses DELETE: the ledger is append-only",
         ),
     ];
-    for (sql, message) in cases {
+    let payment_cases = [
+        (
+            "UPDATE payments SET state = 'flying'",
+            "CHECK constraint failed: payments_state_check",
+        ),
+        (
+            "UPDATE payments SET state = 'authorized'",
+            "CHECK constraint failed: payments_authorized_check",
+        ),
+        (
+            "UPDATE payments SET captured_amount = 5",
+            "CHECK constraint failed: payments_amounts_check",
+        ),
+        (
+            "UPDATE payments SET state = 'failed'",
+            "CHECK constraint failed: payments_failed_check",
+        ),
+        (
+            "UPDATE payments SET payee_account_id = payer_account_id",
+            "CHECK constraint failed: payments_accounts_check",
+        ),
+    ];
+    for (sql, message) in cases.into_iter().chain(payment_cases) {
         assert_eq!(refused(&mut connection, sql).await, message, "{sql}");
     }
     store.close().await;

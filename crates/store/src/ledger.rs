@@ -5,12 +5,15 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
-use coffre_domain::ids::{AccountId, UserId};
-use coffre_domain::ledger::{Command, CommandResult, Effects, Ledger, Transfer, apply};
+use coffre_domain::audit::AuditContext;
+use coffre_domain::ids::{AccountId, PaymentId, UserId};
+use coffre_domain::ledger::{Action, Command, CommandResult, Effects, Ledger, Transfer, apply};
 use coffre_domain::money::Currency;
+use coffre_domain::payment::AnyPayment;
 use coffre_domain::time::Timestamp;
 
 use crate::idempotency::{Claim, StoredResponse};
+use crate::{PageLimit, Store, StoreError};
 
 /// Turns a command's result into the response its key will replay. The HTTP layer supplies
 /// it; the backend calls it inside the effect's transaction, so the stored bytes are exactly
@@ -57,9 +60,17 @@ pub struct TransferRecord {
     pub to_owner: Option<UserId>,
 }
 
-/// Filters of `GET /v1/transfers`; every one set must match.
+/// A payment with the owners of its two accounts, which decide who may see and move it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRecord {
+    pub payment: AnyPayment,
+    pub payer_owner: Option<UserId>,
+    pub payee_owner: Option<UserId>,
+}
+
+/// Filters of `GET /v1/transfers` and `GET /v1/payments`; every one set must match.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TransferFilter {
+pub struct PartyFilter {
     /// Transfers from or to this account.
     pub account_id: Option<AccountId>,
     /// Transfers from or to an account this user owns.
@@ -70,22 +81,38 @@ pub struct TransferFilter {
 /// system accounts of the currencies they move through, each sorted ascending and once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LockPlan {
+    /// Locked first: their payers and payees join `accounts` once they are read.
+    pub payments: Vec<PaymentId>,
     pub accounts: Vec<AccountId>,
     pub system_currencies: Vec<Currency>,
 }
 
 impl LockPlan {
     pub fn of<'a>(requests: impl IntoIterator<Item = &'a LedgerRequest>) -> Self {
+        let mut payments = BTreeSet::new();
         let mut accounts = BTreeSet::new();
         let mut currencies = BTreeSet::new();
         for request in requests {
+            payments.extend(request.command.action.payment());
             accounts.extend(request.command.action.accounts());
             currencies.extend(request.command.action.system_currency());
         }
         Self {
+            payments: payments.into_iter().collect(),
             accounts: accounts.into_iter().collect(),
             system_currencies: currencies.into_iter().collect(),
         }
+    }
+
+    /// The accounts to lock once the payments are read: the commands' own and every payment's
+    /// payer and payee, ascending.
+    pub fn accounts_with(&self, payments: &[AnyPayment]) -> Vec<AccountId> {
+        let mut accounts: BTreeSet<AccountId> = self.accounts.iter().copied().collect();
+        for payment in payments {
+            accounts.insert(payment.terms().payer_account_id);
+            accounts.insert(payment.terms().payee_account_id);
+        }
+        accounts.into_iter().collect()
     }
 }
 
@@ -148,4 +175,32 @@ pub fn decide_batch(
         effects,
         responses,
     }
+}
+
+/// The expiry sweep: expires every authorization whose deadline has passed at `now`, a batch
+/// of at most [`PageLimit::MAX`] at a time, through the engine like any command. Returns how
+/// many it looked at; run it until that is below a full batch.
+pub async fn expire_due_authorizations(
+    store: &dyn Store,
+    now: Timestamp,
+) -> Result<usize, StoreError> {
+    let limit = PageLimit::new(u64::from(PageLimit::MAX)).unwrap_or_default();
+    let due = store.due_authorizations(now, limit).await?;
+    let count = due.len();
+    if count == 0 {
+        return Ok(0);
+    }
+    let batch = due
+        .into_iter()
+        .map(|payment_id| LedgerRequest {
+            command: Command {
+                actor: None,
+                context: AuditContext::default(),
+                action: Action::ExpirePayment { payment_id },
+            },
+            idempotency: None,
+        })
+        .collect();
+    store.execute(batch).await?;
+    Ok(count)
 }

@@ -2,14 +2,15 @@
 //! conversion into domain values. A row the domain refuses was written behind the store's back.
 
 use chrono::{DateTime, Utc};
-use coffre_domain::ids::{AccountId, EntryId, TransferId, UserId};
+use coffre_domain::ids::{AccountId, EntryId, PaymentId, TransferId, UserId};
 use coffre_domain::ledger::{Account, AccountCheck, AccountStatus, Entry, Transfer, TransferKind};
 use coffre_domain::money::{Amount, Currency, SignedMinor};
+use coffre_domain::payment::{AnyPayment, PaymentState, PaymentView};
 use coffre_domain::text::{AccountName, Description};
 use coffre_domain::time::Timestamp;
 use uuid::Uuid;
 
-use crate::ledger::TransferRecord;
+use crate::ledger::{PaymentRecord, TransferRecord};
 
 #[derive(Debug, thiserror::Error)]
 #[error("stored {table} row {id} has an invalid {column}")]
@@ -167,7 +168,8 @@ impl EntryRow {
     }
 }
 
-/// One account with the sum of its lines, as `ledger/verify` reads it.
+/// One account with the sums of its lines and of its authorized payments, as `ledger/verify`
+/// reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountCheckRow {
     pub id: Uuid,
@@ -176,6 +178,7 @@ pub struct AccountCheckRow {
     pub balance: i64,
     pub held: i64,
     pub lines_sum: i64,
+    pub holds_sum: i64,
 }
 
 impl AccountCheckRow {
@@ -188,6 +191,98 @@ impl AccountCheckRow {
             balance: SignedMinor::new(self.balance),
             held: SignedMinor::new(self.held),
             lines_sum: SignedMinor::new(self.lines_sum),
+            holds_sum: SignedMinor::new(self.holds_sum),
         })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRow {
+    pub id: Uuid,
+    pub payer_account_id: Uuid,
+    pub payee_account_id: Uuid,
+    pub amount: i64,
+    pub currency: String,
+    pub state: String,
+    pub authorized_amount: i64,
+    pub captured_amount: i64,
+    pub refunded_amount: i64,
+    pub authorization_code: Option<String>,
+    pub failure_reason: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub payer_owner: Option<Uuid>,
+    pub payee_owner: Option<Uuid>,
+}
+
+impl PaymentRow {
+    /// The payment in its typed state, with the owners of its accounts.
+    pub fn into_record(self) -> Result<PaymentRecord, CorruptLedgerRow> {
+        let bad = |column| corrupt("payments", self.id, column);
+        let currency = Currency::parse(&self.currency).map_err(|_| bad("currency"))?;
+        let view = PaymentView {
+            id: PaymentId::from_uuid(self.id),
+            payer_account_id: AccountId::from_uuid(self.payer_account_id),
+            payee_account_id: AccountId::from_uuid(self.payee_account_id),
+            amount: Amount::from_minor(self.amount).map_err(|_| bad("amount"))?,
+            currency,
+            state: PaymentState::parse(&self.state).ok_or_else(|| bad("state"))?,
+            authorized_minor: self.authorized_amount,
+            captured_minor: self.captured_amount,
+            refunded_minor: self.refunded_amount,
+            authorization_code: self.authorization_code,
+            failure_reason: self.failure_reason,
+            expires_at: self.expires_at.map(Timestamp::from_datetime),
+            created_at: Timestamp::from_datetime(self.created_at),
+            updated_at: Timestamp::from_datetime(self.updated_at),
+        };
+        let payment = view.into_payment().map_err(|_| bad("state columns"))?;
+        Ok(PaymentRecord {
+            payment,
+            payer_owner: self.payer_owner.map(UserId::from_uuid),
+            payee_owner: self.payee_owner.map(UserId::from_uuid),
+        })
+    }
+}
+
+/// The columns a backend writes for a payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentColumns {
+    pub id: Uuid,
+    pub payer_account_id: Uuid,
+    pub payee_account_id: Uuid,
+    pub amount: i64,
+    pub currency: &'static str,
+    pub state: &'static str,
+    pub authorized_amount: i64,
+    pub captured_amount: i64,
+    pub refunded_amount: i64,
+    pub authorization_code: Option<String>,
+    pub failure_reason: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl PaymentColumns {
+    pub fn of(payment: &AnyPayment) -> Self {
+        let view = payment.view();
+        Self {
+            id: view.id.as_uuid(),
+            payer_account_id: view.payer_account_id.as_uuid(),
+            payee_account_id: view.payee_account_id.as_uuid(),
+            amount: view.amount.minor(),
+            currency: view.currency.code(),
+            state: view.state.as_str(),
+            authorized_amount: view.authorized_minor,
+            captured_amount: view.captured_minor,
+            refunded_amount: view.refunded_minor,
+            authorization_code: view.authorization_code,
+            failure_reason: view.failure_reason,
+            expires_at: view.expires_at.map(|at| at.as_datetime()),
+            created_at: view.created_at.as_datetime(),
+            updated_at: view.updated_at.as_datetime(),
+        }
     }
 }

@@ -7,7 +7,9 @@
 
 use async_trait::async_trait;
 use coffre_domain::audit::{AuditContext, AuditEvent, ChainReport, NewAuditEvent};
-use coffre_domain::ids::{AccountId, AuditEventId, EntryId, SessionId, TransferId, UserId};
+use coffre_domain::ids::{
+    AccountId, AuditEventId, EntryId, PaymentId, SessionId, TransferId, UserId,
+};
 use coffre_domain::ledger::{Account, Entry, LedgerReport};
 use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
@@ -32,12 +34,12 @@ pub use identity::{
     RefreshOutcome, SessionAuth, SessionRevocation, TokenHash, UpdateUser, User, UserChanges,
 };
 pub use ledger::{
-    DecidedBatch, Executed, Idempotent, LedgerRequest, LockPlan, Render, TransferFilter,
-    TransferRecord, decide_batch,
+    DecidedBatch, Executed, Idempotent, LedgerRequest, LockPlan, PartyFilter, PaymentRecord,
+    Render, TransferRecord, decide_batch, expire_due_authorizations,
 };
 pub use ledger_rows::{
-    AccountCheckRow, AccountColumns, AccountRow, CorruptLedgerRow, EntryRow, TransferRow,
-    system_account,
+    AccountCheckRow, AccountColumns, AccountRow, CorruptLedgerRow, EntryRow, PaymentColumns,
+    PaymentRow, TransferRow, system_account,
 };
 pub use login_throttle::{CorruptThrottle, ThrottleRow, lock_order, longest_wait};
 pub use page::{AuditFilter, Page, PageLimit};
@@ -204,7 +206,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     async fn list_transfers(
         &self,
-        filter: TransferFilter,
+        filter: PartyFilter,
         limit: PageLimit,
         starting_after: Option<TransferId>,
     ) -> Result<Page<TransferRecord>, StoreError>;
@@ -216,6 +218,25 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         limit: PageLimit,
         starting_after: Option<EntryId>,
     ) -> Result<Page<Entry>, StoreError>;
+
+    async fn find_payment(&self, id: PaymentId) -> Result<Option<PaymentRecord>, StoreError>;
+
+    /// Payments newest first; `account_id` matches either party, `party` a payer or payee
+    /// account owned by that user.
+    async fn list_payments(
+        &self,
+        filter: PartyFilter,
+        limit: PageLimit,
+        starting_after: Option<PaymentId>,
+    ) -> Result<Page<PaymentRecord>, StoreError>;
+
+    /// Authorized payments whose deadline is at or before `now`, oldest deadline first, at
+    /// most `limit`: what the expiry sweep hands to `execute`.
+    async fn due_authorizations(
+        &self,
+        now: Timestamp,
+        limit: PageLimit,
+    ) -> Result<Vec<PaymentId>, StoreError>;
 
     /// Recomputes every balance from its lines and checks the ledger's invariants.
     async fn verify_ledger(&self) -> Result<LedgerReport, StoreError>;

@@ -17,7 +17,7 @@ use super::list_all;
 use crate::idempotency::{CLAIM_LEASE, RETENTION};
 use crate::{
     AuditFilter, ClaimOutcome, CreateUser, Executed, Fingerprint, IdempotencyKey, Idempotent,
-    LedgerRequest, NewUser, PageLimit, PasswordHash, Render, Store, StoredResponse, TransferFilter,
+    LedgerRequest, NewUser, PageLimit, PartyFilter, PasswordHash, Render, Store, StoredResponse,
 };
 
 fn eur() -> Currency {
@@ -55,7 +55,7 @@ async fn person(store: &dyn Store, name: &str, role: Role) -> Actor {
 fn request(actor: Actor, action: Action) -> LedgerRequest {
     LedgerRequest {
         command: Command {
-            actor,
+            actor: Some(actor),
             context: AuditContext {
                 actor_id: Some(actor.user_id),
                 ..AuditContext::default()
@@ -177,7 +177,7 @@ pub async fn ledger_batch_refusals_leave_neighbours_alone(store: &dyn Store) {
     assert_eq!(lines, [(-600, 400), (1_000, 1_000)]);
     let transfers = store
         .list_transfers(
-            TransferFilter {
+            PartyFilter {
                 account_id: Some(a.id),
                 party: None,
             },
