@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::response::Response;
-use coffre_domain::ledger::{Action, Command, CommandResult, Outcome};
+use coffre_domain::ledger::{Action, Command, CommandResult, Outcome, Refusal};
 use coffre_store::{
     Executed, Fingerprint, IdempotencyKey, Idempotent, LedgerRequest, Render, StoreError,
     StoredResponse,
@@ -16,13 +16,13 @@ use crate::auth::caller::Caller;
 use crate::envelope;
 use crate::error::ApiError;
 use crate::idempotency::{self, Claimed, final_response};
-use crate::routes::bodies::{AccountBody, TransferBody};
+use crate::routes::bodies::{AccountBody, PaymentBody, TransferBody};
 use crate::state::AppState;
 
 /// Runs `action` for `caller`. With a key, a repeat of a completed request replays its first
 /// response instead, and the response is stored in the effect's own transaction.
-/// `success` is the status of an accepted command whose outcome is an account (201 when it
-/// opens one, 200 when it changes one); a movement always answers 201.
+/// `success` is the status of an accepted command whose outcome is an account or a payment
+/// (201 when it creates one, 200 when it changes one); a movement always answers 201.
 pub(crate) async fn execute(
     state: &AppState,
     caller: &Caller,
@@ -39,7 +39,7 @@ pub(crate) async fn execute(
     let render: Render = Arc::new(move |result| render(result, success, &request_id));
     let request = LedgerRequest {
         command: Command {
-            actor: caller.actor(),
+            actor: Some(caller.actor()),
             context: caller.audit(),
             action,
         },
@@ -84,14 +84,19 @@ fn render(result: &CommandResult, success: StatusCode, request_id: &str) -> Stor
     match result {
         Ok(Outcome::Account(account)) => json(success, &AccountBody::from(account)),
         Ok(Outcome::Transfer(transfer)) => json(StatusCode::CREATED, &TransferBody::from(transfer)),
-        Err(refusal) => {
-            let error = ApiError::Refused(*refusal);
-            let code = error.code();
-            StoredResponse {
-                status: code.status().as_u16(),
-                body: envelope::render(code, &error.public_message(), request_id),
-            }
-        }
+        Ok(Outcome::Payment(payment)) => json(success, &PaymentBody::from(payment)),
+        // The payment is now failed, and the request says why.
+        Ok(Outcome::AuthorizationDeclined(_)) => error(Refusal::InsufficientFunds, request_id),
+        Err(refusal) => error(*refusal, request_id),
+    }
+}
+
+fn error(refusal: Refusal, request_id: &str) -> StoredResponse {
+    let error = ApiError::Refused(refusal);
+    let code = error.code();
+    StoredResponse {
+        status: code.status().as_u16(),
+        body: envelope::render(code, &error.public_message(), request_id),
     }
 }
 

@@ -79,6 +79,9 @@ pub enum ApiError {
     #[error("no such transfer")]
     TransferNotFound,
 
+    #[error("no such payment")]
+    PaymentNotFound,
+
     /// The ledger refused the command.
     #[error("refused: {0}")]
     Refused(#[from] Refusal),
@@ -141,6 +144,7 @@ impl ApiError {
             Self::UserNotFound => ErrorCode::UserNotFound,
             Self::AccountNotFound => ErrorCode::AccountNotFound,
             Self::TransferNotFound => ErrorCode::TransferNotFound,
+            Self::PaymentNotFound => ErrorCode::PaymentNotFound,
             Self::Refused(refusal) => refusal_code(*refusal),
             Self::IdempotencyKeyRequired => ErrorCode::IdempotencyKeyRequired,
             Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
@@ -161,6 +165,9 @@ impl ApiError {
     pub fn public_message(&self) -> String {
         match self {
             Self::MalformedRequest(message) | Self::ValidationFailed(message) => message.clone(),
+            Self::Refused(Refusal::InvalidState { from, to }) => {
+                format!("The payment is {from}; it cannot become {to}.")
+            }
             Self::Refused(Refusal::BalanceLimit(_)) => {
                 "The amount would take the receiving balance past the largest balance Coffre \
                  keeps."
@@ -182,6 +189,7 @@ impl ApiError {
             | Self::UserNotFound
             | Self::AccountNotFound
             | Self::TransferNotFound
+            | Self::PaymentNotFound
             | Self::Refused(_)
             | Self::IdempotencyKeyRequired
             | Self::IdempotencyKeyReused
@@ -205,6 +213,10 @@ fn refusal_code(refusal: Refusal) -> ErrorCode {
         Refusal::AccountFrozen(_) => ErrorCode::AccountFrozen,
         Refusal::InsufficientFunds => ErrorCode::InsufficientFunds,
         Refusal::BalanceLimit(_) => ErrorCode::ValidationFailed,
+        Refusal::PaymentNotFound(_) => ErrorCode::PaymentNotFound,
+        Refusal::InvalidState { .. } => ErrorCode::InvalidState,
+        Refusal::AmountExceedsAuthorized => ErrorCode::AmountExceedsAuthorized,
+        Refusal::AmountExceedsRefundable => ErrorCode::AmountExceedsRefundable,
         Refusal::SystemAccountMissing(_) => ErrorCode::InternalError,
     }
 }

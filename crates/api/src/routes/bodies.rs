@@ -1,9 +1,10 @@
-//! The JSON shapes of accounts, transfers and ledger lines (API.md §4), amounts printed at
+//! The JSON shapes of accounts, transfers, ledger lines and payments (API.md §4), amounts printed at
 //! their currency's full scale.
 
-use coffre_domain::ids::{AccountId, EntryId, TransferId, UserId};
+use coffre_domain::ids::{AccountId, EntryId, PaymentId, TransferId, UserId};
 use coffre_domain::ledger::{Account, Entry, Transfer};
-use coffre_domain::money::Currency;
+use coffre_domain::money::{Currency, SignedMinor};
+use coffre_domain::payment::PaymentView;
 use coffre_domain::time::Timestamp;
 use serde::Serialize;
 
@@ -83,6 +84,47 @@ impl From<&Entry> for EntryBody {
             amount: entry.amount.format(entry.currency),
             balance_after: entry.balance_after.format(entry.currency),
             created_at: entry.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct PaymentBody {
+    id: PaymentId,
+    payer_account_id: AccountId,
+    payee_account_id: AccountId,
+    amount: String,
+    currency: Currency,
+    state: &'static str,
+    authorized_amount: String,
+    captured_amount: String,
+    refunded_amount: String,
+    authorization_code: Option<String>,
+    failure_reason: Option<String>,
+    expires_at: Option<Timestamp>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl From<&PaymentView> for PaymentBody {
+    fn from(payment: &PaymentView) -> Self {
+        let currency = payment.currency;
+        let amount = |minor| SignedMinor::new(minor).format(currency);
+        Self {
+            id: payment.id,
+            payer_account_id: payment.payer_account_id,
+            payee_account_id: payment.payee_account_id,
+            amount: payment.amount.format(currency),
+            currency,
+            state: payment.state.as_str(),
+            authorized_amount: amount(payment.authorized_minor),
+            captured_amount: amount(payment.captured_minor),
+            refunded_amount: amount(payment.refunded_minor),
+            authorization_code: payment.authorization_code.clone(),
+            failure_reason: payment.failure_reason.clone(),
+            expires_at: payment.expires_at,
+            created_at: payment.created_at,
+            updated_at: payment.updated_at,
         }
     }
 }

@@ -12,6 +12,7 @@ mod fallback;
 mod health;
 mod ledger;
 mod listing;
+mod payments;
 mod reads;
 mod transfers;
 mod users;
@@ -27,5 +28,6 @@ pub fn routes() -> Router<AppState> {
         .merge(audit::routes())
         .merge(accounts::routes())
         .merge(transfers::routes())
+        .merge(payments::routes())
         .merge(ledger::routes())
 }

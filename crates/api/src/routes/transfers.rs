@@ -9,12 +9,12 @@ use coffre_domain::ids::{AccountId, TransferId};
 use coffre_domain::ledger::Action;
 use coffre_domain::money::{AmountText, Currency, Money};
 use coffre_domain::text::Description;
-use coffre_store::{TransferFilter, TransferRecord};
+use coffre_store::TransferRecord;
 use http::StatusCode;
 use serde::Deserialize;
 
 use super::bodies::TransferBody;
-use super::listing::{ListBody, page_limit};
+use super::listing::{ListBody, page_limit, party_filter};
 use super::reads::{Item, Read, audit_read};
 use crate::auth::caller::Caller;
 use crate::engine;
@@ -184,28 +184,7 @@ async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<ListBody<TransferBody>>, ApiError> {
     let limit = page_limit(query.limit)?;
-    let actor = caller.actor();
-    let filter = match query.account_id {
-        // Every transfer of an account the caller may read.
-        Some(account_id) => {
-            let account = state
-                .store()
-                .find_account(account_id)
-                .await?
-                .ok_or(ApiError::AccountNotFound)?;
-            access::read_account(&actor, account.owner_id)
-                .map_err(|_| ApiError::AccountNotFound)?;
-            TransferFilter {
-                account_id: Some(account_id),
-                party: None,
-            }
-        }
-        None if access::list_all_accounts(&actor) => TransferFilter::default(),
-        None => TransferFilter {
-            account_id: None,
-            party: Some(caller.user.id),
-        },
-    };
+    let filter = party_filter(&state, &caller, query.account_id).await?;
     let page = state
         .store()
         .list_transfers(filter, limit, query.starting_after)

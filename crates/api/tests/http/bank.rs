@@ -24,7 +24,11 @@ pub struct Bank {
 }
 
 pub async fn bank(store: Arc<dyn Store>) -> Bank {
-    let app = app(store.clone());
+    bank_on(store.clone(), app(store)).await
+}
+
+/// A bank on an app built with other settings.
+pub async fn bank_on(store: Arc<dyn Store>, app: Router) -> Bank {
     let (id, token) = admin(&store, &app, "admin@bank.test").await;
     let admin = Person { id, token };
     let (id, token) = user(&app, "manager@bank.test").await;

@@ -20,6 +20,7 @@ mod health;
 mod idempotency;
 mod ledger;
 mod logging;
+mod payments;
 mod request_id;
 mod serve;
 mod users;

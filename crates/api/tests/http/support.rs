@@ -69,7 +69,12 @@ pub fn state(store: Arc<dyn Store>) -> AppState {
 
 /// The production router with the test routes merged in, behind the same middleware.
 pub fn app(store: Arc<dyn Store>) -> Router {
-    with_middleware(routes().merge(test_routes()), state(store))
+    app_with(store, settings())
+}
+
+pub fn app_with(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
+    let state = AppState::new(store, settings).unwrap();
+    with_middleware(routes().merge(test_routes()), state)
 }
 
 fn test_routes() -> Router<AppState> {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use coffre_api::{ApiSettings, AppState};
 use coffre_domain::time::Timestamp;
-use coffre_store::Store;
 use coffre_store::idempotency::RETENTION;
+use coffre_store::{PageLimit, Store, expire_due_authorizations};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -72,8 +72,10 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
         }
     };
     let purge = tokio::spawn(purge_idempotency_keys(store.clone()));
+    let sweep = tokio::spawn(expire_authorizations(store.clone()));
     let served = coffre_api::serve(listener, state, shutdown_signal()).await;
     purge.abort();
+    sweep.abort();
     if tokio::time::timeout(CLOSE_LIMIT, store.close())
         .await
         .is_err()
@@ -107,6 +109,27 @@ async fn purge_idempotency_keys(store: Arc<dyn Store>) {
         {
             Ok(deleted) => tracing::debug!(deleted, "purged expired idempotency keys"),
             Err(error) => tracing::warn!(%error, "could not purge expired idempotency keys"),
+        }
+    }
+}
+
+/// How often authorizations past their deadline are expired. A capture or cancel that comes
+/// first expires the payment itself; the sweep returns the held funds of the others.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+async fn expire_authorizations(store: Arc<dyn Store>) {
+    let mut ticks = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        ticks.tick().await;
+        loop {
+            match expire_due_authorizations(store.as_ref(), Timestamp::now()).await {
+                Ok(count) if count < usize::from(PageLimit::MAX) => break,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "could not expire due authorizations");
+                    break;
+                }
+            }
         }
     }
 }

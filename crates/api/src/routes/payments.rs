@@ -1,0 +1,286 @@
+//! `/v1/payments`: create, authorize (hold), capture, cancel, fail, refund, and read.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use chrono::TimeDelta;
+use coffre_domain::access::{self, PaymentParties};
+use coffre_domain::ids::{AccountId, PaymentId, TransferId};
+use coffre_domain::ledger::Action;
+use coffre_domain::money::{Amount, AmountText, Currency, Money};
+use coffre_domain::payment::{AuthorizationCode, FailureReason};
+use coffre_store::PaymentRecord;
+use http::StatusCode;
+use serde::Deserialize;
+
+use super::bodies::PaymentBody;
+use super::listing::{ListBody, page_limit, party_filter};
+use super::reads::{Item, Read, audit_read};
+use crate::auth::caller::Caller;
+use crate::engine;
+use crate::error::ApiError;
+use crate::extract::{Json, Query};
+use crate::idempotency::{Fingerprinted, KeyHeader, RequestFingerprint};
+use crate::state::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/payments", post(create).get(list))
+        .route("/v1/payments/{id}", get(read))
+        .route("/v1/payments/{id}/authorize", post(authorize))
+        .route("/v1/payments/{id}/capture", post(capture))
+        .route("/v1/payments/{id}/cancel", post(cancel))
+        .route("/v1/payments/{id}/fail", post(fail))
+        .route("/v1/payments/{id}/refunds", post(refund))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    payer_account_id: AccountId,
+    payee_account_id: AccountId,
+    amount: AmountText,
+    currency: String,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: KeyHeader,
+    request: Fingerprinted<CreateBody>,
+) -> Result<Response, ApiError> {
+    let key = key.required()?;
+    let body = request.body;
+    let currency = Currency::parse(&body.currency)
+        .map_err(|error| ApiError::ValidationFailed(format!("currency: {error}")))?;
+    let amount = body
+        .amount
+        .parse(currency)
+        .map_err(|error| ApiError::ValidationFailed(format!("amount: {error}")))?;
+    let action = Action::CreatePayment {
+        id: PaymentId::new(),
+        payer: body.payer_account_id,
+        payee: body.payee_account_id,
+        money: Money { amount, currency },
+    };
+    let fingerprint = request.fingerprint;
+    engine::execute(
+        &state,
+        &caller,
+        Some(key),
+        fingerprint,
+        action,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+fn payment_id(text: &str) -> Result<PaymentId, ApiError> {
+    text.parse().map_err(|_| ApiError::PaymentNotFound)
+}
+
+/// 16 random bytes in hex: unguessable (the same generator as refresh tokens), and nothing
+/// else.
+fn authorization_code() -> AuthorizationCode {
+    let bytes: [u8; 16] = rand::random();
+    AuthorizationCode::new(hex_upper(&bytes))
+}
+
+fn hex_upper(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02X}")).collect()
+}
+
+async fn authorize(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: KeyHeader,
+    Path(id): Path<String>,
+    RequestFingerprint(fingerprint): RequestFingerprint,
+) -> Result<Response, ApiError> {
+    let ttl_secs = i64::try_from(state.settings().authorization_ttl_secs).unwrap_or(i64::MAX);
+    let action = Action::Authorize {
+        payment_id: payment_id(&id)?,
+        code: authorization_code(),
+        ttl: TimeDelta::try_seconds(ttl_secs).unwrap_or(TimeDelta::MAX),
+    };
+    engine::execute(&state, &caller, key.0, fingerprint, action, StatusCode::OK).await
+}
+
+/// `{amount?}`: an optional amount, in the payment's currency.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AmountBody {
+    amount: Option<AmountText>,
+}
+
+/// Parses an optional amount at the payment's scale. The currency is read from the payment,
+/// which never changes it; a payment the caller may not see answers as the engine would.
+async fn amount_of(
+    state: &AppState,
+    caller: &Caller,
+    id: PaymentId,
+    amount: Option<AmountText>,
+) -> Result<Option<Amount>, ApiError> {
+    let Some(amount) = amount else {
+        return Ok(None);
+    };
+    let record = visible(state, caller, id).await?;
+    let currency = record.payment.terms().money.currency;
+    amount
+        .parse(currency)
+        .map(Some)
+        .map_err(|error| ApiError::ValidationFailed(format!("amount: {error}")))
+}
+
+async fn capture(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: KeyHeader,
+    Path(id): Path<String>,
+    request: Fingerprinted<AmountBody>,
+) -> Result<Response, ApiError> {
+    let payment_id = payment_id(&id)?;
+    let amount = amount_of(&state, &caller, payment_id, request.body.amount).await?;
+    let action = Action::Capture {
+        payment_id,
+        transfer_id: TransferId::new(),
+        amount,
+    };
+    let fingerprint = request.fingerprint;
+    engine::execute(&state, &caller, key.0, fingerprint, action, StatusCode::OK).await
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: KeyHeader,
+    Path(id): Path<String>,
+    RequestFingerprint(fingerprint): RequestFingerprint,
+) -> Result<Response, ApiError> {
+    let action = Action::CancelPayment {
+        payment_id: payment_id(&id)?,
+    };
+    engine::execute(&state, &caller, key.0, fingerprint, action, StatusCode::OK).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FailBody {
+    reason: String,
+}
+
+async fn fail(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: KeyHeader,
+    Path(id): Path<String>,
+    request: Fingerprinted<FailBody>,
+) -> Result<Response, ApiError> {
+    let reason = FailureReason::parse(request.body.reason)
+        .map_err(|error| ApiError::ValidationFailed(format!("reason {error}")))?;
+    let action = Action::FailPayment {
+        payment_id: payment_id(&id)?,
+        reason,
+    };
+    let fingerprint = request.fingerprint;
+    engine::execute(&state, &caller, key.0, fingerprint, action, StatusCode::OK).await
+}
+
+async fn refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: KeyHeader,
+    Path(id): Path<String>,
+    request: Fingerprinted<AmountBody>,
+) -> Result<Response, ApiError> {
+    let key = key.required()?;
+    let payment_id = payment_id(&id)?;
+    let amount = amount_of(&state, &caller, payment_id, request.body.amount).await?;
+    let action = Action::Refund {
+        payment_id,
+        transfer_id: TransferId::new(),
+        amount,
+    };
+    let fingerprint = request.fingerprint;
+    engine::execute(
+        &state,
+        &caller,
+        Some(key),
+        fingerprint,
+        action,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+fn parties(record: &PaymentRecord) -> PaymentParties {
+    PaymentParties {
+        payer_owner: record.payer_owner,
+        payee_owner: record.payee_owner,
+    }
+}
+
+/// The payment if the caller may see it: anything else is PAYMENT_NOT_FOUND.
+async fn visible(
+    state: &AppState,
+    caller: &Caller,
+    id: PaymentId,
+) -> Result<PaymentRecord, ApiError> {
+    let record = state
+        .store()
+        .find_payment(id)
+        .await?
+        .ok_or(ApiError::PaymentNotFound)?;
+    access::read_payment(&caller.actor(), &parties(&record))
+        .map_err(|_| ApiError::PaymentNotFound)?;
+    Ok(record)
+}
+
+fn item(record: &PaymentRecord) -> Item {
+    Item {
+        id: record.payment.terms().id.to_string(),
+        owners: vec![record.payer_owner, record.payee_owner],
+    }
+}
+
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<PaymentBody>, ApiError> {
+    let record = visible(&state, &caller, payment_id(&id)?).await?;
+    audit_read(&state, &caller, "payment", Read::One(item(&record))).await?;
+    Ok(Json(PaymentBody::from(&record.payment.view())))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<u64>,
+    starting_after: Option<PaymentId>,
+    account_id: Option<AccountId>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<ListBody<PaymentBody>>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let filter = party_filter(&state, &caller, query.account_id).await?;
+    let page = state
+        .store()
+        .list_payments(filter, limit, query.starting_after)
+        .await?;
+    let items = page.data.iter().map(item).collect();
+    audit_read(&state, &caller, "payment", Read::Page(items)).await?;
+    Ok(Json(ListBody {
+        data: page
+            .data
+            .iter()
+            .map(|record| PaymentBody::from(&record.payment.view()))
+            .collect(),
+        has_more: page.has_more,
+    }))
+}
