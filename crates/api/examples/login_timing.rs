@@ -52,6 +52,10 @@ async fn main() {
         jwt_secret: JwtSecret::new(vec![7; 32]).unwrap(),
         access_token_ttl_secs: 900,
         authorization_ttl_secs: 604_800,
+        trusted_proxies: Vec::new(),
+        rate_limit_auth: None,
+        rate_limit_api: None,
+        redis_url: None,
     };
     let app = router(AppState::new(Arc::new(store), settings).unwrap());
     let register = Request::post("/v1/auth/register")

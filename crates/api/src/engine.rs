@@ -13,6 +13,8 @@ use http::StatusCode;
 use serde::Serialize;
 
 use crate::auth::caller::Caller;
+use crate::code::ErrorCode;
+use crate::edge::metrics;
 use crate::envelope;
 use crate::error::ApiError;
 use crate::idempotency::{self, Claimed, final_response};
@@ -37,6 +39,7 @@ pub(crate) async fn execute(
     };
     let request_id = caller.client.request_id.as_str().to_owned();
     let render: Render = Arc::new(move |result| render(result, success, &request_id));
+    let action_name = action.name();
     let request = LedgerRequest {
         command: Command {
             actor: Some(caller.actor()),
@@ -48,6 +51,7 @@ pub(crate) async fn execute(
             render: render.clone(),
         }),
     };
+    metrics::engine_batch(1);
     let executed = match state.store().execute(vec![request]).await {
         Ok(executed) => executed,
         Err(error) => {
@@ -57,6 +61,7 @@ pub(crate) async fn execute(
     };
     match executed.into_iter().next() {
         Some(Executed::Decided(result)) => {
+            metrics::ledger_command(action_name, &outcome(&result));
             let response = render(&result);
             if response.status < 500 {
                 return Ok(final_response(&response));
@@ -75,6 +80,20 @@ pub(crate) async fn execute(
         None => Err(ApiError::Store(StoreError::Internal(
             "the engine answered an empty batch".into(),
         ))),
+    }
+}
+
+/// `ok`, or the refusal's error code in lower case, for the metrics.
+fn outcome(result: &CommandResult) -> String {
+    match result {
+        Ok(Outcome::AuthorizationDeclined(_)) => {
+            ErrorCode::InsufficientFunds.as_str().to_ascii_lowercase()
+        }
+        Ok(_) => "ok".to_owned(),
+        Err(refusal) => ApiError::Refused(*refusal)
+            .code()
+            .as_str()
+            .to_ascii_lowercase(),
     }
 }
 

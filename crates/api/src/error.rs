@@ -101,6 +101,9 @@ pub enum ApiError {
     #[error("the email is taken")]
     EmailTaken,
 
+    #[error("too many requests in flight; shed")]
+    Overloaded,
+
     #[error("too many attempts; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
 
@@ -151,6 +154,7 @@ impl ApiError {
             Self::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
             Self::LastAdmin => ErrorCode::LastAdmin,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Overloaded => ErrorCode::ServiceUnavailable,
             Self::Panicked(_) | Self::MissingExtension(_) | Self::Hashing(_) | Self::Crypto(_) => {
                 ErrorCode::InternalError
             }
@@ -196,6 +200,7 @@ impl ApiError {
             | Self::IdempotencyKeyInUse
             | Self::LastAdmin
             | Self::RateLimited { .. }
+            | Self::Overloaded
             | Self::Hashing(_)
             | Self::Crypto(_)
             | Self::Panicked(_)
@@ -240,10 +245,18 @@ impl IntoResponse for ApiError {
             tracing::debug!(code = code.as_str(), "request refused");
         }
         let mut response = code.status().into_response();
-        if let Self::RateLimited { retry_after_secs } = &self {
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        match &self {
+            Self::RateLimited { retry_after_secs } => {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Self::Overloaded => {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         response.extensions_mut().insert(ErrorReport {
             code,

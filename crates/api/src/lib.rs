@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod code;
+pub mod edge;
 mod engine;
 mod envelope;
 mod error;
@@ -23,7 +24,7 @@ pub use middleware::{MAX_BODY_BYTES, REQUEST_TIMEOUT, with_middleware};
 pub use request_id::{REQUEST_ID_HEADER, RequestId};
 pub use routes::routes;
 pub use serve::{SHUTDOWN_DRAIN_LIMIT, serve};
-pub use state::{ApiSettings, AppState, JwtSecret, JwtSecretTooShort, StateError};
+pub use state::{ApiSettings, AppState, JwtSecret, JwtSecretTooShort, RedisUrl, StateError};
 
 /// The application: every route behind every middleware.
 pub fn router(state: AppState) -> Router {

@@ -4,21 +4,27 @@
 //!    and every response its `X-Request-Id`;
 //! 2. tracing: one span per request carrying the request id, method and matched route, so every
 //!    log line below it names the request; status and latency logged on response;
-//! 3. timeout: a request still running after [`REQUEST_TIMEOUT`] answers 503;
-//! 4. panic catcher: a panicking handler answers a plain 500 (the panic text is only logged);
-//! 5. body limits: [`MAX_BODY_BYTES`], refused up front from `Content-Length` and counted while
+//! 3. metrics: every request counted by route and status, and timed;
+//! 4. client IP (trusted proxies) and rate limits (429 with `Retry-After`);
+//! 5. overload: past [`MAX_IN_FLIGHT`] requests at once, 503 at once instead of a queue;
+//! 6. timeout: a request still running after [`REQUEST_TIMEOUT`] answers 503;
+//! 7. panic catcher: a panicking handler answers a plain 500 (the panic text is only logged);
+//! 8. body limits: [`MAX_BODY_BYTES`], refused up front from `Content-Length` and counted while
 //!    reading a body that did not announce its length.
 
 use std::any::Any;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::{BoxError, Router};
 use http::{HeaderValue, StatusCode};
 use tower::ServiceBuilder;
+use tower::limit::ConcurrencyLimitLayer;
+use tower::load_shed::LoadShedLayer;
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -26,6 +32,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::{Level, Span};
 
+use crate::edge::client_ip::client_ip;
+use crate::edge::metrics;
+use crate::edge::rate_limit::rate_limit;
 use crate::envelope;
 use crate::error::ApiError;
 use crate::request_id::{REQUEST_ID_HEADER, RequestId};
@@ -38,12 +47,19 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Shorter than the shutdown drain, so a request cut off at shutdown has already answered.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Requests handled at once. One more is refused at once with 503 rather than queued: a queue
+/// only turns overload into timeouts.
+pub const MAX_IN_FLIGHT: usize = 512;
+
 /// Puts `routes` behind the whole middleware stack, with the fallbacks that turn unknown paths
 /// and methods into enveloped 404 and 405. Tests merge their own routes into
 /// [`routes()`](crate::routes) and call this, so they run behind the same stack as production.
 pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
+    // The recorder must be in place before the first request records anything.
+    let _ = metrics::handle();
     let stack = ServiceBuilder::new()
         .layer(middleware::from_fn(request_context))
+        .layer(middleware::from_fn(metrics::track))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
@@ -55,6 +71,11 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
                 // Every 5xx is already logged with its cause, by ApiError or by the envelope.
                 .on_failure(()),
         )
+        .layer(middleware::from_fn_with_state(state.clone(), client_ip))
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        .layer(HandleErrorLayer::new(overloaded))
+        .layer(LoadShedLayer::new())
+        .layer(ConcurrencyLimitLayer::new(MAX_IN_FLIGHT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
@@ -103,6 +124,11 @@ fn request_span(request: &Request<Body>) -> Span {
         route,
         path = request.uri().path(),
     )
+}
+
+/// The load shedder refused the request: every slot is busy.
+async fn overloaded(_: BoxError) -> ApiError {
+    ApiError::Overloaded
 }
 
 /// Runs inside the request span, so the logged panic names the request.

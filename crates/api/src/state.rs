@@ -4,6 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use coffre_store::Store;
+use ipnet::IpNet;
+
+use crate::edge::rate_limit::{RateLimits, RateQuota};
 
 use crate::auth::password::{HashingError, Passwords};
 use crate::auth::token::{AccessTokens, CryptoFailed};
@@ -18,6 +21,7 @@ pub struct AppState {
     settings: Arc<ApiSettings>,
     passwords: Passwords,
     tokens: Arc<AccessTokens>,
+    rate_limits: Arc<RateLimits>,
 }
 
 /// The credential machinery could not be set up from the settings.
@@ -32,11 +36,17 @@ pub enum StateError {
 impl AppState {
     pub fn new(store: Arc<dyn Store>, settings: ApiSettings) -> Result<Self, StateError> {
         let tokens = AccessTokens::new(&settings.jwt_secret, settings.access_token_ttl_secs)?;
+        let rate_limits = RateLimits::new(
+            settings.rate_limit_auth,
+            settings.rate_limit_api,
+            settings.redis_url.as_ref().map(|url| url.0.as_str()),
+        );
         Ok(Self {
             store,
             settings: Arc::new(settings),
             passwords: Passwords::new(CONCURRENT_HASHES)?,
             tokens: Arc::new(tokens),
+            rate_limits: Arc::new(rate_limits),
         })
     }
 
@@ -55,6 +65,10 @@ impl AppState {
     pub fn settings(&self) -> &ApiSettings {
         &self.settings
     }
+
+    pub fn rate_limits(&self) -> &RateLimits {
+        &self.rate_limits
+    }
 }
 
 /// The parts of the configuration the HTTP layer needs.
@@ -66,6 +80,24 @@ pub struct ApiSettings {
     pub access_token_ttl_secs: u64,
     /// How long a payment authorization (hold) lives before it expires.
     pub authorization_ttl_secs: u64,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Per client IP on `/v1/auth/*`; `None` is off.
+    pub rate_limit_auth: Option<RateQuota>,
+    /// Per user on the rest of `/v1`; `None` is off.
+    pub rate_limit_api: Option<RateQuota>,
+    /// Shares the rate limits between instances.
+    pub redis_url: Option<RedisUrl>,
+}
+
+/// A `redis://` URL, which may hold a password: its `Debug` shows nothing of it.
+#[derive(Clone)]
+pub struct RedisUrl(pub String);
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RedisUrl(..)")
+    }
 }
 
 /// The key that signs access tokens. Its `Debug` never shows the bytes, so a settings struct
@@ -125,9 +157,14 @@ mod tests {
             jwt_secret: secret,
             access_token_ttl_secs: 900,
             authorization_ttl_secs: 604_800,
+            trusted_proxies: Vec::new(),
+            rate_limit_auth: None,
+            rate_limit_api: None,
+            redis_url: Some(RedisUrl("redis://:hunter2@127.0.0.1:6379".to_owned())),
         };
         let printed = format!("{settings:?}");
         assert!(printed.contains("JwtSecret(..)"), "{printed}");
         assert!(!printed.contains("0123456789abcdef"), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
     }
 }

@@ -241,6 +241,24 @@ impl Action {
         }
     }
 
+    /// A stable name, for metrics and logs.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::OpenAccount { .. } => "open_account",
+            Self::SetStatus { .. } => "set_account_status",
+            Self::Transfer { .. } => "transfer",
+            Self::Deposit { .. } => "deposit",
+            Self::Withdrawal { .. } => "withdrawal",
+            Self::CreatePayment { .. } => "create_payment",
+            Self::Authorize { .. } => "authorize_payment",
+            Self::Capture { .. } => "capture_payment",
+            Self::CancelPayment { .. } => "cancel_payment",
+            Self::FailPayment { .. } => "fail_payment",
+            Self::Refund { .. } => "refund_payment",
+            Self::ExpirePayment { .. } => "expire_payment",
+        }
+    }
+
     /// The existing payment the action works on, which a backend must load and lock.
     pub fn payment(&self) -> Option<PaymentId> {
         match self {

@@ -6,7 +6,10 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use coffre_api::JwtSecret;
+use coffre_api::edge::rate_limit::RateQuota;
 use ipnet::IpNet;
 use tracing_subscriber::EnvFilter;
 
@@ -90,6 +93,19 @@ pub enum RateLimit {
     },
 }
 
+impl RateLimit {
+    /// The budget the HTTP layer enforces; `None` when off.
+    pub fn quota(self) -> Option<RateQuota> {
+        match self {
+            Self::Off => None,
+            Self::PerPeriod { count, period } => Some(RateQuota {
+                count,
+                period: period.duration(),
+            }),
+        }
+    }
+}
+
 impl fmt::Display for RateLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -112,6 +128,14 @@ impl RatePeriod {
             Self::Second => "s",
             Self::Minute => "min",
             Self::Hour => "h",
+        }
+    }
+
+    const fn duration(self) -> Duration {
+        match self {
+            Self::Second => Duration::from_secs(1),
+            Self::Minute => Duration::from_secs(60),
+            Self::Hour => Duration::from_secs(3_600),
         }
     }
 }

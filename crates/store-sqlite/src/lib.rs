@@ -18,8 +18,8 @@ use coffre_store::idempotency::Claim;
 use coffre_store::{
     AuditFilter, ClaimOutcome, CreateUser, EnsureAdmin, Executed, Fingerprint, IdempotencyKey,
     LedgerRequest, LoginRecord, NewSession, NewUser, Page, PageLimit, PartyFilter, PasswordHash,
-    PaymentRecord, RefreshOutcome, SessionAuth, Store, StoreError, TokenHash, TransferRecord,
-    UpdateUser, User, UserChanges,
+    PaymentRecord, PoolStats, RefreshOutcome, SessionAuth, Store, StoreError, TokenHash,
+    TransferRecord, UpdateUser, User, UserChanges,
 };
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
@@ -102,6 +102,14 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         let mut connection = self.pool.acquire().await.map_err(map_error)?;
         connection.ping().await.map_err(map_error)
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {

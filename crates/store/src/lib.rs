@@ -51,10 +51,21 @@ pub use rows::{
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+/// Connections open, idle among them, and the most the pool may open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// A cheap round trip to the database, for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The connection pool right now, for `/metrics`.
+    fn pool_stats(&self) -> PoolStats;
 
     /// Applies pending migrations; running it again is harmless.
     async fn migrate(&self) -> Result<(), StoreError>;

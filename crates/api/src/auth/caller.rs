@@ -1,8 +1,6 @@
 //! Who is calling: the client as the audit log records it, and the authenticated user.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use coffre_domain::access::Actor;
 use coffre_domain::audit::AuditContext;
 use coffre_domain::ids::SessionId;
@@ -12,6 +10,7 @@ use http::header::{AUTHORIZATION, USER_AGENT};
 use http::request::Parts;
 
 use crate::auth::token::TokenError;
+use crate::edge::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::state::AppState;
@@ -19,8 +18,8 @@ use crate::state::AppState;
 /// The longest user agent kept in an audit event, in characters.
 const MAX_USER_AGENT_CHARS: usize = 256;
 
-/// Where a request came from, for audit events and login throttling. The address is the TCP
-/// peer's: `X-Forwarded-For` is not believed until trusted proxies are supported.
+/// Where a request came from, for audit events and login throttling. The address is the one
+/// [`crate::edge::client_ip`] resolved: the TCP peer, or what trusted proxies forwarded.
 #[derive(Debug, Clone)]
 pub struct Client {
     pub ip: Option<String>,
@@ -51,8 +50,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
         let request_id = RequestId::from_request_parts(parts, state).await?;
         let ip = parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string());
+            .get::<ClientIp>()
+            .and_then(|ClientIp(ip)| *ip)
+            .map(|ip| ip.to_string());
         let user_agent = parts
             .headers
             .get(USER_AGENT)

@@ -1,4 +1,5 @@
-//! Probes for orchestrators: `/healthz` (the process runs) and `/readyz` (it can serve).
+//! Probes for orchestrators: `/healthz` (the process runs), `/readyz` (it can serve), and
+//! `/metrics` for Prometheus.
 
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::edge::metrics::render))
 }
 
 #[derive(Debug, Serialize)]

@@ -11,11 +11,11 @@ use axum::body::Body;
 use coffre_api::REQUEST_ID_HEADER;
 use coffre_store::Store;
 use http::{Request, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tracing_subscriber::fmt::MakeWriter;
 use uuid::Uuid;
 
-use crate::support::{PANIC_TEXT, app, send};
+use crate::support::{PANIC_TEXT, app, post_json, send, settings};
 
 /// Collects what the JSON formatter writes, one event per line.
 #[derive(Clone, Default)]
@@ -47,12 +47,17 @@ impl Captured {
             let captured = Captured::default();
             let subscriber = tracing_subscriber::fmt()
                 .json()
-                .with_max_level(tracing::Level::INFO)
+                // Debug, so the secrets check below sees everything a verbose operator would.
+                .with_max_level(tracing::Level::DEBUG)
                 .with_writer(captured.clone())
                 .finish();
             tracing::subscriber::set_global_default(subscriber).unwrap();
             captured
         })
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 
     fn events(&self) -> Vec<Value> {
@@ -134,4 +139,71 @@ async fn server_errors_are_logged_with_cause_and_request_id(store: Arc<dyn Store
     assert_eq!(route_of_panic, Some(Value::from("/test/panic")));
 }
 
-on_both_backends!(server_errors_are_logged_with_cause_and_request_id);
+/// Logs in at debug level through every credential path, then searches everything logged for
+/// the secrets that went by.
+async fn secrets_never_reach_the_log(store: Arc<dyn Store>) {
+    let captured = Captured::install();
+    let app = app(store.clone());
+    let email = format!("secret-{}@logs.test", Uuid::now_v7().simple());
+    let password = format!("pw-{}-long-enough", Uuid::now_v7().simple());
+    let body = json!({"email": email, "password": password}).to_string();
+    assert_eq!(
+        post_json(&app, "/v1/auth/register", body.clone())
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let wrong = json!({"email": email, "password": format!("{password}-wrong")}).to_string();
+    assert_eq!(
+        post_json(&app, "/v1/auth/login", wrong).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let pair = post_json(&app, "/v1/auth/login", body).await.json();
+    let (access, refresh) = (
+        pair["access_token"].as_str().unwrap().to_owned(),
+        pair["refresh_token"].as_str().unwrap().to_owned(),
+    );
+    let me = Request::get("/v1/me")
+        .header("authorization", format!("Bearer {access}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, me).await.status, StatusCode::OK);
+    let refreshed = post_json(
+        &app,
+        "/v1/auth/refresh",
+        json!({"refresh_token": refresh}).to_string(),
+    )
+    .await;
+    assert_eq!(refreshed.status, StatusCode::OK);
+    let new_refresh = refreshed.json()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let login = store
+        .find_login(&coffre_domain::user::Email::parse(&email).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let logged = captured.text();
+    assert!(
+        logged.contains("/v1/auth/login"),
+        "the requests were logged at all"
+    );
+    let secret = String::from_utf8(settings().jwt_secret.as_bytes().to_vec()).unwrap();
+    for (what, needle) in [
+        ("password", password.as_str()),
+        ("access token", access.as_str()),
+        ("refresh token", refresh.as_str()),
+        ("rotated refresh token", new_refresh.as_str()),
+        ("password hash", login.password_hash.as_str()),
+        ("JWT secret", secret.as_str()),
+    ] {
+        assert!(!logged.contains(needle), "the {what} reached the log");
+    }
+}
+
+on_both_backends!(
+    server_errors_are_logged_with_cause_and_request_id,
+    secrets_never_reach_the_log,
+);

@@ -15,6 +15,8 @@ mod support;
 mod auth;
 mod bank;
 mod concurrency;
+mod database_loss;
+mod edge;
 mod errors;
 mod health;
 mod idempotency;

@@ -60,6 +60,10 @@ pub fn settings() -> ApiSettings {
         jwt_secret: JwtSecret::new(b"test-secret-test-secret-test-secret!".to_vec()).unwrap(),
         access_token_ttl_secs: 900,
         authorization_ttl_secs: 604_800,
+        trusted_proxies: Vec::new(),
+        rate_limit_auth: None,
+        rate_limit_api: None,
+        redis_url: None,
     }
 }
 

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coffre_api::{ApiSettings, AppState};
+use coffre_api::{ApiSettings, AppState, RedisUrl};
 use coffre_domain::time::Timestamp;
 use coffre_store::idempotency::RETENTION;
 use coffre_store::{PageLimit, Store, expire_due_authorizations};
@@ -63,6 +63,13 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
             jwt_secret,
             access_token_ttl_secs: settings.access_token_ttl_secs,
             authorization_ttl_secs: settings.authorization_ttl_secs,
+            trusted_proxies: settings.trusted_proxies.clone(),
+            rate_limit_auth: settings.rate_limit_auth.quota(),
+            rate_limit_api: settings.rate_limit_api.quota(),
+            redis_url: settings
+                .redis_url
+                .as_ref()
+                .map(|url| RedisUrl(url.as_str().to_owned())),
         },
     ) {
         Ok(state) => state,
@@ -73,9 +80,11 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
     };
     let purge = tokio::spawn(purge_idempotency_keys(store.clone()));
     let sweep = tokio::spawn(expire_authorizations(store.clone()));
+    let evict = tokio::spawn(evict_idle_rate_limit_keys(state.clone()));
     let served = coffre_api::serve(listener, state, shutdown_signal()).await;
     purge.abort();
     sweep.abort();
+    evict.abort();
     if tokio::time::timeout(CLOSE_LIMIT, store.close())
         .await
         .is_err()
@@ -131,6 +140,18 @@ async fn expire_authorizations(store: Arc<dyn Store>) {
                 }
             }
         }
+    }
+}
+
+/// How often rate-limit keys with a full budget are forgotten.
+const EVICT_EVERY: Duration = Duration::from_secs(60);
+
+async fn evict_idle_rate_limit_keys(state: AppState) {
+    let mut ticks = tokio::time::interval(EVICT_EVERY);
+    loop {
+        ticks.tick().await;
+        let kept = state.rate_limits().evict_idle();
+        tracing::debug!(kept, "evicted idle rate-limit keys");
     }
 }
 

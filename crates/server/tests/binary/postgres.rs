@@ -145,3 +145,145 @@ async fn verify_checks_the_ledger_and_names_a_tampered_account() {
         "{stdout}"
     );
 }
+
+/// Two `coffre serve` processes on one PostgreSQL database and one Redis behave as one service:
+/// they share one rate-limit budget, and a storm of transfers split across both conserves money
+/// (checked through the API and by `coffre verify`). The client's address arrives through a
+/// trusted proxy's `X-Forwarded-For`, fresh each run so budgets left in Redis by earlier runs
+/// do not count.
+#[tokio::test]
+async fn two_instances_share_limits_and_conserve_money() {
+    let url = empty_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let created = run_with_stdin(
+        coffre(dir.path())
+            .args([
+                "admin",
+                "create",
+                "--email",
+                "ops@coffre.test",
+                "--password-stdin",
+            ])
+            .env("DATABASE_URL", &url),
+        "a long enough password\n",
+    );
+    assert!(created.status.success(), "{created:?}");
+    let instance = || {
+        let mut command = coffre(dir.path());
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("DATABASE_URL", &url)
+            .env("COFFRE_JWT_SECRET", SECRET)
+            .env("REDIS_URL", "redis://127.0.0.1:6379")
+            .env("COFFRE_RATE_LIMIT_AUTH", "4/min")
+            .env("COFFRE_TRUSTED_PROXIES", "127.0.0.1/32");
+        start(command)
+    };
+    let (a, b) = (instance().await, instance().await);
+    let id = uuid::Uuid::now_v7().into_bytes();
+    let client = format!("198.18.{}.{}", id[14], id[15]);
+    let forwarded = [("X-Forwarded-For", client.as_str())];
+    let login = r#"{"email": "ops@coffre.test", "password": "a long enough password"}"#;
+
+    let mut token = String::new();
+    for server in [&a, &b, &a, &b] {
+        let (status, body) = server
+            .request("POST", "/v1/auth/login", &forwarded, Some(login))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let pair: serde_json::Value = serde_json::from_str(&body).unwrap();
+        token = pair["access_token"].as_str().unwrap().to_owned();
+    }
+    for server in [&a, &b] {
+        let (status, body) = server
+            .request("POST", "/v1/auth/login", &forwarded, Some(login))
+            .await;
+        assert_eq!(status, 429, "one budget across both instances: {body}");
+    }
+
+    let bearer = format!("Bearer {token}");
+    let auth = [("Authorization", bearer.as_str())];
+    let mut accounts = Vec::new();
+    for server in [&a, &b] {
+        let (status, body) = server
+            .request(
+                "POST",
+                "/v1/accounts",
+                &auth,
+                Some(r#"{"currency": "EUR"}"#),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let account: serde_json::Value = serde_json::from_str(&body).unwrap();
+        accounts.push(account["id"].as_str().unwrap().to_owned());
+    }
+    let keyed = |key: &'static str| [auth[0], ("Idempotency-Key", key)];
+    let deposit = format!(
+        r#"{{"account_id": "{}", "amount": "100.00", "currency": "EUR"}}"#,
+        accounts[0]
+    );
+    let (status, body) = a
+        .request(
+            "POST",
+            "/v1/deposits",
+            &keyed("storm-deposit"),
+            Some(&deposit),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let transfers: Vec<(usize, String, String)> = (0..40_usize)
+        .map(|n| {
+            let (from, to) = if n % 3 == 0 { (1, 0) } else { (0, 1) };
+            let body = format!(
+                r#"{{"from_account_id": "{}", "to_account_id": "{}", "amount": "7.00", "currency": "EUR"}}"#,
+                accounts[from], accounts[to]
+            );
+            (n, body, format!("storm-{n}"))
+        })
+        .collect();
+    let responses = futures_util::future::join_all(transfers.iter().map(|(n, body, key)| {
+        let server = if n % 2 == 0 { &a } else { &b };
+        let headers = [auth[0], ("Idempotency-Key", key.as_str())];
+        async move {
+            server
+                .request("POST", "/v1/transfers", &headers, Some(body))
+                .await
+        }
+    }))
+    .await;
+    let mut moved = 0;
+    for (status, body) in &responses {
+        match status {
+            201 => moved += 1,
+            422 => assert!(body.contains("INSUFFICIENT_FUNDS"), "{body}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert!(moved > 0);
+    let mut total = 0_i64;
+    for (server, account) in [(&a, &accounts[0]), (&b, &accounts[1])] {
+        let (status, body) = server
+            .request("GET", &format!("/v1/accounts/{account}"), &auth, None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let account: serde_json::Value = serde_json::from_str(&body).unwrap();
+        total += account["balance"]
+            .as_str()
+            .unwrap()
+            .replace('.', "")
+            .parse::<i64>()
+            .unwrap();
+    }
+    assert_eq!(total, 10_000, "100.00 EUR, all of it, across both accounts");
+    assert!(a.stop_with("TERM").await.success());
+    assert!(b.stop_with("TERM").await.success());
+
+    let output = run(coffre(dir.path()).arg("verify").env("DATABASE_URL", &url));
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        stdout.ends_with("ledger: ok (3 accounts checked, EUR sums to 0.00)\n"),
+        "{stdout}"
+    );
+}
