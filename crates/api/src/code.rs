@@ -2,9 +2,10 @@
 
 use http::StatusCode;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// The codes of API.md §2, each with the status it is always sent with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     MalformedRequest,

@@ -11,6 +11,7 @@ use coffre_domain::money::Currency;
 use coffre_domain::text::AccountName;
 use http::StatusCode;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::bodies::{AccountBody, EntryBody};
 use super::listing::{ListBody, page_limit};
@@ -31,11 +32,14 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/accounts/{id}/unfreeze", post(unfreeze))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct OpenBody {
+pub(crate) struct OpenBody {
+    #[schema(example = "EUR")]
     currency: String,
     name: Option<String>,
+    /// Admins only: open the account for this user.
+    #[schema(value_type = Option<String>, format = Uuid)]
     owner_id: Option<UserId>,
 }
 

@@ -12,6 +12,7 @@ use coffre_store::{
 };
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::auth::caller::{Caller, Client};
 use crate::auth::token::{TokenError, new_refresh_token, refresh_token_hash};
@@ -29,13 +30,18 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// A user as clients see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct UserBody {
+    #[schema(value_type = String, format = Uuid)]
     id: UserId,
+    #[schema(value_type = String, format = Email)]
     email: Email,
+    #[schema(value_type = String, example = "user")]
     role: Role,
     disabled: bool,
+    #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     updated_at: Timestamp,
 }
 
@@ -52,15 +58,15 @@ impl From<User> for UserBody {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Credentials {
+pub(crate) struct Credentials {
     email: String,
     password: String,
 }
 
-#[derive(Debug, Serialize)]
-struct TokenPair {
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TokenPair {
     access_token: String,
     refresh_token: String,
     token_type: &'static str,
@@ -143,9 +149,9 @@ async fn login(
     Ok(Json(token_pair(&state, &user, session_id, refresh_token)?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RefreshBody {
+pub(crate) struct RefreshBody {
     refresh_token: String,
 }
 

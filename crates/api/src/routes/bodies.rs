@@ -7,17 +7,23 @@ use coffre_domain::money::{Currency, SignedMinor};
 use coffre_domain::payment::PaymentView;
 use coffre_domain::time::Timestamp;
 use serde::Serialize;
+use utoipa::ToSchema;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct AccountBody {
+    #[schema(value_type = String, format = Uuid)]
     id: AccountId,
+    #[schema(value_type = Option<String>, format = Uuid)]
     owner_id: Option<UserId>,
+    #[schema(value_type = String, example = "EUR")]
     currency: Currency,
     name: Option<String>,
     balance: String,
     available: String,
     status: &'static str,
+    #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     updated_at: Timestamp,
 }
 
@@ -37,15 +43,20 @@ impl From<&Account> for AccountBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TransferBody {
+    #[schema(value_type = String, format = Uuid)]
     id: TransferId,
     kind: &'static str,
+    #[schema(value_type = String, format = Uuid)]
     from_account_id: AccountId,
+    #[schema(value_type = String, format = Uuid)]
     to_account_id: AccountId,
     amount: String,
+    #[schema(value_type = String, example = "EUR")]
     currency: Currency,
     description: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
 }
 
@@ -67,12 +78,15 @@ impl From<&Transfer> for TransferBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct EntryBody {
+    #[schema(value_type = String, format = Uuid)]
     id: EntryId,
+    #[schema(value_type = String, format = Uuid)]
     transfer_id: TransferId,
     amount: String,
     balance_after: String,
+    #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
 }
 
@@ -88,12 +102,16 @@ impl From<&Entry> for EntryBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct PaymentBody {
+    #[schema(value_type = String, format = Uuid)]
     id: PaymentId,
+    #[schema(value_type = String, format = Uuid)]
     payer_account_id: AccountId,
+    #[schema(value_type = String, format = Uuid)]
     payee_account_id: AccountId,
     amount: String,
+    #[schema(value_type = String, example = "EUR")]
     currency: Currency,
     state: &'static str,
     authorized_amount: String,
@@ -101,8 +119,11 @@ pub(crate) struct PaymentBody {
     refunded_amount: String,
     authorization_code: Option<String>,
     failure_reason: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     expires_at: Option<Timestamp>,
+    #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     updated_at: Timestamp,
 }
 

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::routing::get;
 use coffre_store::StoreError;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::Json;
@@ -24,8 +25,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/metrics", get(crate::edge::metrics::render))
 }
 
-#[derive(Debug, Serialize)]
-struct Status {
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Status {
     status: &'static str,
 }
 

@@ -8,6 +8,7 @@ use coffre_domain::ids::AccountId;
 use coffre_domain::ledger::LedgerReport;
 use coffre_domain::money::Currency;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::caller::Caller;
 use crate::error::ApiError;
@@ -18,16 +19,18 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/v1/ledger/verify", get(verify))
 }
 
-#[derive(Debug, Serialize)]
-struct ReportBody {
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ReportBody {
     ok: bool,
     currencies: Vec<CurrencySumBody>,
     accounts_checked: u64,
+    #[schema(value_type = Vec<String>)]
     mismatched_accounts: Vec<AccountId>,
 }
 
-#[derive(Debug, Serialize)]
-struct CurrencySumBody {
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CurrencySumBody {
+    #[schema(value_type = String, example = "EUR")]
     currency: Currency,
     sum: String,
 }

@@ -12,6 +12,7 @@ mod fallback;
 mod health;
 mod ledger;
 mod listing;
+mod openapi;
 mod payments;
 mod reads;
 mod transfers;
@@ -30,4 +31,5 @@ pub fn routes() -> Router<AppState> {
         .merge(transfers::routes())
         .merge(payments::routes())
         .merge(ledger::routes())
+        .merge(openapi::routes())
 }

@@ -13,6 +13,7 @@ use coffre_domain::payment::{AuthorizationCode, FailureReason};
 use coffre_store::PaymentRecord;
 use http::StatusCode;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::bodies::PaymentBody;
 use super::listing::{ListBody, page_limit, party_filter};
@@ -35,12 +36,16 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/payments/{id}/refunds", post(refund))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+pub(crate) struct CreateBody {
+    #[schema(value_type = String, format = Uuid)]
     payer_account_id: AccountId,
+    #[schema(value_type = String, format = Uuid)]
     payee_account_id: AccountId,
+    #[schema(value_type = String, example = "30.00")]
     amount: AmountText,
+    #[schema(example = "EUR")]
     currency: String,
 }
 
@@ -108,9 +113,11 @@ async fn authorize(
 }
 
 /// `{amount?}`: an optional amount, in the payment's currency.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AmountBody {
+pub(crate) struct AmountBody {
+    /// Default: all that the transition allows.
+    #[schema(value_type = Option<String>, example = "10.00")]
     amount: Option<AmountText>,
 }
 
@@ -164,9 +171,9 @@ async fn cancel(
     engine::execute(&state, &caller, key.0, fingerprint, action, StatusCode::OK).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct FailBody {
+pub(crate) struct FailBody {
     reason: String,
 }
 

@@ -12,6 +12,7 @@ use coffre_domain::text::Description;
 use coffre_store::TransferRecord;
 use http::StatusCode;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::bodies::TransferBody;
 use super::listing::{ListBody, page_limit, party_filter};
@@ -47,12 +48,16 @@ fn description(text: Option<String>) -> Result<Option<Description>, ApiError> {
         .map_err(|error| ApiError::ValidationFailed(format!("description {error}")))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TransferRequest {
+pub(crate) struct TransferRequest {
+    #[schema(value_type = String, format = Uuid)]
     from_account_id: AccountId,
+    #[schema(value_type = String, format = Uuid)]
     to_account_id: AccountId,
+    #[schema(value_type = String, example = "12.50")]
     amount: AmountText,
+    #[schema(example = "EUR")]
     currency: String,
     description: Option<String>,
 }
@@ -85,11 +90,14 @@ async fn transfer(
 }
 
 /// A deposit's or a withdrawal's body: one account and the money.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AccountMovement {
+pub(crate) struct AccountMovement {
+    #[schema(value_type = String, format = Uuid)]
     account_id: AccountId,
+    #[schema(value_type = String, example = "12.50")]
     amount: AmountText,
+    #[schema(example = "EUR")]
     currency: String,
     description: Option<String>,
 }

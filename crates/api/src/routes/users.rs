@@ -8,6 +8,7 @@ use coffre_domain::ids::UserId;
 use coffre_domain::user::Role;
 use coffre_store::{UpdateUser, UserChanges};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::auth::UserBody;
 use super::listing::{ListBody, page_limit};
@@ -49,9 +50,10 @@ async fn list(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateBody {
+pub(crate) struct UpdateBody {
+    #[schema(value_type = Option<String>, example = "manager")]
     role: Option<Role>,
     disabled: Option<bool>,
 }

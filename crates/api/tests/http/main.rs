@@ -22,6 +22,7 @@ mod health;
 mod idempotency;
 mod ledger;
 mod logging;
+mod openapi;
 mod payments;
 mod request_id;
 mod serve;
