@@ -103,45 +103,51 @@ pub(crate) struct AccountMovement {
 }
 
 async fn deposit(
-    State(state): State<AppState>,
+    state: State<AppState>,
     caller: Caller,
     key: KeyHeader,
     request: Fingerprinted<AccountMovement>,
 ) -> Result<Response, ApiError> {
-    let key = key.required()?;
-    let body = request.body;
-    let action = Action::Deposit {
-        id: TransferId::new(),
-        account_id: body.account_id,
-        money: money(&body.amount, &body.currency)?,
-        description: description(body.description)?,
+    let action = |id, account_id, money, description| Action::Deposit {
+        id,
+        account_id,
+        money,
+        description,
     };
-    let fingerprint = request.fingerprint;
-    engine::execute(
-        &state,
-        &caller,
-        Some(key),
-        fingerprint,
-        action,
-        StatusCode::CREATED,
-    )
-    .await
+    one_account(state, caller, key, request, action).await
 }
 
 async fn withdraw(
-    State(state): State<AppState>,
+    state: State<AppState>,
     caller: Caller,
     key: KeyHeader,
     request: Fingerprinted<AccountMovement>,
 ) -> Result<Response, ApiError> {
+    let action = |id, account_id, money, description| Action::Withdrawal {
+        id,
+        account_id,
+        money,
+        description,
+    };
+    one_account(state, caller, key, request, action).await
+}
+
+/// A deposit or a withdrawal: one account, the money, and the system account on the other side.
+async fn one_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: KeyHeader,
+    request: Fingerprinted<AccountMovement>,
+    action: impl FnOnce(TransferId, AccountId, Money, Option<Description>) -> Action,
+) -> Result<Response, ApiError> {
     let key = key.required()?;
     let body = request.body;
-    let action = Action::Withdrawal {
-        id: TransferId::new(),
-        account_id: body.account_id,
-        money: money(&body.amount, &body.currency)?,
-        description: description(body.description)?,
-    };
+    let action = action(
+        TransferId::new(),
+        body.account_id,
+        money(&body.amount, &body.currency)?,
+        description(body.description)?,
+    );
     let fingerprint = request.fingerprint;
     engine::execute(
         &state,
