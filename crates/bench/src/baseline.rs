@@ -1,0 +1,161 @@
+//! The baseline: the durable writes of one transfer issued straight to PostgreSQL by a Rust
+//! client with prepared statements (sqlx caches them per connection): lock both accounts in id
+//! order, update both balances, insert the transfer, its two lines, its idempotency record and
+//! its audit event, commit. No hash chain, no HTTP, no sessions: the floor Coffre is compared
+//! with.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use uuid::Uuid;
+
+use crate::{Outcome, Workload};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS accounts (id UUID PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance >= 0));
+CREATE TABLE IF NOT EXISTS transfers (id UUID PRIMARY KEY, from_id UUID NOT NULL REFERENCES accounts,
+    to_id UUID NOT NULL REFERENCES accounts, amount BIGINT NOT NULL, created_at TIMESTAMPTZ NOT NULL);
+CREATE TABLE IF NOT EXISTS lines (id UUID PRIMARY KEY, transfer_id UUID NOT NULL REFERENCES transfers,
+    account_id UUID NOT NULL REFERENCES accounts, amount BIGINT NOT NULL, balance_after BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS lines_account_idx ON lines (account_id, id);
+CREATE TABLE IF NOT EXISTS idempotency (user_id UUID NOT NULL, key TEXT NOT NULL, response BYTEA,
+    PRIMARY KEY (user_id, key));
+CREATE TABLE IF NOT EXISTS audit (seq BIGSERIAL PRIMARY KEY, action TEXT NOT NULL, resource_id UUID,
+    new_value JSON);
+";
+
+pub async fn run(
+    url: &str,
+    workload: Workload,
+    concurrency: usize,
+    accounts: usize,
+    seconds: u64,
+) -> Outcome {
+    let pool = PgPoolOptions::new()
+        .max_connections(u32::try_from(concurrency).unwrap())
+        .connect(url)
+        .await
+        .unwrap();
+    sqlx::raw_sql(SCHEMA).execute(&pool).await.unwrap();
+    sqlx::query("TRUNCATE audit, idempotency, lines, transfers, accounts")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let ids: Vec<Uuid> = (0..=accounts).map(|_| Uuid::now_v7()).collect();
+    for id in &ids {
+        sqlx::query("INSERT INTO accounts VALUES ($1, 100000000)")
+            .bind(id)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let merchant = ids[accounts];
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut handles = Vec::new();
+    for _ in 0..concurrency {
+        let (pool, ids) = (pool.clone(), ids.clone());
+        handles.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let from = ids[rand::random_range(0..accounts)];
+                let to = match workload {
+                    Workload::Hot => merchant,
+                    _ => loop {
+                        let to = ids[rand::random_range(0..accounts)];
+                        if to != from {
+                            break to;
+                        }
+                    },
+                };
+                let began = Instant::now();
+                transfer(&pool, from, to, rand::random_range(1..=100)).await;
+                latencies.push(began.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for handle in handles {
+        latencies.extend(handle.await.unwrap());
+    }
+    let completed = latencies.len() as u64;
+    Outcome {
+        completed,
+        elapsed: started.elapsed(),
+        latencies,
+        statuses: BTreeMap::new(),
+    }
+}
+
+async fn transfer(pool: &PgPool, from: Uuid, to: Uuid, amount: i64) {
+    let mut tx = pool.begin().await.unwrap();
+    let (first, second) = if from < to { (from, to) } else { (to, from) };
+    let balances: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT id, balance FROM accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(vec![first, second])
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    let balance = |id| {
+        balances
+            .iter()
+            .find(|(account, _)| *account == id)
+            .unwrap()
+            .1
+    };
+    let (from_after, to_after) = (balance(from) - amount, balance(to) + amount);
+    sqlx::query("UPDATE accounts SET balance = $2 WHERE id = $1")
+        .bind(from)
+        .bind(from_after)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE accounts SET balance = $2 WHERE id = $1")
+        .bind(to)
+        .bind(to_after)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let id = Uuid::now_v7();
+    sqlx::query("INSERT INTO transfers VALUES ($1, $2, $3, $4, now())")
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .bind(amount)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO lines VALUES ($1, $2, $3, $4, $5), ($6, $2, $7, $8, $9)")
+        .bind(Uuid::now_v7())
+        .bind(id)
+        .bind(from)
+        .bind(-amount)
+        .bind(from_after)
+        .bind(Uuid::now_v7())
+        .bind(to)
+        .bind(amount)
+        .bind(to_after)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO idempotency VALUES ($1, $2, $3)")
+        .bind(from)
+        .bind(id.to_string())
+        .bind(b"{}".as_slice())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO audit (action, resource_id, new_value) VALUES ('TRANSFER', $1, $2::json)",
+    )
+    .bind(id)
+    .bind(format!(r#"{{"amount": {amount}}}"#))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}

@@ -1,0 +1,498 @@
+//! `coffre-bench`: starts Coffre on a fresh PostgreSQL database, creates its users and
+//! accounts, drives workloads at a chosen concurrency for a chosen time, and in the same run
+//! measures a baseline: the same durable writes issued straight to PostgreSQL.
+//!
+//! ```text
+//! cargo build --release -p coffre -p coffre-bench
+//! target/release/coffre-bench --concurrency 32 --seconds 20
+//! ```
+//!
+//! Workloads: `uniform` (random transfers among all accounts), `hot` (every transfer pays one
+//! merchant account), `payments` (create, authorize, capture). It prints transfers (or
+//! payments) per second, latency percentiles, outcomes by status, the server's peak memory and
+//! the ledger check, then Coffre/baseline per workload.
+
+// A measuring tool, not the server: it may stop at the first broken assumption.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::as_conversions
+)]
+
+mod baseline;
+mod client;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use client::Http;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    Uniform,
+    Hot,
+    Payments,
+}
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// The coffre binary to start.
+    #[arg(long, default_value = "target/release/coffre")]
+    coffre: PathBuf,
+    /// A PostgreSQL server whose role may create databases.
+    #[arg(
+        long,
+        env = "TEST_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    server_url: String,
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    #[arg(long, default_value_t = 1_000)]
+    accounts: usize,
+    #[arg(long, value_delimiter = ',', default_value = "uniform,hot,payments")]
+    workloads: Vec<Workload>,
+}
+
+const SECRET: &str = "bench-secret-bench-secret-bench-secret";
+const PASSWORD: &str = "a long enough password";
+
+/// What one run of a workload saw.
+#[derive(Debug)]
+pub struct Outcome {
+    pub completed: u64,
+    pub elapsed: Duration,
+    pub latencies: Vec<Duration>,
+    pub statuses: BTreeMap<String, u64>,
+}
+
+impl Outcome {
+    pub fn rate(&self) -> f64 {
+        self.completed as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+        sorted[index]
+    }
+}
+
+/// The server under test, started on a fresh database.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+async fn start_server(args: &Args, database_url: &str) -> Server {
+    let admin = Command::new(&args.coffre)
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "bench@coffre.test",
+            "--password-stdin",
+        ])
+        .env("DATABASE_URL", database_url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the coffre binary starts (cargo build --release -p coffre)");
+    let mut admin = admin;
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = admin.stdin.take().unwrap();
+        stdin.write_all(PASSWORD.as_bytes()).await.unwrap();
+    }
+    assert!(admin.wait().await.unwrap().success(), "admin create failed");
+
+    let mut child = Command::new(&args.coffre)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", database_url)
+        .env("COFFRE_JWT_SECRET", SECRET)
+        .env("COFFRE_RATE_LIMIT_AUTH", "off")
+        .env("COFFRE_RATE_LIMIT_API", "off")
+        .env("COFFRE_DB_MAX_CONNECTIONS", "32")
+        .env("RUST_LOG", "warn,coffre=info")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the server printed its address");
+        if let Some((_, rest)) = line.split_once("listening on ") {
+            let addr = rest
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .trim_end_matches('"');
+            break format!("http://{addr}");
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Server { child, base }
+}
+
+impl Server {
+    /// The server's peak resident memory (VmHWM), in MiB.
+    fn peak_memory_mib(&self) -> f64 {
+        let pid = self.child.id().unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| {
+                value
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .map_or(0.0, |kib| kib / 1024.0)
+    }
+}
+
+/// One client of the run: a user with its own accounts.
+struct Customer {
+    token: String,
+    accounts: Vec<String>,
+}
+
+struct Bank {
+    http: Http,
+    admin: String,
+    customers: Vec<Customer>,
+    all_accounts: Vec<String>,
+    merchant: String,
+}
+
+async fn login(http: &Http, email: &str) -> String {
+    let (status, body) = http
+        .call(
+            "POST",
+            "/v1/auth/login",
+            None,
+            None,
+            Some(json!({"email": email, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn open_account(http: &Http, token: &str) -> String {
+    let (status, body) = http
+        .call(
+            "POST",
+            "/v1/accounts",
+            Some(token),
+            None,
+            Some(json!({"currency": "EUR"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+async fn setup(http: Http, customers: usize, accounts: usize) -> Bank {
+    let admin = login(&http, "bench@coffre.test").await;
+    let per_customer = accounts.div_ceil(customers).max(1);
+    let mut handles = Vec::new();
+    for n in 0..customers {
+        let (http, admin) = (http.clone(), admin.clone());
+        handles.push(tokio::spawn(async move {
+            let email = format!("customer{n}@bench.test");
+            let (status, body) = http
+                .call("POST", "/v1/auth/register", None, None, Some(json!({"email": email, "password": PASSWORD})))
+                .await;
+            assert_eq!(status, 201, "{body}");
+            let token = login(&http, &email).await;
+            let mut accounts = Vec::new();
+            for _ in 0..per_customer {
+                let account = open_account(&http, &token).await;
+                let (status, body) = http
+                    .call(
+                        "POST",
+                        "/v1/deposits",
+                        Some(&admin),
+                        Some(&uuid::Uuid::now_v7().to_string()),
+                        Some(json!({"account_id": account, "amount": "1000000.00", "currency": "EUR"})),
+                    )
+                    .await;
+                assert_eq!(status, 201, "{body}");
+                accounts.push(account);
+            }
+            Customer { token, accounts }
+        }));
+    }
+    let mut all = Vec::new();
+    for handle in handles {
+        all.push(handle.await.unwrap());
+    }
+    let (status, body) = http
+        .call(
+            "POST",
+            "/v1/auth/register",
+            None,
+            None,
+            Some(json!({"email": "merchant@bench.test", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let merchant_token = login(&http, "merchant@bench.test").await;
+    let merchant = open_account(&http, &merchant_token).await;
+    let all_accounts = all.iter().flat_map(|c| c.accounts.clone()).collect();
+    Bank {
+        http,
+        admin,
+        customers: all,
+        all_accounts,
+        merchant,
+    }
+}
+
+fn cents() -> String {
+    let cents: u32 = rand::random_range(1..=100);
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+async fn run_workload(bank: Arc<Bank>, workload: Workload, seconds: u64) -> Outcome {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut handles = Vec::new();
+    for worker in 0..bank.customers.len() {
+        let bank = bank.clone();
+        handles.push(tokio::spawn(async move {
+            let me = &bank.customers[worker];
+            let mut latencies = Vec::new();
+            let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
+            let mut completed = 0_u64;
+            while Instant::now() < deadline {
+                let from = me.accounts[rand::random_range(0..me.accounts.len())].clone();
+                let to = match workload {
+                    Workload::Uniform => loop {
+                        let to = &bank.all_accounts[rand::random_range(0..bank.all_accounts.len())];
+                        if *to != from {
+                            break to.clone();
+                        }
+                    },
+                    Workload::Hot | Workload::Payments => bank.merchant.clone(),
+                };
+                let began = Instant::now();
+                let (status, body) = match workload {
+                    Workload::Uniform | Workload::Hot => {
+                        bank.http
+                            .call(
+                                "POST",
+                                "/v1/transfers",
+                                Some(&me.token),
+                                Some(&uuid::Uuid::now_v7().to_string()),
+                                Some(json!({"from_account_id": from, "to_account_id": to, "amount": cents(), "currency": "EUR"})),
+                            )
+                            .await
+                    }
+                    Workload::Payments => pay(&bank, me, &from, &to).await,
+                };
+                latencies.push(began.elapsed());
+                let key = match body["error"]["code"].as_str() {
+                    Some(code) => format!("{status} {code}"),
+                    None => status.to_string(),
+                };
+                if (200..300).contains(&status) {
+                    completed += 1;
+                }
+                *statuses.entry(key).or_default() += 1;
+            }
+            (completed, latencies, statuses)
+        }));
+    }
+    let mut outcome = Outcome {
+        completed: 0,
+        elapsed: Duration::ZERO,
+        latencies: Vec::new(),
+        statuses: BTreeMap::new(),
+    };
+    for handle in handles {
+        let (completed, latencies, statuses) = handle.await.unwrap();
+        outcome.completed += completed;
+        outcome.latencies.extend(latencies);
+        for (key, count) in statuses {
+            *outcome.statuses.entry(key).or_default() += count;
+        }
+    }
+    outcome.elapsed = started.elapsed();
+    outcome
+}
+
+/// Create, authorize (payer), capture (admin): one payment, three requests.
+async fn pay(bank: &Bank, me: &Customer, from: &str, to: &str) -> (u16, Value) {
+    let (status, body) = bank
+        .http
+        .call(
+            "POST",
+            "/v1/payments",
+            Some(&me.token),
+            Some(&uuid::Uuid::now_v7().to_string()),
+            Some(json!({"payer_account_id": from, "payee_account_id": to, "amount": cents(), "currency": "EUR"})),
+        )
+        .await;
+    if status != 201 {
+        return (status, body);
+    }
+    let id = body["id"].as_str().unwrap().to_owned();
+    let (status, body) = bank
+        .http
+        .call(
+            "POST",
+            &format!("/v1/payments/{id}/authorize"),
+            Some(&me.token),
+            None,
+            None,
+        )
+        .await;
+    if status != 200 {
+        return (status, body);
+    }
+    bank.http
+        .call(
+            "POST",
+            &format!("/v1/payments/{id}/capture"),
+            Some(&bank.admin),
+            None,
+            None,
+        )
+        .await
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1_000.0
+}
+
+async fn create_database(server_url: &str, prefix: &str) -> String {
+    use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection};
+    let options: sqlx::postgres::PgConnectOptions = server_url.parse().unwrap();
+    let mut connection = PgConnection::connect_with(&options).await.unwrap();
+    let name = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+    sqlx::raw_sql(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.unwrap();
+    options.database(&name).to_url_lossy().to_string()
+}
+
+async fn drop_database(server_url: &str, url: &str) {
+    use sqlx::{AssertSqlSafe, Connection, PgConnection};
+    let name = url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut connection = PgConnection::connect(server_url).await.unwrap();
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+    )))
+    .execute(&mut connection)
+    .await
+    .unwrap();
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    println!(
+        "coffre-bench: {} clients, {} s per workload, {} accounts",
+        args.concurrency, args.seconds, args.accounts
+    );
+    let coffre_db = create_database(&args.server_url, "coffre_bench").await;
+    let mut server = start_server(&args, &coffre_db).await;
+    let http = Http::new(&server.base, args.concurrency);
+    let bank = Arc::new(setup(http, args.concurrency, args.accounts).await);
+    println!(
+        "setup done: {} customer accounts and a merchant",
+        bank.all_accounts.len()
+    );
+
+    let mut rows = Vec::new();
+    for workload in &args.workloads {
+        let outcome = run_workload(bank.clone(), *workload, args.seconds).await;
+        let (status, report) = bank
+            .http
+            .call("GET", "/v1/ledger/verify", Some(&bank.admin), None, None)
+            .await;
+        assert_eq!(status, 200);
+        let unit = if *workload == Workload::Payments {
+            "payments"
+        } else {
+            "transfers"
+        };
+        println!(
+            "\n{workload:?}: {:.0} {unit}/s ({} in {:.1} s); p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms",
+            outcome.rate(),
+            outcome.completed,
+            outcome.elapsed.as_secs_f64(),
+            millis(outcome.percentile(0.50)),
+            millis(outcome.percentile(0.99)),
+            millis(outcome.percentile(0.999)),
+        );
+        println!("  outcomes: {:?}", outcome.statuses);
+        println!(
+            "  ledger/verify: ok={} currencies={}",
+            report["ok"], report["currencies"]
+        );
+        assert_eq!(report["ok"], true, "conservation broken: {report}");
+        rows.push((*workload, outcome));
+    }
+    println!("\nserver peak memory: {:.1} MiB", server.peak_memory_mib());
+    server.child.kill().await.ok();
+    drop_database(&args.server_url, &coffre_db).await;
+
+    let baseline_db = create_database(&args.server_url, "coffre_baseline").await;
+    println!("\nbaseline: the same writes per transfer straight to PostgreSQL");
+    for (workload, outcome) in &rows {
+        if *workload == Workload::Payments {
+            continue;
+        }
+        let base = baseline::run(
+            &baseline_db,
+            *workload,
+            args.concurrency,
+            args.accounts,
+            args.seconds,
+        )
+        .await;
+        println!(
+            "  {workload:?}: baseline {:.0} transfers/s (p99 {:.1} ms); Coffre/baseline = {:.2}",
+            base.rate(),
+            millis(base.percentile(0.99)),
+            outcome.rate() / base.rate()
+        );
+    }
+    drop_database(&args.server_url, &baseline_db).await;
+}
