@@ -51,16 +51,15 @@ pub(crate) async fn execute(
             render: render.clone(),
         }),
     };
-    metrics::engine_batch(1);
-    let executed = match state.store().execute(vec![request]).await {
+    let executed = match state.dispatcher().execute(request).await {
         Ok(executed) => executed,
         Err(error) => {
             idempotency::release(state, claim).await;
             return Err(error.into());
         }
     };
-    match executed.into_iter().next() {
-        Some(Executed::Decided(result)) => {
+    match executed {
+        Executed::Decided(result) => {
             metrics::ledger_command(action_name, &outcome(&result));
             let response = render(&result);
             if response.status < 500 {
@@ -76,10 +75,7 @@ pub(crate) async fn execute(
                 )),
             })
         }
-        Some(Executed::ClaimLost) => Err(ApiError::IdempotencyKeyInUse),
-        None => Err(ApiError::Store(StoreError::Internal(
-            "the engine answered an empty batch".into(),
-        ))),
+        Executed::ClaimLost => Err(ApiError::IdempotencyKeyInUse),
     }
 }
 

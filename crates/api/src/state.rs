@@ -6,6 +6,7 @@ use std::sync::Arc;
 use coffre_store::Store;
 use ipnet::IpNet;
 
+use crate::dispatcher::Dispatcher;
 use crate::edge::rate_limit::{RateLimits, RateQuota};
 
 use crate::auth::password::{HashingError, Passwords};
@@ -22,6 +23,7 @@ pub struct AppState {
     passwords: Passwords,
     tokens: Arc<AccessTokens>,
     rate_limits: Arc<RateLimits>,
+    dispatcher: Dispatcher,
 }
 
 /// The credential machinery could not be set up from the settings.
@@ -34,6 +36,7 @@ pub enum StateError {
 }
 
 impl AppState {
+    /// Starts the ledger dispatcher, so it must be called on a Tokio runtime.
     pub fn new(store: Arc<dyn Store>, settings: ApiSettings) -> Result<Self, StateError> {
         let tokens = AccessTokens::new(&settings.jwt_secret, settings.access_token_ttl_secs)?;
         let rate_limits = RateLimits::new(
@@ -42,6 +45,7 @@ impl AppState {
             settings.redis_url.as_ref().map(|url| url.0.as_str()),
         );
         Ok(Self {
+            dispatcher: Dispatcher::start(Arc::clone(&store)),
             store,
             settings: Arc::new(settings),
             passwords: Passwords::new(CONCURRENT_HASHES)?,
@@ -64,6 +68,11 @@ impl AppState {
 
     pub fn settings(&self) -> &ApiSettings {
         &self.settings
+    }
+
+    /// The door to the ledger: commands sent here share transactions under load.
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
     }
 
     pub fn rate_limits(&self) -> &RateLimits {

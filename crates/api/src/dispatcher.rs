@@ -1,0 +1,98 @@
+//! Group commit (DESIGN.md §2): one task in front of `Store::execute` gathers the commands that
+//! arrive while the previous batch commits into the next batch, up to [`MAX_BATCH`]. Idle, a
+//! command commits alone; under load, many share one transaction: one lock of each account,
+//! one audit-chain append, one commit. Each command keeps its own outcome (the ledger decides
+//! them one after another); a database error fails or retries the whole batch, never part of it.
+
+use std::sync::Arc;
+
+use coffre_store::{Executed, LedgerRequest, Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::edge::metrics;
+
+/// The most commands one transaction carries.
+pub const MAX_BATCH: usize = 128;
+
+/// Commands waiting for the dispatcher; past this, senders wait (backpressure).
+const QUEUE: usize = 4_096;
+
+struct Job {
+    request: LedgerRequest,
+    reply: oneshot::Sender<Result<Executed, StoreError>>,
+}
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Dispatcher")
+    }
+}
+
+impl Dispatcher {
+    /// Starts the dispatching task on the current runtime; it ends when every handle is gone.
+    pub fn start(store: Arc<dyn Store>) -> Self {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        tokio::spawn(dispatch(store, queue));
+        Self { jobs }
+    }
+
+    /// Runs one command in the next batch and returns its own result.
+    pub async fn execute(&self, request: LedgerRequest) -> Result<Executed, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { request, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Internal("the ledger dispatcher stopped".into())
+}
+
+async fn dispatch(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let (requests, replies): (Vec<LedgerRequest>, Vec<_>) =
+            jobs.drain(..).map(|job| (job.request, job.reply)).unzip();
+        metrics::engine_batch(requests.len());
+        match store.execute(requests).await {
+            Ok(results) if results.len() == replies.len() => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(Ok(result));
+                }
+            }
+            Ok(_) => {
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Internal(
+                        "the store answered a batch with the wrong number of results".into(),
+                    )));
+                }
+            }
+            Err(error) => {
+                for reply in replies {
+                    let _ = reply.send(Err(replicate(&error)));
+                }
+            }
+        }
+    }
+}
+
+/// The batch's error, for each of its commands (a `StoreError` is not `Clone`: its sources
+/// are boxed errors). The kind, which decides the answer, is kept; the cause was logged once.
+fn replicate(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Unavailable(source) => StoreError::Unavailable(source.to_string().into()),
+        StoreError::Contention => StoreError::Contention,
+        StoreError::Constraint { constraint } => StoreError::Constraint {
+            constraint: constraint.clone(),
+        },
+        StoreError::Internal(source) => StoreError::Internal(source.to_string().into()),
+    }
+}
