@@ -59,9 +59,10 @@ pub(crate) async fn execute(
         }
     };
     match executed {
-        Executed::Decided(result) => {
+        Executed::Decided { result, response } => {
             metrics::ledger_command(action_name, &outcome(&result));
-            let response = render(&result);
+            // A keyed command was rendered in its transaction; the rest are rendered here.
+            let response = response.unwrap_or_else(|| render(&result));
             if response.status < 500 {
                 return Ok(final_response(&response));
             }

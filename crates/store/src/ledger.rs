@@ -43,13 +43,29 @@ pub struct LedgerRequest {
 }
 
 /// What became of one request of a batch.
+// Short-lived (batch to caller, once per command): boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Executed {
-    /// Decided by the ledger (accepted or refused), and, with a key, its response stored.
-    Decided(CommandResult),
+    /// Decided by the ledger (accepted or refused). With a key, `response` is what the key
+    /// stored (or, for a 5xx, would have): the caller answers those very bytes.
+    Decided {
+        result: CommandResult,
+        response: Option<StoredResponse>,
+    },
     /// Its claim was taken over by a retry of the same request (the lease ran out while this
     /// one waited): nothing was done, the other one answers.
     ClaimLost,
+}
+
+impl Executed {
+    /// The ledger's decision, if it made one.
+    pub fn result(&self) -> Option<&CommandResult> {
+        match self {
+            Self::Decided { result, .. } => Some(result),
+            Self::ClaimLost => None,
+        }
+    }
 }
 
 /// A transfer with the owners of its two accounts, which decide who may read it.
@@ -158,14 +174,15 @@ pub fn decide_batch(
         let result = if live { results.next() } else { None };
         match result {
             Some(result) => {
-                if let Some(idempotent) = &request.idempotency {
+                let response = request.idempotency.as_ref().map(|idempotent| {
                     let response = (idempotent.render)(&result);
                     // API.md: a 5xx is not stored; the caller releases the claim instead.
                     if response.status < 500 {
-                        responses.push((idempotent.claim.clone(), response));
+                        responses.push((idempotent.claim.clone(), response.clone()));
                     }
-                }
-                executed.push(Executed::Decided(result));
+                    response
+                });
+                executed.push(Executed::Decided { result, response });
             }
             None => executed.push(Executed::ClaimLost),
         }

@@ -22,11 +22,11 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
-use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use redis::aio::ConnectionManager;
 
 use super::client_ip::ClientIp;
+use crate::auth::caller::bearer_token;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -330,8 +330,9 @@ fn set_headers(headers: &mut HeaderMap, limit: u32, remaining: u32, reset: Durat
     headers.insert(RESET, HeaderValue::from(ceil_secs(reset)));
 }
 
-/// The budget and key of a request, if it is limited at all.
-fn classify(state: &AppState, request: &Request) -> Option<(Class, String)> {
+/// The budget and key of a request, if it is limited at all. A token whose signature holds
+/// leaves its claims in the request, so the caller's extractor does not check it again.
+fn classify(state: &AppState, request: &mut Request) -> Option<(Class, String)> {
     let path = request.uri().path();
     let ip = request
         .extensions()
@@ -344,22 +345,25 @@ fn classify(state: &AppState, request: &Request) -> Option<(Class, String)> {
     if !path.starts_with("/v1/") {
         return None;
     }
-    // The token's signature is checked (cheap, no database); the session is checked later.
-    let user = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .and_then(|(_, token)| state.tokens().check(token.trim()).ok());
-    Some(match user {
-        Some(claims) => (Class::Api, format!("user:{}", claims.user_id)),
+    // The signature only (cheap, no database); the session is checked by the extractor.
+    let claims = bearer_token(request.headers())
+        .ok()
+        .and_then(|token| state.tokens().check(token).ok());
+    Some(match claims {
+        Some(claims) => {
+            request.extensions_mut().insert(claims);
+            (Class::Api, format!("user:{}", claims.user_id))
+        }
         None => (Class::Api, format!("ip:{ip}")),
     })
 }
 
-pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some((class, key)) = classify(&state, &request) else {
+pub async fn rate_limit(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some((class, key)) = classify(&state, &mut request) else {
         return next.run(request).await;
     };
     match state.rate_limits().check(class, &key).await {

@@ -78,7 +78,10 @@ async fn open(store: &dyn Store, owner: Actor) -> Account {
         name: None,
     };
     match run(store, vec![request(owner, action)]).await.remove(0) {
-        Executed::Decided(Ok(Outcome::Account(account))) => account,
+        Executed::Decided {
+            result: Ok(Outcome::Account(account)),
+            ..
+        } => account,
         other => panic!("{other:?}"),
     }
 }
@@ -137,20 +140,17 @@ pub async fn ledger_batch_refusals_leave_neighbours_alone(store: &dyn Store) {
     )
     .await;
     assert!(matches!(
-        results[0],
-        Executed::Decided(Ok(Outcome::Transfer(_)))
+        results[0].result(),
+        Some(Ok(Outcome::Transfer(_)))
     ));
     assert!(matches!(
-        results[1],
-        Executed::Decided(Ok(Outcome::Transfer(_)))
+        results[1].result(),
+        Some(Ok(Outcome::Transfer(_)))
     ));
+    assert_eq!(results[2].result(), Some(&Err(Refusal::InsufficientFunds)));
     assert_eq!(
-        results[2],
-        Executed::Decided(Err(Refusal::InsufficientFunds))
-    );
-    assert_eq!(
-        results[3],
-        Executed::Decided(Err(Refusal::AccountNotFound(b.id)))
+        results[3].result(),
+        Some(&Err(Refusal::AccountNotFound(b.id)))
     );
     assert_eq!(balance(store, a.id).await, 400);
     assert_eq!(balance(store, b.id).await, 600);
@@ -267,7 +267,15 @@ pub async fn ledger_idempotency_claims_replays_and_takeovers(store: &dyn Store) 
     assert_eq!(balance(store, a.id).await, 0);
 
     let done = run(store, vec![with_claim(second)]).await;
-    let Executed::Decided(Ok(Outcome::Transfer(_))) = &done[0] else {
+    let Some(Ok(Outcome::Transfer(_))) = done[0].result() else {
+        panic!("{done:?}")
+    };
+    // The caller gets the very response the key stored.
+    let Executed::Decided {
+        response: Some(answered),
+        ..
+    } = &done[0]
+    else {
         panic!("{done:?}")
     };
     assert_eq!(balance(store, a.id).await, 100);
@@ -279,6 +287,7 @@ pub async fn ledger_idempotency_claims_replays_and_takeovers(store: &dyn Store) 
         panic!("{replay:?}")
     };
     assert_eq!(stored.status, 201);
+    assert_eq!(&stored, answered);
     assert!(String::from_utf8(stored.body).unwrap().contains("Transfer"));
     // A completed key stays completed, however old its claim.
     let much_later = Timestamp::from_datetime(later.as_datetime() + CLAIM_LEASE * 10);
@@ -350,8 +359,8 @@ pub async fn ledger_concurrent_opposite_transfers_conserve(store: &dyn Store) {
         let executed = result.expect("contention is retried, never surfaced");
         assert!(
             matches!(
-                executed[0],
-                Executed::Decided(Ok(_)) | Executed::Decided(Err(Refusal::InsufficientFunds))
+                executed[0].result(),
+                Some(Ok(_) | Err(Refusal::InsufficientFunds))
             ),
             "{executed:?}"
         );
