@@ -1,64 +1,57 @@
-//! The handlers' one door to the ledger engine: a command goes in with its idempotency claim;
-//! its result is rendered once, into the bytes both answered now and stored for replays.
+//! The handlers' one door to the ledger engine: a command goes in with its session and key, to
+//! be checked in the batch's transaction; its result is rendered once, into the bytes both
+//! answered now and stored for replays.
 
 use std::sync::Arc;
 
 use axum::response::Response;
-use coffre_domain::ledger::{Action, Command, CommandResult, Outcome, Refusal};
+use coffre_domain::ledger::{Action, CommandResult, Outcome, Refusal};
 use coffre_store::{
-    Executed, Fingerprint, IdempotencyKey, Idempotent, LedgerRequest, Render, StoreError,
+    Executed, Fingerprint, IdempotencyKey, Keyed, LedgerRequest, Origin, Render, StoreError,
     StoredResponse,
 };
 use http::StatusCode;
 use serde::Serialize;
 
-use crate::auth::caller::Caller;
+use crate::auth::caller::Bearer;
 use crate::code::ErrorCode;
 use crate::edge::metrics;
 use crate::envelope;
 use crate::error::ApiError;
-use crate::idempotency::{self, Claimed, final_response};
+use crate::idempotency::{self, final_response};
 use crate::routes::bodies::{AccountBody, PaymentBody, TransferBody};
 use crate::state::AppState;
 
-/// Runs `action` for `caller`. With a key, a repeat of a completed request replays its first
-/// response instead, and the response is stored in the effect's own transaction.
+/// Runs `action` for `bearer`, whose session the batch reads in its own transaction. With a
+/// key, a repeat of a completed request replays its first response instead, and the response
+/// is stored in the effect's own transaction.
 /// `success` is the status of an accepted command whose outcome is an account or a payment
 /// (201 when it creates one, 200 when it changes one); a movement always answers 201.
 pub(crate) async fn execute(
     state: &AppState,
-    caller: &Caller,
+    bearer: &Bearer,
     key: Option<IdempotencyKey>,
     fingerprint: Fingerprint,
     action: Action,
     success: StatusCode,
 ) -> Result<Response, ApiError> {
-    let claim = match idempotency::claim(state, caller, key, fingerprint).await? {
-        Claimed::Replay(response) => return Ok(response),
-        Claimed::Proceed(claim) => claim,
-    };
-    let request_id = caller.client.request_id.as_str().to_owned();
+    let request_id = bearer.client.request_id.as_str().to_owned();
     let render: Render = Arc::new(move |result| render(result, success, &request_id));
     let action_name = action.name();
     let request = LedgerRequest {
-        command: Command {
-            actor: Some(caller.actor()),
-            context: caller.audit(),
-            action,
+        origin: Origin::User {
+            session_id: bearer.session_id,
+            user_id: bearer.user_id,
+            idempotency: key.map(|key| Keyed {
+                key,
+                fingerprint,
+                render: render.clone(),
+            }),
         },
-        idempotency: claim.clone().map(|claim| Idempotent {
-            claim,
-            render: render.clone(),
-        }),
+        context: bearer.audit(),
+        action,
     };
-    let executed = match state.dispatcher().execute(request).await {
-        Ok(executed) => executed,
-        Err(error) => {
-            idempotency::release(state, claim).await;
-            return Err(error.into());
-        }
-    };
-    match executed {
+    match state.dispatcher().execute(request).await? {
         Executed::Decided { result, response } => {
             metrics::ledger_command(action_name, &outcome(&result));
             // A keyed command was rendered in its transaction; the rest are rendered here.
@@ -66,9 +59,8 @@ pub(crate) async fn execute(
             if response.status < 500 {
                 return Ok(final_response(&response));
             }
-            // Not stored (the store keeps no 5xx): give the key back and answer through the
-            // error path, which logs the cause.
-            idempotency::release(state, claim).await;
+            // Not stored (the store keeps no 5xx): answer through the error path, which logs
+            // the cause.
             Err(match result {
                 Err(refusal) => ApiError::Refused(refusal),
                 Ok(_) => ApiError::Store(StoreError::Internal(
@@ -76,7 +68,10 @@ pub(crate) async fn execute(
                 )),
             })
         }
-        Executed::ClaimLost => Err(ApiError::IdempotencyKeyInUse),
+        Executed::Replayed(stored) => Ok(idempotency::replayed(&stored)),
+        Executed::KeyReused => Err(ApiError::IdempotencyKeyReused),
+        Executed::KeyInUse => Err(ApiError::IdempotencyKeyInUse),
+        Executed::Unauthenticated(refused) => Err(refused.into()),
     }
 }
 

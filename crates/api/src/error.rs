@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use axum::response::{IntoResponse, Response};
 use coffre_domain::access::Denied;
 use coffre_domain::ledger::Refusal;
-use coffre_store::StoreError;
+use coffre_store::{SessionRefused, StoreError};
 use http::header::RETRY_AFTER;
 use http::{HeaderValue, StatusCode};
 
@@ -223,6 +223,17 @@ fn refusal_code(refusal: Refusal) -> ErrorCode {
         Refusal::AmountExceedsAuthorized => ErrorCode::AmountExceedsAuthorized,
         Refusal::AmountExceedsRefundable => ErrorCode::AmountExceedsRefundable,
         Refusal::SystemAccountMissing(_) => ErrorCode::InternalError,
+    }
+}
+
+/// A session that does not let its bearer in: an unknown one means a token this server's
+/// sessions never issued.
+impl From<SessionRefused> for ApiError {
+    fn from(refused: SessionRefused) -> Self {
+        match refused {
+            SessionRefused::Unknown => Self::Token(TokenError::Invalid),
+            SessionRefused::Revoked => Self::SessionRevoked,
+        }
     }
 }
 

@@ -1,23 +1,20 @@
 //! The HTTP side of idempotency (API.md "Idempotency"): the `Idempotency-Key` header, the
-//! request fingerprint, claiming the key, and turning a stored response back into a response.
+//! request fingerprint, and turning a stored response back into a response. The key's record
+//! is read and written by the ledger batch (see `coffre_store::decide_batch`).
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
-use coffre_domain::time::Timestamp;
-use coffre_store::idempotency::Claim;
-use coffre_store::{ClaimOutcome, Fingerprint, IdempotencyKey, StoredResponse};
+use coffre_store::{Fingerprint, IdempotencyKey, StoredResponse};
 use http::header::CONTENT_TYPE;
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, StatusCode};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::auth::caller::Caller;
 use crate::envelope::Final;
 use crate::error::ApiError;
 use crate::extract::Json;
-use crate::state::AppState;
 
 pub const IDEMPOTENCY_KEY_HEADER: HeaderName = HeaderName::from_static("idempotency-key");
 pub const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -132,51 +129,13 @@ where
     }
 }
 
-/// What claiming a request's key decided.
-#[derive(Debug)]
-pub enum Claimed {
-    /// Go on: the key (if any) is this request's.
-    Proceed(Option<Claim>),
-    /// The same request completed before: answer its response again.
-    Replay(Response),
-}
-
-/// Claims `key` for the caller's request; without a key there is nothing to claim.
-pub async fn claim(
-    state: &AppState,
-    caller: &Caller,
-    key: Option<IdempotencyKey>,
-    fingerprint: Fingerprint,
-) -> Result<Claimed, ApiError> {
-    let Some(key) = key else {
-        return Ok(Claimed::Proceed(None));
-    };
-    let outcome = state
-        .store()
-        .claim_idempotency_key(caller.user.id, &key, fingerprint, Timestamp::now())
-        .await?;
-    match outcome {
-        ClaimOutcome::Claimed(claim) => Ok(Claimed::Proceed(Some(claim))),
-        ClaimOutcome::Replay(stored) => {
-            let mut response = final_response(&stored);
-            response
-                .headers_mut()
-                .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
-            Ok(Claimed::Replay(response))
-        }
-        ClaimOutcome::Reused => Err(ApiError::IdempotencyKeyReused),
-        ClaimOutcome::InFlight => Err(ApiError::IdempotencyKeyInUse),
-    }
-}
-
-/// Gives the key back after a failure that stored nothing, so a retry runs afresh. If even
-/// that fails, the claim's lease runs out on its own.
-pub async fn release(state: &AppState, claim: Option<Claim>) {
-    if let Some(claim) = claim
-        && let Err(error) = state.store().release_idempotency_key(&claim).await
-    {
-        tracing::warn!(%error, "could not release an idempotency key; its lease will expire");
-    }
+/// A completed request's first response, answered again.
+pub fn replayed(stored: &StoredResponse) -> Response {
+    let mut response = final_response(stored);
+    response
+        .headers_mut()
+        .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    response
 }
 
 /// A rendered response, sent as is: the same bytes whether first answered or replayed.

@@ -6,18 +6,19 @@
 //! the accounts, and their foreign-key checks take `KEY SHARE` locks, which `NO KEY UPDATE`
 //! does not block.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
-use coffre_domain::ids::{AccountId, EntryId, PaymentId, TransferId};
+use coffre_domain::ids::{AccountId, EntryId, PaymentId, SessionId, TransferId, UserId};
 use coffre_domain::ledger::{self, Account, Effects, Entry, Ledger, LedgerReport, Transfer};
 use coffre_domain::money::Currency;
 use coffre_domain::payment::AnyPayment;
 use coffre_domain::time::Timestamp;
-use coffre_store::idempotency::Claim;
+use coffre_store::idempotency::{ExistingKey, NewKey};
 use coffre_store::{
-    AccountCheckRow, AccountColumns, AccountRow, EntryRow, Executed, LedgerRequest, LockPlan, Page,
-    PageLimit, PartyFilter, PaymentColumns, PaymentRecord, PaymentRow, StoreError, StoredResponse,
-    TransferRecord, TransferRow, decide_batch, system_account,
+    AccountCheckRow, AccountColumns, AccountRow, BatchReads, EntryRow, Executed, IdempotencyKey,
+    LedgerRequest, LockPlan, Page, PageLimit, PartyFilter, PaymentColumns, PaymentRecord,
+    PaymentRow, SessionAuth, SessionAuthRow, StoreError, TransferRecord, TransferRow, decide_batch,
+    system_account,
 };
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -82,57 +83,136 @@ pub(crate) async fn execute(
     batch: Vec<LedgerRequest>,
 ) -> Result<Vec<Executed>, StoreError> {
     let mut transaction = pool.begin().await.map_err(map_error)?;
-    let held = held_claims(&mut transaction, &batch).await?;
+    let reads = BatchReads {
+        sessions: read_sessions(&mut transaction, &batch).await?,
+        keys: read_keys(&mut transaction, &batch).await?,
+    };
     let plan = LockPlan::of(&batch);
     let payments = lock_payments(&mut transaction, &plan.payments).await?;
     let accounts = plan.accounts_with(&payments);
     let mut ledger = lock_accounts(&mut transaction, &accounts, &plan.system_currencies)
         .await?
         .with_payments(payments);
-    let decided = decide_batch(
-        &batch,
-        |claim| held.contains(&(claim.user_id.as_uuid(), claim.key.as_str().to_owned())),
-        &mut ledger,
-        Timestamp::now(),
-    );
+    let decided = decide_batch(&batch, &reads, &mut ledger, Timestamp::now())?;
     write_effects(&mut transaction, &ledger, &decided.effects).await?;
-    complete_claims(&mut transaction, &decided.responses).await?;
+    insert_keys(&mut transaction, &decided.keys).await?;
     append_audit(&mut transaction, decided.effects.audit).await?;
     transaction.commit().await.map_err(map_error)?;
     Ok(decided.executed)
 }
 
-/// The batch's claims that are still theirs, locked so no takeover can slip in before commit.
-async fn held_claims(
+/// The batch's sessions with their users, as they are now: a revocation committed before
+/// this statement is seen.
+async fn read_sessions(
     connection: &mut PgConnection,
     batch: &[LedgerRequest],
-) -> Result<HashSet<(Uuid, String)>, StoreError> {
-    let claims: Vec<&Claim> = batch
+) -> Result<HashMap<SessionId, SessionAuth>, StoreError> {
+    let ids: Vec<Uuid> = batch
         .iter()
-        .filter_map(|request| request.idempotency.as_ref())
-        .map(|idempotent| &idempotent.claim)
+        .filter_map(LedgerRequest::session_id)
+        .map(|id| id.as_uuid())
         .collect();
-    if claims.is_empty() {
-        return Ok(HashSet::new());
+    if ids.is_empty() {
+        return Ok(HashMap::new());
     }
-    let users: Vec<Uuid> = claims.iter().map(|claim| claim.user_id.as_uuid()).collect();
-    let keys: Vec<&str> = claims.iter().map(|claim| claim.key.as_str()).collect();
-    let claim_ids: Vec<Uuid> = claims.iter().map(|claim| claim.claim_id).collect();
     let rows = sqlx::query!(
-        "SELECT user_id, key FROM idempotency_keys \
-         WHERE (user_id, key, claim_id) IN \
-               (SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[])) \
-         AND completed_at IS NULL \
-         ORDER BY user_id, key \
-         FOR UPDATE",
-        &users,
-        &keys as _,
-        &claim_ids,
+        r#"SELECT sessions.id AS session_id, users.id, users.email, users.role, users.disabled,
+                  users.created_at, users.updated_at,
+                  sessions.revoked_at IS NOT NULL AS "revoked!", sessions.expires_at
+           FROM sessions JOIN users ON users.id = sessions.user_id
+           WHERE sessions.id = ANY($1)"#,
+        &ids,
     )
     .fetch_all(&mut *connection)
     .await
     .map_err(map_error)?;
-    Ok(rows.into_iter().map(|row| (row.user_id, row.key)).collect())
+    rows.into_iter()
+        .map(|row| {
+            let auth = SessionAuthRow {
+                id: row.id,
+                email: row.email,
+                role: row.role,
+                disabled: row.disabled,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+                revoked: row.revoked,
+                expires_at: row.expires_at,
+            }
+            .into_auth()
+            .map_err(internal)?;
+            Ok((SessionId::from_uuid(row.session_id), auth))
+        })
+        .collect()
+}
+
+/// The records of the batch's keys that exist. A key whose first request commits after this
+/// read is caught when its record is inserted (see [`insert_keys`]).
+async fn read_keys(
+    connection: &mut PgConnection,
+    batch: &[LedgerRequest],
+) -> Result<HashMap<(UserId, IdempotencyKey), ExistingKey>, StoreError> {
+    let (users, keys): (Vec<Uuid>, Vec<&str>) = batch
+        .iter()
+        .filter_map(LedgerRequest::key)
+        .map(|(user, key)| (user.as_uuid(), key.as_str()))
+        .unzip();
+    if users.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = sqlx::query!(
+        "SELECT user_id, key, fingerprint, response_status, response_body          FROM idempotency_keys          WHERE (user_id, key) IN (SELECT * FROM UNNEST($1::uuid[], $2::text[]))",
+        &users,
+        &keys as _,
+    )
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(map_error)?;
+    rows.into_iter()
+        .map(|row| {
+            let key = IdempotencyKey::parse(&row.key).map_err(internal)?;
+            let existing = ExistingKey::from_columns(
+                &row.fingerprint,
+                i64::from(row.response_status),
+                row.response_body,
+            )
+            .map_err(internal)?;
+            Ok(((UserId::from_uuid(row.user_id), key), existing))
+        })
+        .collect()
+}
+
+/// Writes the batch's key records. If another transaction (another instance) committed one
+/// of these keys since [`read_keys`], the insert waits for it and skips the row: the batch
+/// then must not commit, and its retry reads that record and replays it.
+async fn insert_keys(connection: &mut PgConnection, records: &[NewKey]) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let users: Vec<Uuid> = records.iter().map(|r| r.user_id.as_uuid()).collect();
+    let keys: Vec<&str> = records.iter().map(|r| r.key.as_str()).collect();
+    let fingerprints: Vec<&[u8]> = records.iter().map(|r| r.fingerprint.0.as_slice()).collect();
+    let statuses: Vec<i32> = records
+        .iter()
+        .map(|r| i32::from(r.response.status))
+        .collect();
+    let bodies: Vec<&[u8]> = records.iter().map(|r| r.response.body.as_slice()).collect();
+    let inserted = sqlx::query!(
+        "INSERT INTO idempotency_keys (user_id, key, fingerprint, created_at, response_status,          response_body)          SELECT user_id, key, fingerprint, $6, status, body          FROM UNNEST($1::uuid[], $2::text[], $3::bytea[], $4::int[], $5::bytea[])               AS new(user_id, key, fingerprint, status, body)          ON CONFLICT (user_id, key) DO NOTHING",
+        &users,
+        &keys as _,
+        &fingerprints as _,
+        &statuses,
+        &bodies as _,
+        Timestamp::now().as_datetime(),
+    )
+    .execute(&mut *connection)
+    .await
+    .map_err(map_error)?
+    .rows_affected();
+    if usize::try_from(inserted).ok() != Some(records.len()) {
+        return Err(StoreError::Contention);
+    }
+    Ok(())
 }
 
 /// Payments are locked before accounts, each kind in ascending id order: one global order, so
@@ -382,41 +462,6 @@ async fn insert_entries(
         &amounts,
         &after,
         &created,
-    )
-    .execute(&mut *connection)
-    .await
-    .map_err(map_error)?;
-    Ok(())
-}
-
-async fn complete_claims(
-    connection: &mut PgConnection,
-    responses: &[(Claim, StoredResponse)],
-) -> Result<(), StoreError> {
-    if responses.is_empty() {
-        return Ok(());
-    }
-    let users: Vec<Uuid> = responses.iter().map(|(c, _)| c.user_id.as_uuid()).collect();
-    let keys: Vec<&str> = responses.iter().map(|(c, _)| c.key.as_str()).collect();
-    let statuses: Vec<i32> = responses
-        .iter()
-        .map(|(_, response)| i32::from(response.status))
-        .collect();
-    let bodies: Vec<&[u8]> = responses
-        .iter()
-        .map(|(_, response)| response.body.as_slice())
-        .collect();
-    sqlx::query!(
-        "UPDATE idempotency_keys SET completed_at = $5, response_status = done.status, \
-         response_body = done.body \
-         FROM UNNEST($1::uuid[], $2::text[], $3::int[], $4::bytea[]) \
-              AS done(user_id, key, status, body) \
-         WHERE idempotency_keys.user_id = done.user_id AND idempotency_keys.key = done.key",
-        &users,
-        &keys as _,
-        &statuses,
-        &bodies as _,
-        Timestamp::now().as_datetime(),
     )
     .execute(&mut *connection)
     .await

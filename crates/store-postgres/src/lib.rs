@@ -16,12 +16,11 @@ use coffre_domain::ledger::{Account, Entry, LedgerReport};
 use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::Email;
-use coffre_store::idempotency::Claim;
 use coffre_store::{
-    AuditFilter, ClaimOutcome, CreateUser, EnsureAdmin, Executed, Fingerprint, IdempotencyKey,
-    LedgerRequest, LockPlan, LoginRecord, NewSession, NewUser, Page, PageLimit, PartyFilter,
-    PasswordHash, PaymentRecord, PoolStats, RefreshOutcome, SessionAuth, Store, StoreError,
-    TokenHash, TransferRecord, UpdateUser, User, UserChanges,
+    AuditFilter, CreateUser, EnsureAdmin, Executed, LedgerRequest, LockPlan, LoginRecord,
+    NewSession, NewUser, Page, PageLimit, PartyFilter, PasswordHash, PaymentRecord, PoolStats,
+    RefreshOutcome, SessionAuth, Store, StoreError, TokenHash, TransferRecord, UpdateUser, User,
+    UserChanges,
 };
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
@@ -319,23 +318,6 @@ impl Store for PgStore {
 
     async fn verify_ledger(&self) -> Result<LedgerReport, StoreError> {
         ledger::verify(&self.pool).await
-    }
-
-    async fn claim_idempotency_key(
-        &self,
-        user: UserId,
-        key: &IdempotencyKey,
-        fingerprint: Fingerprint,
-        now: Timestamp,
-    ) -> Result<ClaimOutcome, StoreError> {
-        let key = key.clone();
-        self.transaction(move |pool| idempotency::claim(pool, user, key.clone(), fingerprint, now))
-            .await
-    }
-
-    async fn release_idempotency_key(&self, claim: &Claim) -> Result<(), StoreError> {
-        let (pool, claim) = (self.pool.clone(), claim.clone());
-        detached::run(async move { idempotency::release(&pool, &claim).await }).await
     }
 
     async fn purge_idempotency_keys(&self, cutoff: Timestamp) -> Result<u64, StoreError> {

@@ -7,16 +7,17 @@ use coffre_domain::ledger::{self, Account, Effects, Entry, Ledger, LedgerReport,
 use coffre_domain::money::Currency;
 use coffre_domain::payment::AnyPayment;
 use coffre_domain::time::Timestamp;
-use coffre_store::idempotency::Claim;
+use coffre_store::idempotency::{ExistingKey, NewKey};
 use coffre_store::{
-    AccountCheckRow, AccountColumns, AccountRow, EntryRow, Executed, LedgerRequest, LockPlan, Page,
-    PageLimit, PartyFilter, PaymentColumns, PaymentRecord, PaymentRow, StoreError, StoredResponse,
-    TransferRecord, TransferRow, decide_batch, system_account,
+    AccountCheckRow, AccountColumns, AccountRow, BatchReads, EntryRow, Executed, IdempotencyKey,
+    LedgerRequest, LockPlan, Page, PageLimit, PartyFilter, PaymentColumns, PaymentRecord,
+    PaymentRow, StoreError, TransferRecord, TransferRow, decide_batch, system_account,
 };
 use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::audit::append_audit;
 use crate::error::{internal, map_error};
+use crate::sessions;
 use crate::transaction::begin_immediate;
 
 type DateTime = chrono::DateTime<chrono::Utc>;
@@ -26,13 +27,15 @@ pub(crate) async fn execute(
     batch: Vec<LedgerRequest>,
 ) -> Result<Vec<Executed>, StoreError> {
     let mut transaction = begin_immediate(pool).await?;
-    let mut held = Vec::new();
-    for idempotent in batch
-        .iter()
-        .filter_map(|request| request.idempotency.as_ref())
-    {
-        if claim_is_held(&mut transaction, &idempotent.claim).await? {
-            held.push(idempotent.claim.clone());
+    let mut reads = BatchReads::default();
+    for session_id in batch.iter().filter_map(LedgerRequest::session_id) {
+        if let Some(auth) = sessions::read_auth(&mut transaction, session_id.as_uuid()).await? {
+            reads.sessions.insert(session_id, auth);
+        }
+    }
+    for (user, key) in batch.iter().filter_map(LedgerRequest::key) {
+        if let Some(existing) = read_key(&mut transaction, user, key).await? {
+            reads.keys.insert((user, key.clone()), existing);
         }
     }
     let plan = LockPlan::of(&batch);
@@ -48,37 +51,37 @@ pub(crate) async fn execute(
         accounts.push(system_account_of(&mut transaction, *currency).await?);
     }
     let mut ledger = Ledger::new(accounts).with_payments(payments);
-    let decided = decide_batch(
-        &batch,
-        |claim| held.contains(claim),
-        &mut ledger,
-        Timestamp::now(),
-    );
+    let decided = decide_batch(&batch, &reads, &mut ledger, Timestamp::now())?;
     write_effects(&mut transaction, &ledger, &decided.effects).await?;
-    for (claim, response) in &decided.responses {
-        complete_claim(&mut transaction, claim, response).await?;
+    for record in &decided.keys {
+        insert_key(&mut transaction, record).await?;
     }
     append_audit(&mut transaction, decided.effects.audit).await?;
     transaction.commit().await.map_err(map_error)?;
     Ok(decided.executed)
 }
 
-async fn claim_is_held(
+async fn read_key(
     connection: &mut SqliteConnection,
-    claim: &Claim,
-) -> Result<bool, StoreError> {
-    let (user, key, claim_id) = (claim.user_id.as_uuid(), claim.key.as_str(), claim.claim_id);
-    let row = sqlx::query_scalar!(
-        r#"SELECT 1 AS "held!: i64" FROM idempotency_keys
-           WHERE user_id = ?1 AND key = ?2 AND claim_id = ?3 AND completed_at IS NULL"#,
+    user: UserId,
+    key: &IdempotencyKey,
+) -> Result<Option<ExistingKey>, StoreError> {
+    let (user, key) = (user.as_uuid(), key.as_str());
+    let row = sqlx::query!(
+        r#"SELECT fingerprint AS "fingerprint!", response_status AS "response_status!",
+                  response_body AS "response_body!"
+           FROM idempotency_keys WHERE user_id = ?1 AND key = ?2"#,
         user,
         key,
-        claim_id,
     )
     .fetch_optional(connection)
     .await
     .map_err(map_error)?;
-    Ok(row.is_some())
+    row.map(|row| {
+        ExistingKey::from_columns(&row.fingerprint, row.response_status, row.response_body)
+            .map_err(internal)
+    })
+    .transpose()
 }
 
 async fn load_account(
@@ -411,20 +414,18 @@ async fn insert_entry(connection: &mut SqliteConnection, entry: &Entry) -> Resul
     Ok(())
 }
 
-async fn complete_claim(
-    connection: &mut SqliteConnection,
-    claim: &Claim,
-    response: &StoredResponse,
-) -> Result<(), StoreError> {
-    let (user, key) = (claim.user_id.as_uuid(), claim.key.as_str());
-    let status = i64::from(response.status);
-    let body = response.body.as_slice();
+async fn insert_key(connection: &mut SqliteConnection, record: &NewKey) -> Result<(), StoreError> {
+    let (user, key) = (record.user_id.as_uuid(), record.key.as_str());
+    let fingerprint = record.fingerprint.0.as_slice();
+    let status = i64::from(record.response.status);
+    let body = record.response.body.as_slice();
     let now = Timestamp::now().as_datetime();
     sqlx::query!(
-        "UPDATE idempotency_keys SET completed_at = ?3, response_status = ?4, \
-         response_body = ?5 WHERE user_id = ?1 AND key = ?2",
+        "INSERT INTO idempotency_keys (user_id, key, fingerprint, created_at, response_status, \
+         response_body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         user,
         key,
+        fingerprint,
         now,
         status,
         body,

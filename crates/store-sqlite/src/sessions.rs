@@ -19,7 +19,7 @@ use crate::audit::append_audit;
 use crate::error::{internal, map_error};
 use crate::transaction::begin_immediate;
 
-async fn read_auth(
+pub(crate) async fn read_auth(
     connection: &mut SqliteConnection,
     session_id: Uuid,
 ) -> Result<Option<SessionAuth>, StoreError> {

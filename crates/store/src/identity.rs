@@ -111,6 +111,35 @@ pub struct SessionAuth {
     pub expires_at: Timestamp,
 }
 
+/// Why a signed token's session does not let its bearer in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionRefused {
+    /// No such session, or it is another user's: the token was not issued by this server
+    /// (or its session was deleted).
+    Unknown,
+    /// Logged out, expired, or its user disabled: 401 `SESSION_REVOKED`.
+    Revoked,
+}
+
+impl SessionAuth {
+    /// The one per-request rule, wherever the session is read (the request's extractor, or the
+    /// ledger batch's transaction): the session is the token's user's, live, and the user enabled.
+    pub fn admit(
+        session: Option<Self>,
+        user_id: UserId,
+        now: Timestamp,
+    ) -> Result<User, SessionRefused> {
+        let session = session.ok_or(SessionRefused::Unknown)?;
+        if session.user.id != user_id {
+            return Err(SessionRefused::Unknown);
+        }
+        if session.revoked || session.user.disabled || session.expires_at <= now {
+            return Err(SessionRefused::Revoked);
+        }
+        Ok(session.user)
+    }
+}
+
 /// What [`Store::rotate_refresh_token`](crate::Store::rotate_refresh_token) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {

@@ -1,18 +1,20 @@
-//! What the money path hands a backend and gets back: commands with their idempotency claims,
+//! What the money path hands a backend and gets back: commands with their origins and keys,
 //! each command's result, and the read models of accounts, transfers and entries.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
+use coffre_domain::access::Actor;
 use coffre_domain::audit::AuditContext;
-use coffre_domain::ids::{AccountId, PaymentId, UserId};
+use coffre_domain::ids::{AccountId, PaymentId, SessionId, UserId};
 use coffre_domain::ledger::{Action, Command, CommandResult, Effects, Ledger, Transfer, apply};
 use coffre_domain::money::Currency;
 use coffre_domain::payment::AnyPayment;
 use coffre_domain::time::Timestamp;
 
-use crate::idempotency::{Claim, StoredResponse};
+use crate::idempotency::{ExistingKey, Fingerprint, IdempotencyKey, NewKey, StoredResponse};
+use crate::identity::{SessionAuth, SessionRefused};
 use crate::{PageLimit, Store, StoreError};
 
 /// Turns a command's result into the response its key will replay. The HTTP layer supplies
@@ -20,26 +22,66 @@ use crate::{PageLimit, Store, StoreError};
 /// the bytes first answered.
 pub type Render = Arc<dyn Fn(&CommandResult) -> StoredResponse + Send + Sync>;
 
-/// A claimed key and how to render the response it stores.
+/// A request's `Idempotency-Key`, its fingerprint, and how to render the response it stores.
 #[derive(Clone)]
-pub struct Idempotent {
-    pub claim: Claim,
+pub struct Keyed {
+    pub key: IdempotencyKey,
+    pub fingerprint: Fingerprint,
     pub render: Render,
 }
 
-impl fmt::Debug for Idempotent {
+impl fmt::Debug for Keyed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Idempotent")
-            .field("claim", &self.claim)
+        f.debug_struct("Keyed")
+            .field("key", &self.key)
+            .field("fingerprint", &self.fingerprint)
             .finish_non_exhaustive()
     }
+}
+
+/// Who asks for a command.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// A user's request with a signed token for `session_id`. The session is checked, and the
+    /// user's role read, in the batch's own transaction: a logout, a disabling or a role change
+    /// committed before the batch began bites on this very command. A key is the user's.
+    User {
+        session_id: SessionId,
+        user_id: UserId,
+        idempotency: Option<Keyed>,
+    },
+    /// The server itself (the expiry sweep).
+    System,
 }
 
 /// One command of a batch given to [`Store::execute`](crate::Store::execute).
 #[derive(Debug, Clone)]
 pub struct LedgerRequest {
-    pub command: Command,
-    pub idempotency: Option<Idempotent>,
+    pub origin: Origin,
+    pub context: AuditContext,
+    pub action: Action,
+}
+
+impl LedgerRequest {
+    /// The session to read for this request, if it has one.
+    pub fn session_id(&self) -> Option<SessionId> {
+        match &self.origin {
+            Origin::User { session_id, .. } => Some(*session_id),
+            Origin::System => None,
+        }
+    }
+
+    /// The key whose record to read for this request, with its user.
+    pub fn key(&self) -> Option<(UserId, &IdempotencyKey)> {
+        match &self.origin {
+            Origin::User {
+                user_id,
+                idempotency: Some(keyed),
+                ..
+            } => Some((*user_id, &keyed.key)),
+            _ => None,
+        }
+    }
 }
 
 /// What became of one request of a batch.
@@ -53,9 +95,15 @@ pub enum Executed {
         result: CommandResult,
         response: Option<StoredResponse>,
     },
-    /// Its claim was taken over by a retry of the same request (the lease ran out while this
-    /// one waited): nothing was done, the other one answers.
-    ClaimLost,
+    /// The same request completed before: its first response, to answer again.
+    Replayed(StoredResponse),
+    /// The key was used for another request (422 `IDEMPOTENCY_KEY_REUSED`).
+    KeyReused,
+    /// An earlier request of the same batch carries the key: the two ran at once (409
+    /// `IDEMPOTENCY_KEY_IN_USE`).
+    KeyInUse,
+    /// The session does not let its bearer in (401); nothing was read or done.
+    Unauthenticated(SessionRefused),
 }
 
 impl Executed {
@@ -63,7 +111,7 @@ impl Executed {
     pub fn result(&self) -> Option<&CommandResult> {
         match self {
             Self::Decided { result, .. } => Some(result),
-            Self::ClaimLost => None,
+            _ => None,
         }
     }
 }
@@ -109,9 +157,9 @@ impl LockPlan {
         let mut accounts = BTreeSet::new();
         let mut currencies = BTreeSet::new();
         for request in requests {
-            payments.extend(request.command.action.payment());
-            accounts.extend(request.command.action.accounts());
-            currencies.extend(request.command.action.system_currency());
+            payments.extend(request.action.payment());
+            accounts.extend(request.action.accounts());
+            currencies.extend(request.action.system_currency());
         }
         Self {
             payments: payments.into_iter().collect(),
@@ -132,66 +180,138 @@ impl LockPlan {
     }
 }
 
+/// What a backend read, in the batch's transaction, before deciding it.
+#[derive(Debug, Default)]
+pub struct BatchReads {
+    /// The sessions the batch's requests name; a missing one does not exist.
+    pub sessions: HashMap<SessionId, SessionAuth>,
+    /// The records of the batch's keys that exist.
+    pub keys: HashMap<(UserId, IdempotencyKey), ExistingKey>,
+}
+
 /// A decided batch, for the backend to persist.
 #[derive(Debug)]
 pub struct DecidedBatch {
     /// One per request, in request order.
     pub executed: Vec<Executed>,
     pub effects: Effects,
-    /// The response each still-held claim completes with (none for a 5xx).
-    pub responses: Vec<(Claim, StoredResponse)>,
+    /// The key records to write with the effects (none for a 5xx: API.md stores none).
+    pub keys: Vec<NewKey>,
 }
 
-/// Decides a batch against the loaded `ledger`: requests whose claim is no longer held are
-/// skipped (`ClaimLost`); the others go through `ledger::apply` in order, and each claimed
-/// one's result is rendered into the response its key stores.
+/// What one request comes to before the ledger sees it.
+enum Admitted {
+    Answered(Executed),
+    Run(Command),
+}
+
+/// Decides a batch against what the backend read and locked: each request's session is
+/// checked first (401 before anything else), then its key (a replay or a reuse answers at
+/// once); the rest go through `ledger::apply` in order, and each keyed one's result is
+/// rendered into the record its key stores.
 pub fn decide_batch(
     batch: &[LedgerRequest],
-    claim_held: impl Fn(&Claim) -> bool,
+    reads: &BatchReads,
     ledger: &mut Ledger,
     now: Timestamp,
-) -> DecidedBatch {
-    let live: Vec<bool> = batch
+) -> Result<DecidedBatch, StoreError> {
+    let mut keys_in_batch = HashSet::new();
+    let admitted: Vec<Admitted> = batch
         .iter()
-        .map(|request| {
-            request
-                .idempotency
-                .as_ref()
-                .is_none_or(|idempotent| claim_held(&idempotent.claim))
-        })
+        .map(|request| admit(request, reads, &mut keys_in_batch, now))
         .collect();
-    let commands: Vec<Command> = batch
+    let commands: Vec<Command> = admitted
         .iter()
-        .zip(&live)
-        .filter(|(_, live)| **live)
-        .map(|(request, _)| request.command.clone())
+        .filter_map(|admitted| match admitted {
+            Admitted::Run(command) => Some(command.clone()),
+            Admitted::Answered(_) => None,
+        })
         .collect();
     let (results, effects) = apply(ledger, &commands, now);
     let mut results = results.into_iter();
     let mut executed = Vec::with_capacity(batch.len());
-    let mut responses = Vec::new();
-    for (request, live) in batch.iter().zip(live) {
-        let result = if live { results.next() } else { None };
-        match result {
-            Some(result) => {
-                let response = request.idempotency.as_ref().map(|idempotent| {
-                    let response = (idempotent.render)(&result);
-                    // API.md: a 5xx is not stored; the caller releases the claim instead.
-                    if response.status < 500 {
-                        responses.push((idempotent.claim.clone(), response.clone()));
-                    }
-                    response
-                });
-                executed.push(Executed::Decided { result, response });
+    let mut keys = Vec::new();
+    for (request, admitted) in batch.iter().zip(admitted) {
+        let result = match admitted {
+            Admitted::Answered(answer) => {
+                executed.push(answer);
+                continue;
             }
-            None => executed.push(Executed::ClaimLost),
-        }
+            Admitted::Run(_) => results.next(),
+        };
+        let Some(result) = result else {
+            return Err(StoreError::Internal(
+                "the ledger answered fewer commands than it was given".into(),
+            ));
+        };
+        let response = match &request.origin {
+            Origin::User {
+                user_id,
+                idempotency: Some(keyed),
+                ..
+            } => {
+                let response = (keyed.render)(&result);
+                if response.status < 500 {
+                    keys.push(NewKey {
+                        user_id: *user_id,
+                        key: keyed.key.clone(),
+                        fingerprint: keyed.fingerprint,
+                        response: response.clone(),
+                    });
+                }
+                Some(response)
+            }
+            _ => None,
+        };
+        executed.push(Executed::Decided { result, response });
     }
-    DecidedBatch {
+    Ok(DecidedBatch {
         executed,
         effects,
-        responses,
+        keys,
+    })
+}
+
+fn admit(
+    request: &LedgerRequest,
+    reads: &BatchReads,
+    keys_in_batch: &mut HashSet<(UserId, IdempotencyKey)>,
+    now: Timestamp,
+) -> Admitted {
+    let command = |actor| Command {
+        actor,
+        context: request.context.clone(),
+        action: request.action.clone(),
+    };
+    let (session_id, user_id, idempotency) = match &request.origin {
+        Origin::System => return Admitted::Run(command(None)),
+        Origin::User {
+            session_id,
+            user_id,
+            idempotency,
+        } => (*session_id, *user_id, idempotency),
+    };
+    let user = match SessionAuth::admit(reads.sessions.get(&session_id).cloned(), user_id, now) {
+        Ok(user) => user,
+        Err(refused) => return Admitted::Answered(Executed::Unauthenticated(refused)),
+    };
+    if let Some(keyed) = idempotency {
+        let scoped = (user_id, keyed.key.clone());
+        if let Some(existing) = reads.keys.get(&scoped) {
+            return Admitted::Answered(if existing.fingerprint == keyed.fingerprint {
+                Executed::Replayed(existing.response.clone())
+            } else {
+                Executed::KeyReused
+            });
+        }
+        if !keys_in_batch.insert(scoped) {
+            return Admitted::Answered(Executed::KeyInUse);
+        }
     }
+    Admitted::Run(command(Some(Actor {
+        user_id: user.id,
+        role: user.role,
+    })))
 }
 
 /// The expiry sweep: expires every authorization whose deadline has passed at `now`, a batch
@@ -210,12 +330,9 @@ pub async fn expire_due_authorizations(
     let batch = due
         .into_iter()
         .map(|payment_id| LedgerRequest {
-            command: Command {
-                actor: None,
-                context: AuditContext::default(),
-                action: Action::ExpirePayment { payment_id },
-            },
-            idempotency: None,
+            origin: Origin::System,
+            context: AuditContext::default(),
+            action: Action::ExpirePayment { payment_id },
         })
         .collect();
     store.execute(batch).await?;

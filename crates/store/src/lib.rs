@@ -28,14 +28,15 @@ mod rows;
 
 pub use chain_check::ChainCheck;
 pub use error::StoreError;
-pub use idempotency::{ClaimOutcome, Fingerprint, IdempotencyKey, StoredResponse};
+pub use idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
 pub use identity::{
     CreateUser, EnsureAdmin, LoginRecord, NewSession, NewUser, PasswordHash, REFRESH_TOKEN_TTL,
-    RefreshOutcome, SessionAuth, SessionRevocation, TokenHash, UpdateUser, User, UserChanges,
+    RefreshOutcome, SessionAuth, SessionRefused, SessionRevocation, TokenHash, UpdateUser, User,
+    UserChanges,
 };
 pub use ledger::{
-    DecidedBatch, Executed, Idempotent, LedgerRequest, LockPlan, PartyFilter, PaymentRecord,
-    Render, TransferRecord, decide_batch, expire_due_authorizations,
+    BatchReads, DecidedBatch, Executed, Keyed, LedgerRequest, LockPlan, Origin, PartyFilter,
+    PaymentRecord, Render, TransferRecord, decide_batch, expire_due_authorizations,
 };
 pub use ledger_rows::{
     AccountCheckRow, AccountColumns, AccountRow, CorruptLedgerRow, EntryRow, PaymentColumns,
@@ -195,12 +196,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     // The ledger.
 
-    /// The engine's one door (DESIGN.md §2): in one transaction, locks every account the batch
-    /// touches in ascending id order (creating missing system accounts first), decides the
-    /// commands with `coffre_domain::ledger::apply`, writes the effects, completes each
-    /// request's idempotency claim with its rendered response, appends the audit events and
-    /// commits; contention is retried with the whole batch. Results come back in request order.
-    /// It runs to its end even if the caller's future is dropped.
+    /// The engine's one door (DESIGN.md §2): in one transaction, reads the requests' sessions
+    /// and key records, locks every account the batch touches in ascending id order (creating
+    /// missing system accounts first), decides the batch with [`decide_batch`], writes the
+    /// effects and each keyed request's record with its rendered response, appends the audit
+    /// events and commits; contention is retried with the whole batch. Results come back in
+    /// request order. It runs to its end even if the caller's future is dropped.
     async fn execute(&self, batch: Vec<LedgerRequest>) -> Result<Vec<Executed>, StoreError>;
 
     async fn find_account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
@@ -253,20 +254,6 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn verify_ledger(&self) -> Result<LedgerReport, StoreError>;
 
     // Idempotency (API.md "Idempotency").
-
-    /// Claims `key` for `user`'s request with this fingerprint, in a transaction of its own; see
-    /// [`idempotency::decide`] for what an existing key gives.
-    async fn claim_idempotency_key(
-        &self,
-        user: UserId,
-        key: &IdempotencyKey,
-        fingerprint: Fingerprint,
-        now: Timestamp,
-    ) -> Result<ClaimOutcome, StoreError>;
-
-    /// Gives up a claim whose request failed before storing anything (a 5xx), so a retry
-    /// with the same key runs afresh. A claim already completed or taken over is left alone.
-    async fn release_idempotency_key(&self, claim: &idempotency::Claim) -> Result<(), StoreError>;
 
     /// Deletes the keys created before `cutoff`; returns how many.
     async fn purge_idempotency_keys(&self, cutoff: Timestamp) -> Result<u64, StoreError>;

@@ -3,9 +3,9 @@
 use axum::extract::FromRequestParts;
 use coffre_domain::access::Actor;
 use coffre_domain::audit::AuditContext;
-use coffre_domain::ids::SessionId;
+use coffre_domain::ids::{SessionId, UserId};
 use coffre_domain::time::Timestamp;
-use coffre_store::User;
+use coffre_store::{SessionAuth, User};
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, USER_AGENT};
 use http::request::Parts;
@@ -67,6 +67,75 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     }
 }
 
+/// A request with a validly signed access token whose session has not been read yet. The
+/// money path reads it inside the ledger batch's transaction (DESIGN.md §5), saving a read per
+/// request; anything answered before that must read it first ([`Bearer::first`]), so a revoked
+/// token meets 401 before any other answer.
+#[derive(Debug, Clone)]
+pub struct Bearer {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub client: Client,
+}
+
+impl Bearer {
+    pub fn audit(&self) -> AuditContext {
+        AuditContext {
+            actor_id: Some(self.user_id),
+            ..self.client.audit(None)
+        }
+    }
+
+    /// Reads the session now: the bearer as a [`Caller`], or why it may not come in.
+    pub async fn authenticate(&self, state: &AppState) -> Result<Caller, ApiError> {
+        let session = state.store().session_auth(self.session_id).await?;
+        let user =
+            SessionAuth::admit(session, self.user_id, Timestamp::now()).map_err(ApiError::from)?;
+        Ok(Caller {
+            user,
+            session_id: self.session_id,
+            client: self.client.clone(),
+        })
+    }
+
+    /// `prepared`'s value; its error only once the session lets the bearer in, since
+    /// authentication answers before validation (API.md's order of checks).
+    pub async fn first<T>(
+        &self,
+        state: &AppState,
+        prepared: Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        match prepared {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                self.authenticate(state).await?;
+                Err(error)
+            }
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let client = Client::from_request_parts(parts, state).await?;
+        // The rate limiter already checked the signature of most requests' tokens.
+        let claims = match parts.extensions.get::<AccessClaims>() {
+            Some(claims) => *claims,
+            None => state.tokens().check(bearer_token(&parts.headers)?)?,
+        };
+        Ok(Self {
+            user_id: claims.user_id,
+            session_id: claims.session_id,
+            client,
+        })
+    }
+}
+
 /// A request with a valid access token whose session is live and whose user is enabled, as the
 /// database says now: logout, disabling and role changes bite on the next request.
 #[derive(Debug, Clone)]
@@ -88,6 +157,16 @@ impl Caller {
             role: self.user.role,
         }
     }
+
+    /// The caller as the ledger batch takes it (which reads the session again, in its own
+    /// transaction).
+    pub fn bearer(&self) -> Bearer {
+        Bearer {
+            user_id: self.user.id,
+            session_id: self.session_id,
+            client: self.client.clone(),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -97,28 +176,10 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let client = Client::from_request_parts(parts, state).await?;
-        // The rate limiter already checked the signature of most requests' tokens.
-        let claims = match parts.extensions.get::<AccessClaims>() {
-            Some(claims) => *claims,
-            None => state.tokens().check(bearer_token(&parts.headers)?)?,
-        };
-        let session = state
-            .store()
-            .session_auth(claims.session_id)
+        Bearer::from_request_parts(parts, state)
             .await?
-            .ok_or(ApiError::Token(TokenError::Invalid))?;
-        if session.user.id != claims.user_id {
-            return Err(ApiError::Token(TokenError::Invalid));
-        }
-        if session.revoked || session.user.disabled || session.expires_at <= Timestamp::now() {
-            return Err(ApiError::SessionRevoked);
-        }
-        Ok(Self {
-            user: session.user,
-            session_id: claims.session_id,
-            client,
-        })
+            .authenticate(state)
+            .await
     }
 }
 

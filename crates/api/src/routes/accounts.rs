@@ -70,7 +70,7 @@ async fn open(
     };
     engine::execute(
         &state,
-        &caller,
+        &caller.bearer(),
         key.0,
         request.fingerprint,
         action,
@@ -213,7 +213,7 @@ async fn set_status(
     let account_id: AccountId = id.parse().map_err(|_| ApiError::AccountNotFound)?;
     engine::execute(
         &state,
-        &caller,
+        &caller.bearer(),
         key.0,
         fingerprint,
         Action::SetStatus { account_id, status },

@@ -10,7 +10,7 @@ use coffre_domain::ids::{AccountId, PaymentId, TransferId};
 use coffre_domain::ledger::Action;
 use coffre_domain::money::{Amount, AmountText, Currency, Money};
 use coffre_domain::payment::{AuthorizationCode, FailureReason};
-use coffre_store::PaymentRecord;
+use coffre_store::{Fingerprint, IdempotencyKey, PaymentRecord};
 use http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use super::bodies::PaymentBody;
 use super::listing::{ListBody, page_limit, party_filter};
 use super::reads::{Item, Read, audit_read};
-use crate::auth::caller::Caller;
+use crate::auth::caller::{Bearer, Caller};
 use crate::engine;
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
@@ -51,28 +51,31 @@ pub(crate) struct CreateBody {
 
 async fn create(
     State(state): State<AppState>,
-    caller: Caller,
-    key: KeyHeader,
-    request: Fingerprinted<CreateBody>,
+    bearer: Bearer,
+    key: Result<KeyHeader, ApiError>,
+    request: Result<Fingerprinted<CreateBody>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let key = key.required()?;
-    let body = request.body;
-    let currency = Currency::parse(&body.currency)
-        .map_err(|error| ApiError::ValidationFailed(format!("currency: {error}")))?;
-    let amount = body
-        .amount
-        .parse(currency)
-        .map_err(|error| ApiError::ValidationFailed(format!("amount: {error}")))?;
-    let action = Action::CreatePayment {
-        id: PaymentId::new(),
-        payer: body.payer_account_id,
-        payee: body.payee_account_id,
-        money: Money { amount, currency },
-    };
-    let fingerprint = request.fingerprint;
+    let prepared = (|| {
+        let key = key?.required()?;
+        let Fingerprinted { body, fingerprint } = request?;
+        let currency = Currency::parse(&body.currency)
+            .map_err(|error| ApiError::ValidationFailed(format!("currency: {error}")))?;
+        let amount = body
+            .amount
+            .parse(currency)
+            .map_err(|error| ApiError::ValidationFailed(format!("amount: {error}")))?;
+        let action = Action::CreatePayment {
+            id: PaymentId::new(),
+            payer: body.payer_account_id,
+            payee: body.payee_account_id,
+            money: Money { amount, currency },
+        };
+        Ok((key, action, fingerprint))
+    })();
+    let (key, action, fingerprint) = bearer.first(&state, prepared).await?;
     engine::execute(
         &state,
-        &caller,
+        &bearer,
         Some(key),
         fingerprint,
         action,
@@ -98,18 +101,22 @@ fn hex_upper(bytes: &[u8]) -> String {
 
 async fn authorize(
     State(state): State<AppState>,
-    caller: Caller,
-    key: KeyHeader,
+    bearer: Bearer,
+    key: Result<KeyHeader, ApiError>,
     Path(id): Path<String>,
     RequestFingerprint(fingerprint): RequestFingerprint,
 ) -> Result<Response, ApiError> {
     let ttl_secs = i64::try_from(state.settings().authorization_ttl_secs).unwrap_or(i64::MAX);
-    let action = Action::Authorize {
-        payment_id: payment_id(&id)?,
-        code: authorization_code(),
-        ttl: TimeDelta::try_seconds(ttl_secs).unwrap_or(TimeDelta::MAX),
-    };
-    engine::execute(&state, &caller, key.0, fingerprint, action, StatusCode::OK).await
+    let prepared = (|| {
+        let action = Action::Authorize {
+            payment_id: payment_id(&id)?,
+            code: authorization_code(),
+            ttl: TimeDelta::try_seconds(ttl_secs).unwrap_or(TimeDelta::MAX),
+        };
+        Ok((key?.0, action))
+    })();
+    let (key, action) = bearer.first(&state, prepared).await?;
+    engine::execute(&state, &bearer, key, fingerprint, action, StatusCode::OK).await
 }
 
 /// `{amount?}`: an optional amount, in the payment's currency.
@@ -122,17 +129,19 @@ pub(crate) struct AmountBody {
 }
 
 /// Parses an optional amount at the payment's scale. The currency is read from the payment,
-/// which never changes it; a payment the caller may not see answers as the engine would.
+/// which never changes it; a payment the caller may not see answers as the engine would. Only
+/// then is the session read before the batch: an amount alone needs no read.
 async fn amount_of(
     state: &AppState,
-    caller: &Caller,
+    bearer: &Bearer,
     id: PaymentId,
     amount: Option<AmountText>,
 ) -> Result<Option<Amount>, ApiError> {
     let Some(amount) = amount else {
         return Ok(None);
     };
-    let record = visible(state, caller, id).await?;
+    let caller = bearer.authenticate(state).await?;
+    let record = visible(state, &caller, id).await?;
     let currency = record.payment.terms().money.currency;
     amount
         .parse(currency)
@@ -140,35 +149,57 @@ async fn amount_of(
         .map_err(|error| ApiError::ValidationFailed(format!("amount: {error}")))
 }
 
+/// A capture's or a refund's key, payment and optional amount.
+async fn amount_request(
+    state: &AppState,
+    bearer: &Bearer,
+    key: Result<Option<IdempotencyKey>, ApiError>,
+    id: &str,
+    request: Result<Fingerprinted<AmountBody>, ApiError>,
+) -> Result<
+    (
+        Option<IdempotencyKey>,
+        PaymentId,
+        Option<Amount>,
+        Fingerprint,
+    ),
+    ApiError,
+> {
+    let prepared = (|| Ok((key?, payment_id(id)?, request?)))();
+    let (key, payment_id, request) = bearer.first(state, prepared).await?;
+    let amount = amount_of(state, bearer, payment_id, request.body.amount).await?;
+    Ok((key, payment_id, amount, request.fingerprint))
+}
+
 async fn capture(
     State(state): State<AppState>,
-    caller: Caller,
-    key: KeyHeader,
+    bearer: Bearer,
+    key: Result<KeyHeader, ApiError>,
     Path(id): Path<String>,
-    request: Fingerprinted<AmountBody>,
+    request: Result<Fingerprinted<AmountBody>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let payment_id = payment_id(&id)?;
-    let amount = amount_of(&state, &caller, payment_id, request.body.amount).await?;
+    let key = key.map(|key| key.0);
+    let (key, payment_id, amount, fingerprint) =
+        amount_request(&state, &bearer, key, &id, request).await?;
     let action = Action::Capture {
         payment_id,
         transfer_id: TransferId::new(),
         amount,
     };
-    let fingerprint = request.fingerprint;
-    engine::execute(&state, &caller, key.0, fingerprint, action, StatusCode::OK).await
+    engine::execute(&state, &bearer, key, fingerprint, action, StatusCode::OK).await
 }
 
 async fn cancel(
     State(state): State<AppState>,
-    caller: Caller,
-    key: KeyHeader,
+    bearer: Bearer,
+    key: Result<KeyHeader, ApiError>,
     Path(id): Path<String>,
     RequestFingerprint(fingerprint): RequestFingerprint,
 ) -> Result<Response, ApiError> {
-    let action = Action::CancelPayment {
-        payment_id: payment_id(&id)?,
-    };
-    engine::execute(&state, &caller, key.0, fingerprint, action, StatusCode::OK).await
+    let prepared = (|| Ok((key?.0, payment_id(&id)?)))();
+    let (key, payment_id) = bearer.first(&state, prepared).await?;
+    let action = Action::CancelPayment { payment_id };
+    engine::execute(&state, &bearer, key, fingerprint, action, StatusCode::OK).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -179,41 +210,44 @@ pub(crate) struct FailBody {
 
 async fn fail(
     State(state): State<AppState>,
-    caller: Caller,
-    key: KeyHeader,
+    bearer: Bearer,
+    key: Result<KeyHeader, ApiError>,
     Path(id): Path<String>,
-    request: Fingerprinted<FailBody>,
+    request: Result<Fingerprinted<FailBody>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let reason = FailureReason::parse(request.body.reason)
-        .map_err(|error| ApiError::ValidationFailed(format!("reason {error}")))?;
-    let action = Action::FailPayment {
-        payment_id: payment_id(&id)?,
-        reason,
-    };
-    let fingerprint = request.fingerprint;
-    engine::execute(&state, &caller, key.0, fingerprint, action, StatusCode::OK).await
+    let prepared = (|| {
+        let Fingerprinted { body, fingerprint } = request?;
+        let reason = FailureReason::parse(body.reason)
+            .map_err(|error| ApiError::ValidationFailed(format!("reason {error}")))?;
+        let action = Action::FailPayment {
+            payment_id: payment_id(&id)?,
+            reason,
+        };
+        Ok((key?.0, action, fingerprint))
+    })();
+    let (key, action, fingerprint) = bearer.first(&state, prepared).await?;
+    engine::execute(&state, &bearer, key, fingerprint, action, StatusCode::OK).await
 }
 
 async fn refund(
     State(state): State<AppState>,
-    caller: Caller,
-    key: KeyHeader,
+    bearer: Bearer,
+    key: Result<KeyHeader, ApiError>,
     Path(id): Path<String>,
-    request: Fingerprinted<AmountBody>,
+    request: Result<Fingerprinted<AmountBody>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let key = key.required()?;
-    let payment_id = payment_id(&id)?;
-    let amount = amount_of(&state, &caller, payment_id, request.body.amount).await?;
+    let key = key.and_then(|key| key.required().map(Some));
+    let (key, payment_id, amount, fingerprint) =
+        amount_request(&state, &bearer, key, &id, request).await?;
     let action = Action::Refund {
         payment_id,
         transfer_id: TransferId::new(),
         amount,
     };
-    let fingerprint = request.fingerprint;
     engine::execute(
         &state,
-        &caller,
-        Some(key),
+        &bearer,
+        key,
         fingerprint,
         action,
         StatusCode::CREATED,

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use super::bodies::TransferBody;
 use super::listing::{ListBody, page_limit, party_filter};
 use super::reads::{Item, Read, audit_read};
-use crate::auth::caller::Caller;
+use crate::auth::caller::{Bearer, Caller};
 use crate::engine;
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
@@ -64,23 +64,26 @@ pub(crate) struct TransferRequest {
 
 async fn transfer(
     State(state): State<AppState>,
-    caller: Caller,
-    key: KeyHeader,
-    request: Fingerprinted<TransferRequest>,
+    bearer: Bearer,
+    key: Result<KeyHeader, ApiError>,
+    request: Result<Fingerprinted<TransferRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let key = key.required()?;
-    let body = request.body;
-    let action = Action::Transfer {
-        id: TransferId::new(),
-        from: body.from_account_id,
-        to: body.to_account_id,
-        money: money(&body.amount, &body.currency)?,
-        description: description(body.description)?,
-    };
-    let fingerprint = request.fingerprint;
+    let prepared = (|| {
+        let key = key?.required()?;
+        let Fingerprinted { body, fingerprint } = request?;
+        let action = Action::Transfer {
+            id: TransferId::new(),
+            from: body.from_account_id,
+            to: body.to_account_id,
+            money: money(&body.amount, &body.currency)?,
+            description: description(body.description)?,
+        };
+        Ok((key, action, fingerprint))
+    })();
+    let (key, action, fingerprint) = bearer.first(&state, prepared).await?;
     engine::execute(
         &state,
-        &caller,
+        &bearer,
         Some(key),
         fingerprint,
         action,
@@ -104,9 +107,9 @@ pub(crate) struct AccountMovement {
 
 async fn deposit(
     state: State<AppState>,
-    caller: Caller,
-    key: KeyHeader,
-    request: Fingerprinted<AccountMovement>,
+    bearer: Bearer,
+    key: Result<KeyHeader, ApiError>,
+    request: Result<Fingerprinted<AccountMovement>, ApiError>,
 ) -> Result<Response, ApiError> {
     let action = |id, account_id, money, description| Action::Deposit {
         id,
@@ -114,14 +117,14 @@ async fn deposit(
         money,
         description,
     };
-    one_account(state, caller, key, request, action).await
+    one_account(state, bearer, key, request, action).await
 }
 
 async fn withdraw(
     state: State<AppState>,
-    caller: Caller,
-    key: KeyHeader,
-    request: Fingerprinted<AccountMovement>,
+    bearer: Bearer,
+    key: Result<KeyHeader, ApiError>,
+    request: Result<Fingerprinted<AccountMovement>, ApiError>,
 ) -> Result<Response, ApiError> {
     let action = |id, account_id, money, description| Action::Withdrawal {
         id,
@@ -129,29 +132,32 @@ async fn withdraw(
         money,
         description,
     };
-    one_account(state, caller, key, request, action).await
+    one_account(state, bearer, key, request, action).await
 }
 
 /// A deposit or a withdrawal: one account, the money, and the system account on the other side.
 async fn one_account(
     State(state): State<AppState>,
-    caller: Caller,
-    key: KeyHeader,
-    request: Fingerprinted<AccountMovement>,
+    bearer: Bearer,
+    key: Result<KeyHeader, ApiError>,
+    request: Result<Fingerprinted<AccountMovement>, ApiError>,
     action: impl FnOnce(TransferId, AccountId, Money, Option<Description>) -> Action,
 ) -> Result<Response, ApiError> {
-    let key = key.required()?;
-    let body = request.body;
-    let action = action(
-        TransferId::new(),
-        body.account_id,
-        money(&body.amount, &body.currency)?,
-        description(body.description)?,
-    );
-    let fingerprint = request.fingerprint;
+    let prepared = (|| {
+        let key = key?.required()?;
+        let Fingerprinted { body, fingerprint } = request?;
+        let action = action(
+            TransferId::new(),
+            body.account_id,
+            money(&body.amount, &body.currency)?,
+            description(body.description)?,
+        );
+        Ok((key, action, fingerprint))
+    })();
+    let (key, action, fingerprint) = bearer.first(&state, prepared).await?;
     engine::execute(
         &state,
-        &caller,
+        &bearer,
         Some(key),
         fingerprint,
         action,

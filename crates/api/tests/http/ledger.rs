@@ -8,7 +8,7 @@ use http::StatusCode;
 use serde_json::json;
 
 use crate::bank::bank;
-use crate::support::{call, new_key, post_keyed};
+use crate::support::{admin, call, new_key, post_keyed};
 
 on_both_backends!(
     accounts_open_with_their_owner_and_zero_balances,
@@ -21,6 +21,7 @@ on_both_backends!(
     transfers_are_visible_to_their_parties_and_managers,
     every_change_and_every_foreign_read_is_audited,
     ledger_verify_is_for_admins_and_holds,
+    the_money_path_reads_the_session_before_answering_anything,
 );
 
 async fn accounts_open_with_their_owner_and_zero_balances(store: Arc<dyn Store>) {
@@ -581,4 +582,100 @@ async fn ledger_verify_is_for_admins_and_holds(store: Arc<dyn Store>) {
             .await
             .assert_error(StatusCode::FORBIDDEN, "INSUFFICIENT_PERMISSIONS");
     }
+}
+
+/// The money path reads the session in the ledger batch's transaction, or before any other
+/// answer when the request fails earlier: logout, disabling and demotion bite on the very next
+/// request, and a revoked token learns nothing else (API.md: checks come after authentication).
+async fn the_money_path_reads_the_session_before_answering_anything(store: Arc<dyn Store>) {
+    let bank = bank(Arc::clone(&store)).await;
+    let alices = bank.funded(&bank.alice, "10.00").await;
+    let bobs = bank.funded(&bank.bob, "10.00").await;
+    let ok = bank
+        .transfer(&bank.alice, &alices, &bobs, "1.00", "EUR")
+        .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.text());
+
+    let logout = call(
+        &bank.app,
+        "POST",
+        "/v1/auth/logout",
+        &bank.alice.token,
+        None,
+    )
+    .await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT, "{}", logout.text());
+    let revoked = &bank.alice.token;
+    bank.transfer(&bank.alice, &alices, &bobs, "1.00", "EUR")
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "SESSION_REVOKED");
+    // Whatever else is wrong with the request, a revoked token hears only that.
+    let invalid = post_keyed(
+        &bank.app,
+        "/v1/transfers",
+        revoked,
+        &new_key(),
+        json!({"from_account_id": alices, "to_account_id": bobs, "amount": "1.001",
+               "currency": "EUR"}),
+    )
+    .await;
+    invalid.assert_error(StatusCode::UNAUTHORIZED, "SESSION_REVOKED");
+    let unkeyed = call(
+        &bank.app,
+        "POST",
+        "/v1/withdrawals",
+        revoked,
+        Some(json!({"account_id": alices, "amount": "1.00", "currency": "EUR"})),
+    )
+    .await;
+    unkeyed.assert_error(StatusCode::UNAUTHORIZED, "SESSION_REVOKED");
+    let malformed = post_keyed(&bank.app, "/v1/payments", revoked, "bad key", json!({})).await;
+    malformed.assert_error(StatusCode::UNAUTHORIZED, "SESSION_REVOKED");
+    for path in ["/v1/payments/nope/capture", "/v1/payments/nope/authorize"] {
+        bank.post(&bank.alice, path)
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED, "SESSION_REVOKED");
+    }
+    let partial = post_keyed(
+        &bank.app,
+        &format!("/v1/payments/{}/refunds", uuid::Uuid::now_v7()),
+        revoked,
+        &new_key(),
+        json!({"amount": "1.00"}),
+    )
+    .await;
+    partial.assert_error(StatusCode::UNAUTHORIZED, "SESSION_REVOKED");
+
+    // A disabled user's live session stops at once.
+    let (_, root) = admin(&store, &bank.app, "second-admin@example.com").await;
+    let disable = call(
+        &bank.app,
+        "PATCH",
+        &format!("/v1/users/{}", bank.bob.id),
+        &root,
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(disable.status, StatusCode::OK, "{}", disable.text());
+    bank.transfer(&bank.bob, &bobs, &alices, "1.00", "EUR")
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "SESSION_REVOKED");
+
+    assert_eq!(bank.balance(&alices).await, "9.00");
+    assert_eq!(bank.balance(&bobs).await, "11.00");
+    bank.assert_ledger_sound().await;
+
+    // A demoted admin's next deposit is judged by the role stored now.
+    let demote = call(
+        &bank.app,
+        "PATCH",
+        &format!("/v1/users/{}", bank.admin.id),
+        &root,
+        Some(json!({"role": "user"})),
+    )
+    .await;
+    assert_eq!(demote.status, StatusCode::OK, "{}", demote.text());
+    bank.deposit(&alices, "5.00", "EUR")
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "INSUFFICIENT_PERMISSIONS");
 }

@@ -1,23 +1,26 @@
 //! Conformance cases for the money path: batches with refusals among accepted commands,
-//! system accounts made on first use, idempotency claims (takeover after the lease, lost
-//! claims, release, purge), and concurrent opposite transfers.
+//! system accounts made on first use, key records written with their effects (replays,
+//! reuse, keys raced within a batch, 5xx not stored, purge), sessions checked in the batch,
+//! and concurrent opposite transfers.
 
 use std::sync::Arc;
 
-use coffre_domain::access::Actor;
 use coffre_domain::audit::{AuditAction, AuditContext};
-use coffre_domain::ids::{AccountId, TransferId};
-use coffre_domain::ledger::{Account, Action, Command, Outcome, Refusal};
+use coffre_domain::ids::{AccountId, SessionId, TransferId, UserId};
+use coffre_domain::ledger::{Account, AccountStatus, Action, Outcome, Refusal};
 use coffre_domain::money::{Amount, Currency, Money};
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::{Email, Role};
 use futures_util::future::join_all;
 
 use super::list_all;
-use crate::idempotency::{CLAIM_LEASE, RETENTION};
+use coffre_domain::throttle::LoginKeys;
+
+use crate::idempotency::RETENTION;
 use crate::{
-    AuditFilter, ClaimOutcome, CreateUser, Executed, Fingerprint, IdempotencyKey, Idempotent,
-    LedgerRequest, NewUser, PageLimit, PartyFilter, PasswordHash, Render, Store, StoredResponse,
+    AuditFilter, CreateUser, Executed, Fingerprint, IdempotencyKey, Keyed, LedgerRequest,
+    NewSession, NewUser, Origin, PageLimit, PartyFilter, PasswordHash, REFRESH_TOKEN_TTL, Render,
+    SessionRefused, Store, StoredResponse, TokenHash, UserChanges,
 };
 
 fn eur() -> Currency {
@@ -31,11 +34,19 @@ fn eur_cents(cents: i64) -> Money {
     }
 }
 
-async fn person(store: &dyn Store, name: &str, role: Role) -> Actor {
+/// A user signed in: what a request to the ledger names.
+#[derive(Debug, Clone, Copy)]
+struct Person {
+    user_id: UserId,
+    session_id: SessionId,
+}
+
+async fn person(store: &dyn Store, name: &str, role: Role) -> Person {
+    let email = Email::parse(&format!("{name}@ledger.test")).unwrap();
     let created = store
         .create_user(
             NewUser {
-                email: Email::parse(&format!("{name}@ledger.test")).unwrap(),
+                email: email.clone(),
                 password_hash: PasswordHash::new("$argon2id$v=19$stub".into()),
                 role,
             },
@@ -46,31 +57,54 @@ async fn person(store: &dyn Store, name: &str, role: Role) -> Actor {
     let CreateUser::Created(user) = created else {
         panic!("{created:?}")
     };
-    Actor {
+    // Unique per user: the user id, zero-padded.
+    let mut refresh_token_hash = [0; TokenHash::LEN];
+    refresh_token_hash[..16].copy_from_slice(user.id.as_uuid().as_bytes());
+    let session = NewSession {
+        id: SessionId::new(),
         user_id: user.id,
-        role,
+        refresh_token_hash: TokenHash(refresh_token_hash),
+        expires_at: Timestamp::from_datetime(Timestamp::now().as_datetime() + REFRESH_TOKEN_TTL),
+    };
+    let session_id = session.id;
+    store
+        .create_session(
+            session,
+            &LoginKeys::new(email.as_str(), "192.0.2.1"),
+            &AuditContext::default(),
+        )
+        .await
+        .unwrap();
+    Person {
+        user_id: user.id,
+        session_id,
     }
 }
 
-fn request(actor: Actor, action: Action) -> LedgerRequest {
+fn keyed(person: Person, action: Action, keyed: Option<Keyed>) -> LedgerRequest {
     LedgerRequest {
-        command: Command {
-            actor: Some(actor),
-            context: AuditContext {
-                actor_id: Some(actor.user_id),
-                ..AuditContext::default()
-            },
-            action,
+        origin: Origin::User {
+            session_id: person.session_id,
+            user_id: person.user_id,
+            idempotency: keyed,
         },
-        idempotency: None,
+        context: AuditContext {
+            actor_id: Some(person.user_id),
+            ..AuditContext::default()
+        },
+        action,
     }
+}
+
+fn request(person: Person, action: Action) -> LedgerRequest {
+    keyed(person, action, None)
 }
 
 async fn run(store: &dyn Store, batch: Vec<LedgerRequest>) -> Vec<Executed> {
     store.execute(batch).await.unwrap()
 }
 
-async fn open(store: &dyn Store, owner: Actor) -> Account {
+async fn open(store: &dyn Store, owner: Person) -> Account {
     let action = Action::OpenAccount {
         id: AccountId::new(),
         owner_id: owner.user_id,
@@ -86,7 +120,7 @@ async fn open(store: &dyn Store, owner: Actor) -> Account {
     }
 }
 
-fn deposit(admin: Actor, account: AccountId, cents: i64) -> LedgerRequest {
+fn deposit(admin: Person, account: AccountId, cents: i64) -> LedgerRequest {
     request(
         admin,
         Action::Deposit {
@@ -98,7 +132,7 @@ fn deposit(admin: Actor, account: AccountId, cents: i64) -> LedgerRequest {
     )
 }
 
-fn transfer(owner: Actor, from: AccountId, to: AccountId, cents: i64) -> LedgerRequest {
+fn transfer(owner: Person, from: AccountId, to: AccountId, cents: i64) -> LedgerRequest {
     request(
         owner,
         Action::Transfer {
@@ -213,109 +247,125 @@ fn render_as(status: u16) -> Render {
     })
 }
 
-pub async fn ledger_idempotency_claims_replays_and_takeovers(store: &dyn Store) {
+fn deposit_keyed(admin: Person, account: AccountId, text: &str, fingerprint: u8) -> LedgerRequest {
+    LedgerRequest {
+        origin: Origin::User {
+            session_id: admin.session_id,
+            user_id: admin.user_id,
+            idempotency: Some(Keyed {
+                key: key(text),
+                fingerprint: Fingerprint([fingerprint; 32]),
+                render: render_as(201),
+            }),
+        },
+        ..deposit(admin, account, 100)
+    }
+}
+
+pub async fn ledger_idempotency_records_commit_with_their_effect(store: &dyn Store) {
     let admin = person(store, "admin", Role::Admin).await;
     let alice = person(store, "alice", Role::User).await;
     let a = open(store, alice).await;
-    let now = Timestamp::now();
-    let fingerprint = Fingerprint([7; 32]);
-    let other = Fingerprint([8; 32]);
 
-    let ClaimOutcome::Claimed(first) = store
-        .claim_idempotency_key(admin.user_id, &key("k-1"), fingerprint, now)
-        .await
-        .unwrap()
-    else {
-        panic!("a new key is claimed")
-    };
-    let again = store
-        .claim_idempotency_key(admin.user_id, &key("k-1"), fingerprint, now)
-        .await
-        .unwrap();
-    assert_eq!(again, ClaimOutcome::InFlight);
-    let reused = store
-        .claim_idempotency_key(admin.user_id, &key("k-1"), other, now)
-        .await
-        .unwrap();
-    assert_eq!(reused, ClaimOutcome::Reused);
-    // Keys are per user.
-    let alices = store
-        .claim_idempotency_key(alice.user_id, &key("k-1"), other, now)
-        .await
-        .unwrap();
-    assert!(matches!(alices, ClaimOutcome::Claimed(_)));
-
-    // The first request's process died: after the lease, a retry takes the key over, and the
-    // old claim can no longer complete anything.
-    let later = Timestamp::from_datetime(now.as_datetime() + CLAIM_LEASE);
-    let ClaimOutcome::Claimed(second) = store
-        .claim_idempotency_key(admin.user_id, &key("k-1"), fingerprint, later)
-        .await
-        .unwrap()
-    else {
-        panic!("an expired claim is taken over")
-    };
-    let with_claim = |claim| LedgerRequest {
-        idempotency: Some(Idempotent {
-            claim,
-            render: render_as(201),
-        }),
-        ..deposit(admin, a.id, 100)
-    };
-    let stale = run(store, vec![with_claim(first)]).await;
-    assert_eq!(stale, [Executed::ClaimLost]);
-    assert_eq!(balance(store, a.id).await, 0);
-
-    let done = run(store, vec![with_claim(second)]).await;
-    let Some(Ok(Outcome::Transfer(_))) = done[0].result() else {
-        panic!("{done:?}")
-    };
-    // The caller gets the very response the key stored.
+    // One batch: a keyed deposit, the same key again (they ran at once), and the same key for
+    // another request.
+    let first = run(
+        store,
+        vec![
+            deposit_keyed(admin, a.id, "k-1", 7),
+            deposit_keyed(admin, a.id, "k-1", 7),
+            deposit_keyed(admin, a.id, "k-1", 8),
+        ],
+    )
+    .await;
     let Executed::Decided {
+        result: Ok(Outcome::Transfer(_)),
         response: Some(answered),
-        ..
-    } = &done[0]
+    } = &first[0]
     else {
-        panic!("{done:?}")
+        panic!("{first:?}")
     };
+    assert_eq!(answered.status, 201);
+    assert!(
+        String::from_utf8(answered.body.clone())
+            .unwrap()
+            .contains("Transfer")
+    );
+    assert_eq!(first[1..], [Executed::KeyInUse, Executed::KeyInUse]);
     assert_eq!(balance(store, a.id).await, 100);
-    let replay = store
-        .claim_idempotency_key(admin.user_id, &key("k-1"), fingerprint, later)
-        .await
-        .unwrap();
-    let ClaimOutcome::Replay(stored) = replay else {
-        panic!("{replay:?}")
+
+    // Later batches: the same request replays the very bytes first answered; another request
+    // with the key is refused; another user's key of the same name is theirs.
+    let later = run(
+        store,
+        vec![
+            deposit_keyed(admin, a.id, "k-1", 7),
+            deposit_keyed(admin, a.id, "k-1", 8),
+        ],
+    )
+    .await;
+    assert_eq!(
+        later,
+        [Executed::Replayed(answered.clone()), Executed::KeyReused]
+    );
+    assert_eq!(balance(store, a.id).await, 100);
+
+    // A refusal is stored and replayed like a success.
+    let overdraw = |fingerprint| {
+        keyed(
+            alice,
+            Action::Withdrawal {
+                id: TransferId::new(),
+                account_id: a.id,
+                money: eur_cents(1_000),
+                description: None,
+            },
+            Some(Keyed {
+                key: key("k-1"),
+                fingerprint: Fingerprint([fingerprint; 32]),
+                render: render_as(422),
+            }),
+        )
     };
-    assert_eq!(stored.status, 201);
-    assert_eq!(&stored, answered);
-    assert!(String::from_utf8(stored.body).unwrap().contains("Transfer"));
-    // A completed key stays completed, however old its claim.
-    let much_later = Timestamp::from_datetime(later.as_datetime() + CLAIM_LEASE * 10);
-    let still = store
-        .claim_idempotency_key(admin.user_id, &key("k-1"), fingerprint, much_later)
-        .await
-        .unwrap();
-    assert!(matches!(still, ClaimOutcome::Replay(_)));
+    let refused = run(store, vec![overdraw(9)]).await;
+    let Executed::Decided {
+        result: Err(Refusal::InsufficientFunds),
+        response: Some(refusal),
+    } = &refused[0]
+    else {
+        panic!("{refused:?}")
+    };
+    assert_eq!(
+        run(store, vec![overdraw(9)]).await,
+        [Executed::Replayed(refusal.clone())]
+    );
+    assert_eq!(balance(store, a.id).await, 100);
 }
 
-pub async fn ledger_idempotency_release_and_purge(store: &dyn Store) {
-    let user = person(store, "user", Role::User).await;
+pub async fn ledger_five_hundreds_store_no_key_and_old_keys_are_purged(store: &dyn Store) {
+    let admin = person(store, "admin", Role::Admin).await;
+    let a = open(store, admin).await;
     let now = Timestamp::now();
-    let fingerprint = Fingerprint([1; 32]);
-    let ClaimOutcome::Claimed(claim) = store
-        .claim_idempotency_key(user.user_id, &key("released"), fingerprint, now)
-        .await
-        .unwrap()
-    else {
-        panic!("claimed")
+    let failing = LedgerRequest {
+        origin: Origin::User {
+            session_id: admin.session_id,
+            user_id: admin.user_id,
+            idempotency: Some(Keyed {
+                key: key("flaky"),
+                fingerprint: Fingerprint([1; 32]),
+                render: render_as(500),
+            }),
+        },
+        ..deposit(admin, a.id, 100)
     };
-    store.release_idempotency_key(&claim).await.unwrap();
-    // Released, the key is free even for another request.
-    let fresh = store
-        .claim_idempotency_key(user.user_id, &key("released"), Fingerprint([2; 32]), now)
-        .await
-        .unwrap();
-    assert!(matches!(fresh, ClaimOutcome::Claimed(_)));
+    let answered = run(store, vec![failing]).await;
+    assert!(
+        matches!(&answered[0], Executed::Decided { response: Some(response), .. } if response.status == 500),
+        "{answered:?}"
+    );
+    // Not stored: the same key runs afresh.
+    let again = run(store, vec![deposit_keyed(admin, a.id, "flaky", 1)]).await;
+    assert!(matches!(again[0].result(), Some(Ok(_))), "{again:?}");
 
     let kept = store
         .purge_idempotency_keys(Timestamp::from_datetime(now.as_datetime() - RETENTION))
@@ -324,16 +374,81 @@ pub async fn ledger_idempotency_release_and_purge(store: &dyn Store) {
     assert_eq!(kept, 0, "nothing is older than the retention");
     let purged = store
         .purge_idempotency_keys(Timestamp::from_datetime(
-            now.as_datetime() + chrono::TimeDelta::seconds(1),
+            now.as_datetime() + chrono::TimeDelta::minutes(1),
         ))
         .await
         .unwrap();
     assert_eq!(purged, 1);
-    let after_purge = store
-        .claim_idempotency_key(user.user_id, &key("released"), fingerprint, now)
+    let after_purge = run(store, vec![deposit_keyed(admin, a.id, "flaky", 2)]).await;
+    assert!(
+        matches!(after_purge[0].result(), Some(Ok(_))),
+        "{after_purge:?}"
+    );
+}
+
+pub async fn ledger_sessions_are_checked_in_the_batch(store: &dyn Store) {
+    let admin = person(store, "admin", Role::Admin).await;
+    let alice = person(store, "alice", Role::User).await;
+    let a = open(store, alice).await;
+    let stranger = Person {
+        user_id: alice.user_id,
+        session_id: admin.session_id,
+    };
+    let unknown = Person {
+        user_id: alice.user_id,
+        session_id: SessionId::new(),
+    };
+    store
+        .revoke_session(alice.session_id, &AuditContext::default())
         .await
         .unwrap();
-    assert!(matches!(after_purge, ClaimOutcome::Claimed(_)));
+    let results = run(
+        store,
+        vec![
+            deposit(admin, a.id, 100),
+            transfer(alice, a.id, a.id, 1),
+            request(
+                stranger,
+                Action::SetStatus {
+                    account_id: a.id,
+                    status: AccountStatus::Frozen,
+                },
+            ),
+            request(
+                unknown,
+                Action::SetStatus {
+                    account_id: a.id,
+                    status: AccountStatus::Frozen,
+                },
+            ),
+        ],
+    )
+    .await;
+    assert!(matches!(results[0].result(), Some(Ok(_))), "{results:?}");
+    assert_eq!(
+        results[1..],
+        [
+            Executed::Unauthenticated(SessionRefused::Revoked),
+            Executed::Unauthenticated(SessionRefused::Unknown),
+            Executed::Unauthenticated(SessionRefused::Unknown),
+        ]
+    );
+    // The role is the one stored now, not the one the session began with.
+    person(store, "keeper", Role::Admin).await;
+    store
+        .update_user(
+            admin.user_id,
+            UserChanges {
+                role: Some(Role::User),
+                ..UserChanges::default()
+            },
+            &AuditContext::default(),
+        )
+        .await
+        .unwrap();
+    let demoted = run(store, vec![deposit(admin, a.id, 100)]).await;
+    assert!(matches!(demoted[0].result(), Some(Err(_))), "{demoted:?}");
+    assert_eq!(balance(store, a.id).await, 100);
 }
 
 pub async fn ledger_concurrent_opposite_transfers_conserve(store: &dyn Store) {
