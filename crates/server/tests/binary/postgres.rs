@@ -232,6 +232,29 @@ async fn two_instances_share_limits_and_conserve_money() {
         .await;
     assert_eq!(status, 201, "{body}");
 
+    // One key sent to both instances at once, ten times: each key moves money once, and both
+    // instances answer it with the same transfer (the later insert of the key's record waits
+    // for the earlier commit, and its batch retries into a replay).
+    let twin = format!(
+        r#"{{"from_account_id": "{}", "to_account_id": "{}", "amount": "0.01", "currency": "EUR"}}"#,
+        accounts[0], accounts[1]
+    );
+    for n in 0..10 {
+        let key = format!("twin-{n}");
+        let headers = [auth[0], ("Idempotency-Key", key.as_str())];
+        let ((first, one), (second, other)) = tokio::join!(
+            a.request("POST", "/v1/transfers", &headers, Some(&twin)),
+            b.request("POST", "/v1/transfers", &headers, Some(&twin)),
+        );
+        assert_eq!((first, second), (201, 201), "{one} / {other}");
+        assert_eq!(one, other);
+    }
+    let (status, body) = b
+        .request("GET", &format!("/v1/accounts/{}", accounts[1]), &auth, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""balance":"0.10""#), "{body}");
+
     let transfers: Vec<(usize, String, String)> = (0..40_usize)
         .map(|n| {
             let (from, to) = if n % 3 == 0 { (1, 0) } else { (0, 1) };
