@@ -77,15 +77,52 @@ pub(crate) async fn ensure_system_accounts(
     Ok(())
 }
 
-/// One attempt at a whole batch; the caller retries it on contention.
+/// One run of a whole batch; the caller retries it on contention. Most batches commit on
+/// their first attempt, which reads no key records.
 pub(crate) async fn execute(
     pool: PgPool,
     batch: Vec<LedgerRequest>,
 ) -> Result<Vec<Executed>, StoreError> {
+    if let Attempt::Committed(executed) =
+        attempt(pool.clone(), batch.clone(), KeyReads::Optimistic).await?
+    {
+        return Ok(executed);
+    }
+    match attempt(pool, batch, KeyReads::Read).await? {
+        Attempt::Committed(executed) => Ok(executed),
+        // Another instance committed one of these keys between this read and this insert.
+        Attempt::KeyExists => Err(StoreError::Contention),
+    }
+}
+
+/// How a batch attempt learns of its keys' existing records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyReads {
+    /// Assume none exists, and let the records' insert say otherwise: the common case costs
+    /// no read, and a key that turns out to exist (a replay, or another instance's request
+    /// that committed first) sends the batch back to run again with [`KeyReads::Read`].
+    Optimistic,
+    Read,
+}
+
+enum Attempt {
+    Committed(Vec<Executed>),
+    /// Some key already had a record: nothing was committed; run again, reading the keys.
+    KeyExists,
+}
+
+async fn attempt(
+    pool: PgPool,
+    batch: Vec<LedgerRequest>,
+    key_reads: KeyReads,
+) -> Result<Attempt, StoreError> {
     let mut transaction = pool.begin().await.map_err(map_error)?;
     let reads = BatchReads {
         sessions: read_sessions(&mut transaction, &batch).await?,
-        keys: read_keys(&mut transaction, &batch).await?,
+        keys: match key_reads {
+            KeyReads::Optimistic => HashMap::new(),
+            KeyReads::Read => read_keys(&mut transaction, &batch).await?,
+        },
     };
     let plan = LockPlan::of(&batch);
     let payments = lock_payments(&mut transaction, &plan.payments).await?;
@@ -95,10 +132,13 @@ pub(crate) async fn execute(
         .with_payments(payments);
     let decided = decide_batch(&batch, &reads, &mut ledger, Timestamp::now())?;
     write_effects(&mut transaction, &ledger, &decided.effects).await?;
-    insert_keys(&mut transaction, &decided.keys).await?;
+    if !insert_keys(&mut transaction, &decided.keys).await? {
+        transaction.rollback().await.map_err(map_error)?;
+        return Ok(Attempt::KeyExists);
+    }
     append_audit(&mut transaction, decided.effects.audit).await?;
     transaction.commit().await.map_err(map_error)?;
-    Ok(decided.executed)
+    Ok(Attempt::Committed(decided.executed))
 }
 
 /// The batch's sessions with their users, as they are now: a revocation committed before
@@ -181,12 +221,15 @@ async fn read_keys(
         .collect()
 }
 
-/// Writes the batch's key records. If another transaction (another instance) committed one
-/// of these keys since [`read_keys`], the insert waits for it and skips the row: the batch
-/// then must not commit, and its retry reads that record and replays it.
-async fn insert_keys(connection: &mut PgConnection, records: &[NewKey]) -> Result<(), StoreError> {
+/// Writes the batch's key records; `false` if some key already had one (committed before,
+/// or by another instance's transaction, which the insert waits for): the batch must then not
+/// commit, and runs again reading the keys, which replays that record.
+async fn insert_keys(
+    connection: &mut PgConnection,
+    records: &[NewKey],
+) -> Result<bool, StoreError> {
     if records.is_empty() {
-        return Ok(());
+        return Ok(true);
     }
     let users: Vec<Uuid> = records.iter().map(|r| r.user_id.as_uuid()).collect();
     let keys: Vec<&str> = records.iter().map(|r| r.key.as_str()).collect();
@@ -209,10 +252,7 @@ async fn insert_keys(connection: &mut PgConnection, records: &[NewKey]) -> Resul
     .await
     .map_err(map_error)?
     .rows_affected();
-    if usize::try_from(inserted).ok() != Some(records.len()) {
-        return Err(StoreError::Contention);
-    }
-    Ok(())
+    Ok(usize::try_from(inserted).ok() == Some(records.len()))
 }
 
 /// Payments are locked before accounts, each kind in ascending id order: one global order, so
@@ -253,11 +293,14 @@ async fn lock_accounts(
 ) -> Result<Ledger, StoreError> {
     let ids: Vec<Uuid> = accounts.iter().map(AccountId::as_uuid).collect();
     let currencies: Vec<&str> = system_currencies.iter().map(Currency::code).collect();
+    // One list of ids, so the lock is a primary-key probe per account: an `OR` with the system
+    // accounts' condition made PostgreSQL scan the whole table instead.
     let rows = sqlx::query_as!(
         AccountRow,
         "SELECT id, owner_id, currency, name, balance, held, status, created_at, updated_at \
          FROM accounts \
-         WHERE id = ANY($1) OR (owner_id IS NULL AND currency = ANY($2)) \
+         WHERE id = ANY($1::uuid[] || ARRAY(SELECT id FROM accounts \
+                                             WHERE owner_id IS NULL AND currency = ANY($2))) \
          ORDER BY id \
          FOR NO KEY UPDATE",
         &ids,
