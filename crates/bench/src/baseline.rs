@@ -1,20 +1,24 @@
 //! The baseline: the durable writes of one transfer issued straight to PostgreSQL by a Rust
 //! client with prepared statements (sqlx caches them per connection): lock both accounts in id
 //! order, update both balances, insert the transfer, its two lines, its idempotency record and
-//! its audit event, commit. No hash chain, no HTTP, no sessions: the floor Coffre is compared
-//! with.
+//! its audit event, commit. A payment is three such transactions, as Coffre's three requests:
+//! create (the payment, its idempotency record, an event), authorize (lock the payment and the
+//! payer, hold the amount, an event), capture (lock the payment and both accounts, release the
+//! hold and move the money, the transfer and its lines, an event). No hash chain, no HTTP, no
+//! sessions: the floor Coffre is compared with.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{Outcome, Workload};
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS accounts (id UUID PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance >= 0));
+CREATE TABLE IF NOT EXISTS accounts (id UUID PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance >= 0),
+    held BIGINT NOT NULL DEFAULT 0 CHECK (held BETWEEN 0 AND balance));
 CREATE TABLE IF NOT EXISTS transfers (id UUID PRIMARY KEY, from_id UUID NOT NULL REFERENCES accounts,
     to_id UUID NOT NULL REFERENCES accounts, amount BIGINT NOT NULL, created_at TIMESTAMPTZ NOT NULL);
 CREATE TABLE IF NOT EXISTS lines (id UUID PRIMARY KEY, transfer_id UUID NOT NULL REFERENCES transfers,
@@ -22,6 +26,9 @@ CREATE TABLE IF NOT EXISTS lines (id UUID PRIMARY KEY, transfer_id UUID NOT NULL
 CREATE INDEX IF NOT EXISTS lines_account_idx ON lines (account_id, id);
 CREATE TABLE IF NOT EXISTS idempotency (user_id UUID NOT NULL, key TEXT NOT NULL, response BYTEA,
     PRIMARY KEY (user_id, key));
+CREATE TABLE IF NOT EXISTS payments (id UUID PRIMARY KEY, payer_id UUID NOT NULL REFERENCES accounts,
+    payee_id UUID NOT NULL REFERENCES accounts, amount BIGINT NOT NULL, state TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (seq BIGSERIAL PRIMARY KEY, action TEXT NOT NULL, resource_id UUID,
     new_value JSON);
 ";
@@ -39,7 +46,7 @@ pub async fn run(
         .await
         .unwrap();
     sqlx::raw_sql(SCHEMA).execute(&pool).await.unwrap();
-    sqlx::query("TRUNCATE audit, idempotency, lines, transfers, accounts")
+    sqlx::query("TRUNCATE audit, idempotency, payments, lines, transfers, accounts")
         .execute(&pool)
         .await
         .unwrap();
@@ -62,7 +69,7 @@ pub async fn run(
             while Instant::now() < deadline {
                 let from = ids[rand::random_range(0..accounts)];
                 let to = match workload {
-                    Workload::Hot => merchant,
+                    Workload::Hot | Workload::Payments => merchant,
                     _ => loop {
                         let to = ids[rand::random_range(0..accounts)];
                         if to != from {
@@ -71,7 +78,11 @@ pub async fn run(
                     },
                 };
                 let began = Instant::now();
-                transfer(&pool, from, to, rand::random_range(1..=100)).await;
+                let amount = rand::random_range(1..=100);
+                match workload {
+                    Workload::Uniform | Workload::Hot => transfer(&pool, from, to, amount).await,
+                    Workload::Payments => payment(&pool, from, to, amount).await,
+                }
                 latencies.push(began.elapsed());
             }
             latencies
@@ -88,6 +99,144 @@ pub async fn run(
         latencies,
         statuses: BTreeMap::new(),
     }
+}
+
+async fn audit(tx: &mut PgConnection, action: &str, id: Uuid, amount: i64) {
+    sqlx::query("INSERT INTO audit (action, resource_id, new_value) VALUES ($1, $2, $3::json)")
+        .bind(action)
+        .bind(id)
+        .bind(format!(r#"{{"amount": {amount}}}"#))
+        .execute(tx)
+        .await
+        .unwrap();
+}
+
+async fn payment(pool: &PgPool, payer: Uuid, payee: Uuid, amount: i64) {
+    let id = Uuid::now_v7();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO payments VALUES ($1, $2, $3, $4, 'created', now())")
+        .bind(id)
+        .bind(payer)
+        .bind(payee)
+        .bind(amount)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO idempotency VALUES ($1, $2, $3)")
+        .bind(payer)
+        .bind(id.to_string())
+        .bind(b"{}".as_slice())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    audit(&mut tx, "PAYMENT_CREATE", id, amount).await;
+    tx.commit().await.unwrap();
+
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT state FROM payments WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let (balance, held): (i64, i64) =
+        sqlx::query_as("SELECT balance, held FROM accounts WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(payer)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    assert!(
+        balance - held >= amount,
+        "the baseline's accounts are funded for the whole run"
+    );
+    sqlx::query("UPDATE accounts SET held = held + $2 WHERE id = $1")
+        .bind(payer)
+        .bind(amount)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE payments SET state = 'authorized' WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    audit(&mut tx, "PAYMENT_AUTHORIZE", id, amount).await;
+    tx.commit().await.unwrap();
+
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT state FROM payments WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let (first, second) = if payer < payee {
+        (payer, payee)
+    } else {
+        (payee, payer)
+    };
+    let balances: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT id, balance FROM accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(vec![first, second])
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    let balance = |account| balances.iter().find(|(id, _)| *id == account).unwrap().1;
+    let (payer_after, payee_after) = (balance(payer) - amount, balance(payee) + amount);
+    sqlx::query("UPDATE accounts SET balance = $2, held = held - $3 WHERE id = $1")
+        .bind(payer)
+        .bind(payer_after)
+        .bind(amount)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE accounts SET balance = $2 WHERE id = $1")
+        .bind(payee)
+        .bind(payee_after)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    transfer_rows(&mut tx, payer, payee, amount, payer_after, payee_after).await;
+    sqlx::query("UPDATE payments SET state = 'captured' WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    audit(&mut tx, "PAYMENT_CAPTURE", id, amount).await;
+    tx.commit().await.unwrap();
+}
+
+/// The transfer row and its two ledger lines; returns the transfer's id.
+async fn transfer_rows(
+    tx: &mut PgConnection,
+    from: Uuid,
+    to: Uuid,
+    amount: i64,
+    from_after: i64,
+    to_after: i64,
+) -> Uuid {
+    let id = Uuid::now_v7();
+    sqlx::query("INSERT INTO transfers VALUES ($1, $2, $3, $4, now())")
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .bind(amount)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO lines VALUES ($1, $2, $3, $4, $5), ($6, $2, $7, $8, $9)")
+        .bind(Uuid::now_v7())
+        .bind(id)
+        .bind(from)
+        .bind(-amount)
+        .bind(from_after)
+        .bind(Uuid::now_v7())
+        .bind(to)
+        .bind(amount)
+        .bind(to_after)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    id
 }
 
 async fn transfer(pool: &PgPool, from: Uuid, to: Uuid, amount: i64) {
@@ -120,28 +269,7 @@ async fn transfer(pool: &PgPool, from: Uuid, to: Uuid, amount: i64) {
         .execute(&mut *tx)
         .await
         .unwrap();
-    let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO transfers VALUES ($1, $2, $3, $4, now())")
-        .bind(id)
-        .bind(from)
-        .bind(to)
-        .bind(amount)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO lines VALUES ($1, $2, $3, $4, $5), ($6, $2, $7, $8, $9)")
-        .bind(Uuid::now_v7())
-        .bind(id)
-        .bind(from)
-        .bind(-amount)
-        .bind(from_after)
-        .bind(Uuid::now_v7())
-        .bind(to)
-        .bind(amount)
-        .bind(to_after)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let id = transfer_rows(&mut tx, from, to, amount, from_after, to_after).await;
     sqlx::query("INSERT INTO idempotency VALUES ($1, $2, $3)")
         .bind(from)
         .bind(id.to_string())
@@ -149,13 +277,6 @@ async fn transfer(pool: &PgPool, from: Uuid, to: Uuid, amount: i64) {
         .execute(&mut *tx)
         .await
         .unwrap();
-    sqlx::query(
-        "INSERT INTO audit (action, resource_id, new_value) VALUES ('TRANSFER', $1, $2::json)",
-    )
-    .bind(id)
-    .bind(format!(r#"{{"amount": {amount}}}"#))
-    .execute(&mut *tx)
-    .await
-    .unwrap();
+    audit(&mut tx, "TRANSFER", id, amount).await;
     tx.commit().await.unwrap();
 }

@@ -39,10 +39,26 @@ use tokio::process::{Child, Command};
 use client::Http;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Workload {
     Uniform,
     Hot,
     Payments,
+}
+
+impl Workload {
+    /// What one completed iteration is.
+    fn unit(self) -> &'static str {
+        match self {
+            Self::Uniform | Self::Hot => "transfers",
+            Self::Payments => "payments",
+        }
+    }
 }
 
 #[derive(Debug, Parser)]
@@ -50,6 +66,10 @@ struct Args {
     /// The coffre binary to start.
     #[arg(long, default_value = "target/release/coffre")]
     coffre: PathBuf,
+    /// Coffre's database: a fresh PostgreSQL database on `--server-url`, or a fresh SQLite file.
+    /// The baseline always runs on PostgreSQL.
+    #[arg(long, value_enum, default_value = "postgres")]
+    backend: Backend,
     /// A PostgreSQL server whose role may create databases.
     #[arg(
         long,
@@ -423,15 +443,50 @@ async fn drop_database(server_url: &str, url: &str) {
     .unwrap();
 }
 
+/// Coffre's fresh database for this run, removed when dropped.
+enum CoffreDatabase {
+    Postgres { server_url: String, url: String },
+    Sqlite { dir: tempfile::TempDir, url: String },
+}
+
+impl CoffreDatabase {
+    async fn create(backend: Backend, server_url: &str) -> Self {
+        match backend {
+            Backend::Postgres => Self::Postgres {
+                server_url: server_url.to_owned(),
+                url: create_database(server_url, "coffre_bench").await,
+            },
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}/coffre.db", dir.path().display());
+                Self::Sqlite { dir, url }
+            }
+        }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Self::Postgres { url, .. } | Self::Sqlite { url, .. } => url,
+        }
+    }
+
+    async fn remove(self) {
+        match self {
+            Self::Postgres { server_url, url } => drop_database(&server_url, &url).await,
+            Self::Sqlite { dir, .. } => drop(dir),
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
     println!(
-        "coffre-bench: {} clients, {} s per workload, {} accounts",
-        args.concurrency, args.seconds, args.accounts
+        "coffre-bench: Coffre on {:?}, {} clients, {} s per workload, {} accounts",
+        args.backend, args.concurrency, args.seconds, args.accounts
     );
-    let coffre_db = create_database(&args.server_url, "coffre_bench").await;
-    let mut server = start_server(&args, &coffre_db).await;
+    let coffre_db = CoffreDatabase::create(args.backend, &args.server_url).await;
+    let mut server = start_server(&args, coffre_db.url()).await;
     let http = Http::new(&server.base, args.concurrency);
     let bank = Arc::new(setup(http, args.concurrency, args.accounts).await);
     println!(
@@ -447,11 +502,7 @@ async fn main() {
             .call("GET", "/v1/ledger/verify", Some(&bank.admin), None, None)
             .await;
         assert_eq!(status, 200);
-        let unit = if *workload == Workload::Payments {
-            "payments"
-        } else {
-            "transfers"
-        };
+        let unit = workload.unit();
         println!(
             "\n{workload:?}: {:.0} {unit}/s ({} in {:.1} s); p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms",
             outcome.rate(),
@@ -471,14 +522,14 @@ async fn main() {
     }
     println!("\nserver peak memory: {:.1} MiB", server.peak_memory_mib());
     server.child.kill().await.ok();
-    drop_database(&args.server_url, &coffre_db).await;
+    coffre_db.remove().await;
 
     let baseline_db = create_database(&args.server_url, "coffre_baseline").await;
-    println!("\nbaseline: the same writes per transfer straight to PostgreSQL");
+    println!(
+        "\nbaseline: the same durable writes straight to PostgreSQL (Coffre on {:?})",
+        args.backend
+    );
     for (workload, outcome) in &rows {
-        if *workload == Workload::Payments {
-            continue;
-        }
         let base = baseline::run(
             &baseline_db,
             *workload,
@@ -487,8 +538,9 @@ async fn main() {
             args.seconds,
         )
         .await;
+        let unit = workload.unit();
         println!(
-            "  {workload:?}: baseline {:.0} transfers/s (p99 {:.1} ms); Coffre/baseline = {:.2}",
+            "  {workload:?}: baseline {:.0} {unit}/s (p99 {:.1} ms); Coffre/baseline = {:.2}",
             base.rate(),
             millis(base.percentile(0.99)),
             outcome.rate() / base.rate()
