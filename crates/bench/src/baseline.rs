@@ -111,6 +111,33 @@ async fn audit(tx: &mut PgConnection, action: &str, id: Uuid, amount: i64) {
         .unwrap();
 }
 
+async fn record_key(tx: &mut PgConnection, user: Uuid, id: Uuid) {
+    sqlx::query("INSERT INTO idempotency VALUES ($1, $2, $3)")
+        .bind(user)
+        .bind(id.to_string())
+        .bind(b"{}".as_slice())
+        .execute(tx)
+        .await
+        .unwrap();
+}
+
+async fn lock_payment(tx: &mut PgConnection, id: Uuid) {
+    sqlx::query("SELECT state FROM payments WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(tx)
+        .await
+        .unwrap();
+}
+
+async fn set_state(tx: &mut PgConnection, id: Uuid, state: &str) {
+    sqlx::query("UPDATE payments SET state = $2 WHERE id = $1")
+        .bind(id)
+        .bind(state)
+        .execute(tx)
+        .await
+        .unwrap();
+}
+
 async fn payment(pool: &PgPool, payer: Uuid, payee: Uuid, amount: i64) {
     let id = Uuid::now_v7();
     let mut tx = pool.begin().await.unwrap();
@@ -122,22 +149,12 @@ async fn payment(pool: &PgPool, payer: Uuid, payee: Uuid, amount: i64) {
         .execute(&mut *tx)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO idempotency VALUES ($1, $2, $3)")
-        .bind(payer)
-        .bind(id.to_string())
-        .bind(b"{}".as_slice())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    record_key(&mut tx, payer, id).await;
     audit(&mut tx, "PAYMENT_CREATE", id, amount).await;
     tx.commit().await.unwrap();
 
     let mut tx = pool.begin().await.unwrap();
-    sqlx::query("SELECT state FROM payments WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    lock_payment(&mut tx, id).await;
     let (balance, held): (i64, i64) =
         sqlx::query_as("SELECT balance, held FROM accounts WHERE id = $1 FOR NO KEY UPDATE")
             .bind(payer)
@@ -154,20 +171,12 @@ async fn payment(pool: &PgPool, payer: Uuid, payee: Uuid, amount: i64) {
         .execute(&mut *tx)
         .await
         .unwrap();
-    sqlx::query("UPDATE payments SET state = 'authorized' WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    set_state(&mut tx, id, "authorized").await;
     audit(&mut tx, "PAYMENT_AUTHORIZE", id, amount).await;
     tx.commit().await.unwrap();
 
     let mut tx = pool.begin().await.unwrap();
-    sqlx::query("SELECT state FROM payments WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    lock_payment(&mut tx, id).await;
     let (first, second) = if payer < payee {
         (payer, payee)
     } else {
@@ -196,11 +205,7 @@ async fn payment(pool: &PgPool, payer: Uuid, payee: Uuid, amount: i64) {
         .await
         .unwrap();
     transfer_rows(&mut tx, payer, payee, amount, payer_after, payee_after).await;
-    sqlx::query("UPDATE payments SET state = 'captured' WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    set_state(&mut tx, id, "captured").await;
     audit(&mut tx, "PAYMENT_CAPTURE", id, amount).await;
     tx.commit().await.unwrap();
 }
@@ -270,13 +275,7 @@ async fn transfer(pool: &PgPool, from: Uuid, to: Uuid, amount: i64) {
         .await
         .unwrap();
     let id = transfer_rows(&mut tx, from, to, amount, from_after, to_after).await;
-    sqlx::query("INSERT INTO idempotency VALUES ($1, $2, $3)")
-        .bind(from)
-        .bind(id.to_string())
-        .bind(b"{}".as_slice())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    record_key(&mut tx, from, id).await;
     audit(&mut tx, "TRANSFER", id, amount).await;
     tx.commit().await.unwrap();
 }

@@ -17,14 +17,14 @@ use coffre_store::idempotency::{ExistingKey, NewKey};
 use coffre_store::{
     AccountCheckRow, AccountColumns, AccountRow, BatchReads, EntryRow, Executed, IdempotencyKey,
     LedgerRequest, LockPlan, Page, PageLimit, PartyFilter, PaymentColumns, PaymentRecord,
-    PaymentRow, SessionAuth, SessionAuthRow, StoreError, TransferRecord, TransferRow, decide_batch,
-    system_account,
+    PaymentRow, SessionAuth, StoreError, TransferRecord, TransferRow, decide_batch, system_account,
 };
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::audit::append_audit;
 use crate::error::{internal, map_error};
+use crate::sessions;
 
 /// Inserts the system accounts of `currencies` that do not exist yet, in a statement of its
 /// own: the batch's transaction then finds and locks them like any other account.
@@ -155,34 +155,7 @@ async fn read_sessions(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows = sqlx::query!(
-        r#"SELECT sessions.id AS session_id, users.id, users.email, users.role, users.disabled,
-                  users.created_at, users.updated_at,
-                  sessions.revoked_at IS NOT NULL AS "revoked!", sessions.expires_at
-           FROM sessions JOIN users ON users.id = sessions.user_id
-           WHERE sessions.id = ANY($1)"#,
-        &ids,
-    )
-    .fetch_all(&mut *connection)
-    .await
-    .map_err(map_error)?;
-    rows.into_iter()
-        .map(|row| {
-            let auth = SessionAuthRow {
-                id: row.id,
-                email: row.email,
-                role: row.role,
-                disabled: row.disabled,
-                created_at: row.created_at,
-                updated_at: row.updated_at,
-                revoked: row.revoked,
-                expires_at: row.expires_at,
-            }
-            .into_auth()
-            .map_err(internal)?;
-            Ok((SessionId::from_uuid(row.session_id), auth))
-        })
-        .collect()
+    sessions::read_auths(connection, &ids).await
 }
 
 /// The records of the batch's keys that exist. A key whose first request commits after this

@@ -1,6 +1,8 @@
 //! Sessions and refresh tokens in PostgreSQL: login, the per-request check, rotation with reuse
 //! detection, logout, and revocation when a user is disabled.
 
+use std::collections::HashMap;
+
 use coffre_domain::audit::AuditContext;
 use coffre_domain::ids::{SessionId, UserId};
 use coffre_domain::throttle::LoginKeys;
@@ -20,20 +22,45 @@ async fn read_auth(
     connection: &mut PgConnection,
     session_id: Uuid,
 ) -> Result<Option<SessionAuth>, StoreError> {
-    sqlx::query_as!(
-        SessionAuthRow,
-        r#"SELECT users.id, users.email, users.role, users.disabled, users.created_at,
-                  users.updated_at, sessions.revoked_at IS NOT NULL AS "revoked!",
-                  sessions.expires_at
+    Ok(read_auths(connection, &[session_id])
+        .await?
+        .remove(&SessionId::from_uuid(session_id)))
+}
+
+/// Sessions with their users as they are now: the per-request check reads one, a ledger batch
+/// those of all its commands. A missing session does not exist.
+pub(crate) async fn read_auths(
+    connection: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<HashMap<SessionId, SessionAuth>, StoreError> {
+    let rows = sqlx::query!(
+        r#"SELECT sessions.id AS session_id, users.id, users.email, users.role, users.disabled,
+                  users.created_at, users.updated_at,
+                  sessions.revoked_at IS NOT NULL AS "revoked!", sessions.expires_at
            FROM sessions JOIN users ON users.id = sessions.user_id
-           WHERE sessions.id = $1"#,
-        session_id,
+           WHERE sessions.id = ANY($1)"#,
+        ids,
     )
-    .fetch_optional(connection)
+    .fetch_all(connection)
     .await
-    .map_err(map_error)?
-    .map(|row| row.into_auth().map_err(internal))
-    .transpose()
+    .map_err(map_error)?;
+    rows.into_iter()
+        .map(|row| {
+            let auth = SessionAuthRow {
+                id: row.id,
+                email: row.email,
+                role: row.role,
+                disabled: row.disabled,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+                revoked: row.revoked,
+                expires_at: row.expires_at,
+            }
+            .into_auth()
+            .map_err(internal)?;
+            Ok((SessionId::from_uuid(row.session_id), auth))
+        })
+        .collect()
 }
 
 pub(crate) async fn create(
