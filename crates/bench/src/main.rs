@@ -1,10 +1,11 @@
-//! `coffre-bench`: starts Coffre on a fresh PostgreSQL database, creates its users and
-//! accounts, drives workloads at a chosen concurrency for a chosen time, and in the same run
-//! measures a baseline: the same durable writes issued straight to PostgreSQL.
+//! `coffre-bench`: starts Coffre on a fresh PostgreSQL database (or, with `--backend sqlite`,
+//! a fresh SQLite file), creates its users and accounts, drives workloads at a chosen
+//! concurrency for a chosen time, and in the same run measures a baseline: the same durable
+//! writes issued straight to PostgreSQL.
 //!
 //! ```text
 //! cargo build --release -p coffre -p coffre-bench
-//! target/release/coffre-bench --concurrency 32 --seconds 20
+//! target/release/coffre-bench --concurrency 32 --seconds 20 [--backend sqlite]
 //! ```
 //!
 //! Workloads: `uniform` (random transfers among all accounts), `hot` (every transfer pays one
