@@ -108,12 +108,13 @@ async fn authorize(
 ) -> Result<Response, ApiError> {
     let ttl_secs = i64::try_from(state.settings().authorization_ttl_secs).unwrap_or(i64::MAX);
     let prepared = (|| {
+        let key = key?.0;
         let action = Action::Authorize {
             payment_id: payment_id(&id)?,
             code: authorization_code(),
             ttl: TimeDelta::try_seconds(ttl_secs).unwrap_or(TimeDelta::MAX),
         };
-        Ok((key?.0, action))
+        Ok((key, action))
     })();
     let (key, action) = bearer.first(&state, prepared).await?;
     engine::execute(&state, &bearer, key, fingerprint, action, StatusCode::OK).await
@@ -129,8 +130,8 @@ pub(crate) struct AmountBody {
 }
 
 /// Parses an optional amount at the payment's scale. The currency is read from the payment,
-/// which never changes it; a payment the caller may not see answers as the engine would. Only
-/// then is the session read before the batch: an amount alone needs no read.
+/// which never changes it; a payment the caller may not see answers as the engine would. That
+/// check needs the caller's role, so an amount costs a session read before the batch.
 async fn amount_of(
     state: &AppState,
     bearer: &Bearer,
@@ -165,8 +166,9 @@ async fn amount_request(
     ),
     ApiError,
 > {
-    let prepared = (|| Ok((key?, payment_id(id)?, request?)))();
-    let (key, payment_id, request) = bearer.first(state, prepared).await?;
+    // The order the extractors used to reject in: key, body, then the payment's id.
+    let prepared = (|| Ok((key?, request?, payment_id(id)?)))();
+    let (key, request, payment_id) = bearer.first(state, prepared).await?;
     let amount = amount_of(state, bearer, payment_id, request.body.amount).await?;
     Ok((key, payment_id, amount, request.fingerprint))
 }
@@ -216,6 +218,7 @@ async fn fail(
     request: Result<Fingerprinted<FailBody>, ApiError>,
 ) -> Result<Response, ApiError> {
     let prepared = (|| {
+        let key = key?.0;
         let Fingerprinted { body, fingerprint } = request?;
         let reason = FailureReason::parse(body.reason)
             .map_err(|error| ApiError::ValidationFailed(format!("reason {error}")))?;
@@ -223,7 +226,7 @@ async fn fail(
             payment_id: payment_id(&id)?,
             reason,
         };
-        Ok((key?.0, action, fingerprint))
+        Ok((key, action, fingerprint))
     })();
     let (key, action, fingerprint) = bearer.first(&state, prepared).await?;
     engine::execute(&state, &bearer, key, fingerprint, action, StatusCode::OK).await
