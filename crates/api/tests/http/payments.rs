@@ -448,6 +448,30 @@ async fn each_transition_has_its_actors(store: Arc<dyn Store>) {
     assert_eq!(listed["data"].as_array().unwrap().len(), 2);
     assert_eq!(listed["has_more"], true);
     assert_eq!(listed["data"][0]["id"], third.as_str());
+
+    // `?account_id=` narrows a list to the payments of one account the caller may read.
+    let elsewhere = bank.funded(&bank.alice, "5.00").await;
+    let other = bank.payment(&bank.alice, &elsewhere, &payer, "1.00").await;
+    let of_elsewhere = bank
+        .get(&bank.alice, &format!("/v1/payments?account_id={elsewhere}"))
+        .await
+        .json();
+    assert_eq!(of_elsewhere["data"].as_array().unwrap().len(), 1);
+    assert_eq!(of_elsewhere["data"][0]["id"], other.as_str());
+    let of_payee = bank
+        .get(&bank.bob, &format!("/v1/payments?account_id={payee}"))
+        .await
+        .json();
+    let of_payee = of_payee["data"].as_array().unwrap();
+    assert!(!of_payee.is_empty());
+    assert!(
+        of_payee
+            .iter()
+            .all(|payment| payment["payee_account_id"] == payee.as_str())
+    );
+    bank.get(&carol, &format!("/v1/payments?account_id={payee}"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "ACCOUNT_NOT_FOUND");
 }
 
 async fn an_expired_authorization_holds_nothing_and_cannot_be_captured(store: Arc<dyn Store>) {
