@@ -7,6 +7,7 @@
 //! does not block.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use coffre_domain::ids::{AccountId, EntryId, PaymentId, SessionId, TransferId, UserId};
 use coffre_domain::ledger::{self, Account, Effects, Entry, Ledger, LedgerReport, Transfer};
@@ -28,10 +29,7 @@ use crate::sessions;
 
 /// Inserts the system accounts of `currencies` that do not exist yet, in a statement of its
 /// own: the batch's transaction then finds and locks them like any other account.
-pub(crate) async fn ensure_system_accounts(
-    pool: &PgPool,
-    currencies: &[Currency],
-) -> Result<(), StoreError> {
+async fn ensure_system_accounts(pool: &PgPool, currencies: &[Currency]) -> Result<(), StoreError> {
     if currencies.is_empty() {
         return Ok(());
     }
@@ -81,14 +79,16 @@ pub(crate) async fn ensure_system_accounts(
 /// their first attempt, which reads no key records.
 pub(crate) async fn execute(
     pool: PgPool,
-    batch: Vec<LedgerRequest>,
+    batch: Arc<Vec<LedgerRequest>>,
 ) -> Result<Vec<Executed>, StoreError> {
+    let plan = LockPlan::of(batch.iter());
+    ensure_system_accounts(&pool, &plan.system_currencies).await?;
     if let Attempt::Committed(executed) =
-        attempt(pool.clone(), batch.clone(), KeyReads::Optimistic).await?
+        attempt(&pool, &batch, &plan, KeyReads::Optimistic).await?
     {
         return Ok(executed);
     }
-    match attempt(pool, batch, KeyReads::Read).await? {
+    match attempt(&pool, &batch, &plan, KeyReads::Read).await? {
         Attempt::Committed(executed) => Ok(executed),
         // Another instance committed one of these keys between this read and this insert.
         Attempt::KeyExists => Err(StoreError::Contention),
@@ -112,25 +112,25 @@ enum Attempt {
 }
 
 async fn attempt(
-    pool: PgPool,
-    batch: Vec<LedgerRequest>,
+    pool: &PgPool,
+    batch: &[LedgerRequest],
+    plan: &LockPlan,
     key_reads: KeyReads,
 ) -> Result<Attempt, StoreError> {
     let mut transaction = pool.begin().await.map_err(map_error)?;
     let reads = BatchReads {
-        sessions: read_sessions(&mut transaction, &batch).await?,
+        sessions: read_sessions(&mut transaction, batch).await?,
         keys: match key_reads {
             KeyReads::Optimistic => HashMap::new(),
-            KeyReads::Read => read_keys(&mut transaction, &batch).await?,
+            KeyReads::Read => read_keys(&mut transaction, batch).await?,
         },
     };
-    let plan = LockPlan::of(&batch);
     let payments = lock_payments(&mut transaction, &plan.payments).await?;
     let accounts = plan.accounts_with(&payments);
     let mut ledger = lock_accounts(&mut transaction, &accounts, &plan.system_currencies)
         .await?
         .with_payments(payments);
-    let decided = decide_batch(&batch, &reads, &mut ledger, Timestamp::now())?;
+    let decided = decide_batch(batch, &reads, &mut ledger, Timestamp::now())?;
     write_effects(&mut transaction, &ledger, &decided.effects).await?;
     if !insert_keys(&mut transaction, &decided.keys).await? {
         transaction.rollback().await.map_err(map_error)?;

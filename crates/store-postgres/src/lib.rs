@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,10 +18,9 @@ use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::Email;
 use coffre_store::{
-    AuditFilter, CreateUser, EnsureAdmin, Executed, LedgerRequest, LockPlan, LoginRecord,
-    NewSession, NewUser, Page, PageLimit, PartyFilter, PasswordHash, PaymentRecord, PoolStats,
-    RefreshOutcome, SessionAuth, Store, StoreError, TokenHash, TransferRecord, UpdateUser, User,
-    UserChanges,
+    AuditFilter, CreateUser, EnsureAdmin, Executed, LedgerRequest, LoginRecord, NewSession,
+    NewUser, Page, PageLimit, PartyFilter, PasswordHash, PaymentRecord, PoolStats, RefreshOutcome,
+    SessionAuth, Store, StoreError, TokenHash, TransferRecord, UpdateUser, User, UserChanges,
 };
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
@@ -252,11 +252,9 @@ impl Store for PgStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let currencies = LockPlan::of(&batch).system_currencies;
-        let pool = self.pool.clone();
-        detached::run(async move { ledger::ensure_system_accounts(&pool, &currencies).await })
-            .await?;
-        self.transaction(move |pool| ledger::execute(pool, batch.clone()))
+        // Shared, not copied, by every attempt the contention retries make.
+        let batch = Arc::new(batch);
+        self.transaction(move |pool| ledger::execute(pool, Arc::clone(&batch)))
             .await
     }
 

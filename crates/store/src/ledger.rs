@@ -216,29 +216,30 @@ pub fn decide_batch(
     now: Timestamp,
 ) -> Result<DecidedBatch, StoreError> {
     let mut keys_in_batch = HashSet::new();
-    let admitted: Vec<Admitted> = batch
+    let mut commands = Vec::with_capacity(batch.len());
+    // Per request, its answer if it has one before the ledger; the rest are `commands`.
+    let answers: Vec<Option<Executed>> = batch
         .iter()
-        .map(|request| admit(request, reads, &mut keys_in_batch, now))
-        .collect();
-    let commands: Vec<Command> = admitted
-        .iter()
-        .filter_map(|admitted| match admitted {
-            Admitted::Run(command) => Some(command.clone()),
-            Admitted::Answered(_) => None,
-        })
+        .map(
+            |request| match admit(request, reads, &mut keys_in_batch, now) {
+                Admitted::Answered(answer) => Some(answer),
+                Admitted::Run(command) => {
+                    commands.push(command);
+                    None
+                }
+            },
+        )
         .collect();
     let (results, effects) = apply(ledger, &commands, now);
     let mut results = results.into_iter();
     let mut executed = Vec::with_capacity(batch.len());
     let mut keys = Vec::new();
-    for (request, admitted) in batch.iter().zip(admitted) {
-        let result = match admitted {
-            Admitted::Answered(answer) => {
-                executed.push(answer);
-                continue;
-            }
-            Admitted::Run(_) => results.next(),
-        };
+    for (request, answer) in batch.iter().zip(answers) {
+        if let Some(answer) = answer {
+            executed.push(answer);
+            continue;
+        }
+        let result = results.next();
         let Some(result) = result else {
             return Err(StoreError::Internal(
                 "the ledger answered fewer commands than it was given".into(),
