@@ -14,7 +14,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::bodies::{AccountBody, EntryBody};
-use super::listing::{ListBody, page_limit};
+use super::listing::{ListBody, answer_page, page_limit};
 use super::reads::{Item, Read, audit_read};
 use crate::auth::caller::Caller;
 use crate::engine;
@@ -110,12 +110,10 @@ async fn list(
         .store()
         .list_accounts(owner, limit, query.starting_after)
         .await?;
-    let items = page.data.iter().map(item).collect();
-    audit_read(&state, &caller, "account", Read::Page(items)).await?;
-    Ok(Json(ListBody {
-        data: page.data.iter().map(AccountBody::from).collect(),
-        has_more: page.has_more,
-    }))
+    answer_page(&state, &caller, "account", page, item, |account| {
+        AccountBody::from(account)
+    })
+    .await
 }
 
 fn item(account: &Account) -> Item {

@@ -3,11 +3,13 @@
 
 use coffre_domain::access;
 use coffre_domain::ids::AccountId;
-use coffre_store::{PageLimit, PartyFilter};
-use serde::Serialize;
+use coffre_store::{Page, PageLimit, PartyFilter};
+use serde::{Deserialize, Serialize};
 
+use super::reads::{Item, Read, audit_read};
 use crate::auth::caller::Caller;
 use crate::error::ApiError;
+use crate::extract::Json;
 use crate::state::AppState;
 
 pub(super) fn page_limit(limit: Option<u64>) -> Result<PageLimit, ApiError> {
@@ -22,6 +24,33 @@ pub(super) fn page_limit(limit: Option<u64>) -> Result<PageLimit, ApiError> {
 pub(super) struct ListBody<T> {
     pub data: Vec<T>,
     pub has_more: bool,
+}
+
+/// A page as answered: what it shows of others is audited as read first (see `audit_read`),
+/// then each row is rendered.
+pub(super) async fn answer_page<R, B>(
+    state: &AppState,
+    caller: &Caller,
+    resource_type: &str,
+    page: Page<R>,
+    item: impl Fn(&R) -> Item,
+    body: impl Fn(&R) -> B,
+) -> Result<Json<ListBody<B>>, ApiError> {
+    let items = page.data.iter().map(item).collect();
+    audit_read(state, caller, resource_type, Read::Page(items)).await?;
+    Ok(Json(ListBody {
+        data: page.data.iter().map(body).collect(),
+        has_more: page.has_more,
+    }))
+}
+
+/// The query of `GET /v1/transfers` and `GET /v1/payments`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PartyListQuery<Id> {
+    pub limit: Option<u64>,
+    pub starting_after: Option<Id>,
+    pub account_id: Option<AccountId>,
 }
 
 /// What a list of transfers or payments may show the caller: every one touching an account it

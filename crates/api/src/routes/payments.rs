@@ -16,7 +16,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::bodies::PaymentBody;
-use super::listing::{ListBody, page_limit, party_filter};
+use super::listing::{ListBody, PartyListQuery, answer_page, page_limit, party_filter};
 use super::reads::{Item, Read, audit_read};
 use crate::auth::caller::{Bearer, Caller};
 use crate::engine;
@@ -298,18 +298,10 @@ async fn read(
     Ok(Json(PaymentBody::from(&record.payment.view())))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    limit: Option<u64>,
-    starting_after: Option<PaymentId>,
-    account_id: Option<AccountId>,
-}
-
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
+    Query(query): Query<PartyListQuery<PaymentId>>,
 ) -> Result<Json<ListBody<PaymentBody>>, ApiError> {
     let limit = page_limit(query.limit)?;
     let filter = party_filter(&state, &caller, query.account_id).await?;
@@ -317,14 +309,8 @@ async fn list(
         .store()
         .list_payments(filter, limit, query.starting_after)
         .await?;
-    let items = page.data.iter().map(item).collect();
-    audit_read(&state, &caller, "payment", Read::Page(items)).await?;
-    Ok(Json(ListBody {
-        data: page
-            .data
-            .iter()
-            .map(|record| PaymentBody::from(&record.payment.view()))
-            .collect(),
-        has_more: page.has_more,
-    }))
+    answer_page(&state, &caller, "payment", page, item, |record| {
+        PaymentBody::from(&record.payment.view())
+    })
+    .await
 }

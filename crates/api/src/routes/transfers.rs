@@ -15,7 +15,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::bodies::TransferBody;
-use super::listing::{ListBody, page_limit, party_filter};
+use super::listing::{ListBody, PartyListQuery, answer_page, page_limit, party_filter};
 use super::reads::{Item, Read, audit_read};
 use crate::auth::caller::{Bearer, Caller};
 use crate::engine;
@@ -190,18 +190,10 @@ async fn read(
     Ok(Json(TransferBody::from(&record.transfer)))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    limit: Option<u64>,
-    starting_after: Option<TransferId>,
-    account_id: Option<AccountId>,
-}
-
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
+    Query(query): Query<PartyListQuery<TransferId>>,
 ) -> Result<Json<ListBody<TransferBody>>, ApiError> {
     let limit = page_limit(query.limit)?;
     let filter = party_filter(&state, &caller, query.account_id).await?;
@@ -209,14 +201,8 @@ async fn list(
         .store()
         .list_transfers(filter, limit, query.starting_after)
         .await?;
-    let items = page.data.iter().map(item).collect();
-    audit_read(&state, &caller, "transfer", Read::Page(items)).await?;
-    Ok(Json(ListBody {
-        data: page
-            .data
-            .iter()
-            .map(|record| TransferBody::from(&record.transfer))
-            .collect(),
-        has_more: page.has_more,
-    }))
+    answer_page(&state, &caller, "transfer", page, item, |record| {
+        TransferBody::from(&record.transfer)
+    })
+    .await
 }
