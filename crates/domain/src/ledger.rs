@@ -509,11 +509,7 @@ fn apply_one(
                 money: *money,
                 description: description.clone(),
             };
-            let transfer = movement.post(ledger, now, effects)?;
-            effects
-                .audit
-                .push(transfer_event(&transfer, &command.context));
-            Ok(Outcome::Transfer(transfer))
+            movement.post_with_event(ledger, now, effects, &command.context)
         }
         Action::Deposit {
             id,
@@ -532,11 +528,7 @@ fn apply_one(
                 money: *money,
                 description: description.clone(),
             };
-            let transfer = movement.post(ledger, now, effects)?;
-            effects
-                .audit
-                .push(transfer_event(&transfer, &command.context));
-            Ok(Outcome::Transfer(transfer))
+            movement.post_with_event(ledger, now, effects, &command.context)
         }
         Action::Withdrawal {
             id,
@@ -556,11 +548,7 @@ fn apply_one(
                 money: *money,
                 description: description.clone(),
             };
-            let transfer = movement.post(ledger, now, effects)?;
-            effects
-                .audit
-                .push(transfer_event(&transfer, &command.context));
-            Ok(Outcome::Transfer(transfer))
+            movement.post_with_event(ledger, now, effects, &command.context)
         }
         Action::CreatePayment {
             id,
@@ -969,6 +957,19 @@ struct Movement {
 }
 
 impl Movement {
+    /// A transfer, deposit or withdrawal: the movement and the event that records it.
+    fn post_with_event(
+        self,
+        ledger: &mut Ledger,
+        now: Timestamp,
+        effects: &mut Effects,
+        context: &AuditContext,
+    ) -> CommandResult {
+        let transfer = self.post(ledger, now, effects)?;
+        effects.audit.push(transfer_event(&transfer, context));
+        Ok(Outcome::Transfer(transfer))
+    }
+
     /// The remaining checks in API.md's order (currency, frozen, funds), then the two lines.
     fn post(
         self,
