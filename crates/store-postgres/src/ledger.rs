@@ -6,7 +6,7 @@
 //! the accounts, and their foreign-key checks take `KEY SHARE` locks, which `NO KEY UPDATE`
 //! does not block.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use coffre_domain::ids::{AccountId, EntryId, PaymentId, SessionId, TransferId, UserId};
@@ -147,7 +147,8 @@ async fn read_sessions(
     connection: &mut PgConnection,
     batch: &[LedgerRequest],
 ) -> Result<HashMap<SessionId, SessionAuth>, StoreError> {
-    let ids: Vec<Uuid> = batch
+    // Each once, however many of the batch's commands a session sends.
+    let ids: BTreeSet<Uuid> = batch
         .iter()
         .filter_map(LedgerRequest::session_id)
         .map(|id| id.as_uuid())
@@ -155,6 +156,7 @@ async fn read_sessions(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
+    let ids: Vec<Uuid> = ids.into_iter().collect();
     sessions::read_auths(connection, &ids).await
 }
 

@@ -29,6 +29,10 @@ pub(crate) async fn execute(
     let mut transaction = begin_immediate(pool).await?;
     let mut reads = BatchReads::default();
     for session_id in batch.iter().filter_map(LedgerRequest::session_id) {
+        // A session sending several commands of the batch is read once.
+        if reads.sessions.contains_key(&session_id) {
+            continue;
+        }
         if let Some(auth) = sessions::read_auth(&mut transaction, session_id.as_uuid()).await? {
             reads.sessions.insert(session_id, auth);
         }
