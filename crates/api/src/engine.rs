@@ -57,7 +57,7 @@ pub(crate) async fn execute(
             // A keyed command was rendered in its transaction; the rest are rendered here.
             let response = response.unwrap_or_else(|| render(&result));
             if response.status < 500 {
-                return Ok(final_response(&response));
+                return Ok(final_response(response));
             }
             // Not stored (the store keeps no 5xx): answer through the error path, which logs
             // the cause.
@@ -68,7 +68,7 @@ pub(crate) async fn execute(
                 )),
             })
         }
-        Executed::Replayed(stored) => Ok(idempotency::replayed(&stored)),
+        Executed::Replayed(stored) => Ok(idempotency::replayed(stored)),
         Executed::KeyReused => Err(ApiError::IdempotencyKeyReused),
         Executed::KeyInUse => Err(ApiError::IdempotencyKeyInUse),
         Executed::Unauthenticated(refused) => Err(refused.into()),

@@ -130,7 +130,7 @@ where
 }
 
 /// A completed request's first response, answered again.
-pub fn replayed(stored: &StoredResponse) -> Response {
+pub fn replayed(stored: StoredResponse) -> Response {
     let mut response = final_response(stored);
     response
         .headers_mut()
@@ -139,9 +139,9 @@ pub fn replayed(stored: &StoredResponse) -> Response {
 }
 
 /// A rendered response, sent as is: the same bytes whether first answered or replayed.
-pub fn final_response(stored: &StoredResponse) -> Response {
+pub fn final_response(stored: StoredResponse) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, stored.body.clone()).into_response();
+    let mut response = (status, stored.body).into_response();
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
