@@ -10,6 +10,7 @@
 )]
 
 mod commands;
+mod faults;
 mod newcomer;
 mod postgres;
 mod settings;

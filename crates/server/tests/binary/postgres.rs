@@ -6,11 +6,11 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection};
 
 use crate::support::{coffre, run, run_with_stdin, start};
 
-const SECRET: &str = "a-secret-of-at-least-thirty-two-bytes";
+pub(crate) const SECRET: &str = "a-secret-of-at-least-thirty-two-bytes";
 
 /// A new database with nothing in it, named so the postgres backend's test support drops it
 /// once it is old. Returns its URL.
-async fn empty_database() -> String {
+pub(crate) async fn empty_database() -> String {
     let server: PgConnectOptions = server_url().parse().unwrap();
     let mut admin = PgConnection::connect_with(&server).await.unwrap();
     let name = format!("{TEST_DATABASE_PREFIX}{}", uuid::Uuid::now_v7().simple());

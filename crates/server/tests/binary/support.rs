@@ -9,6 +9,9 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command as AsyncCommand};
 
+pub mod cluster;
+pub mod load;
+
 const BINARY: &str = env!("CARGO_BIN_EXE_coffre");
 
 /// Every environment variable the binary reads.
@@ -123,6 +126,67 @@ pub async fn start(command: Command) -> Server {
     Server { child, addr, log }
 }
 
+/// A loopback port free right now, for a server that must come back on the same address.
+pub fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().port()
+}
+
+/// How long a request may take before [`send`] gives up on it: past the server's own 20 s
+/// deadline, so a server that keeps its promise always answers first.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A plain HTTP/1.1 request to `addr` on a connection of its own, with extra headers and an
+/// optional JSON body; returns the status and the body (the server answers bodies with a
+/// Content-Length and closes). An error means no complete answer: the server refused the
+/// connection, closed it early, or took longer than [`REQUEST_DEADLINE`].
+pub async fn send(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    json: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: coffre\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if let Some(body) = json {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+    } else {
+        request.push_str("\r\n");
+    }
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.write_all(request.as_bytes()).await?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await?;
+        Ok::<_, std::io::Error>(response)
+    };
+    let response = tokio::time::timeout(REQUEST_DEADLINE, exchange)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in time"))??;
+    let incomplete = || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "cut-off answer");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .ok_or_else(incomplete)?;
+    let (head, body) = response.split_once("\r\n\r\n").ok_or_else(incomplete)?;
+    let length = head
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse::<usize>().ok());
+    if length.is_some_and(|length| length != body.len()) {
+        return Err(incomplete());
+    }
+    Ok((status, body.to_owned()))
+}
+
 /// The address in a `listening on ADDR` line, pretty or JSON.
 fn listening_addr(line: &str) -> Option<String> {
     let message = match serde_json::from_str::<serde_json::Value>(line) {
@@ -140,7 +204,7 @@ impl Server {
     }
 
     /// A plain HTTP/1.1 request with extra headers and an optional JSON body; returns the
-    /// status and the body (the server answers bodies with a Content-Length).
+    /// status and the body.
     pub async fn request(
         &self,
         method: &str,
@@ -148,26 +212,14 @@ impl Server {
         headers: &[(&str, &str)],
         json: Option<&str>,
     ) -> (u16, String) {
-        let mut stream = TcpStream::connect(&self.addr).await.unwrap();
-        let mut request =
-            format!("{method} {path} HTTP/1.1\r\nHost: coffre\r\nConnection: close\r\n");
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        if let Some(body) = json {
-            request.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            ));
-        } else {
-            request.push_str("\r\n");
-        }
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.unwrap();
-        let status = response.split(' ').nth(1).unwrap().parse().unwrap();
-        let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
-        (status, body)
+        send(&self.addr, method, path, headers, json)
+            .await
+            .unwrap_or_else(|error| panic!("{method} {path}: {error}"))
+    }
+
+    /// Kills the process with SIGKILL, as a crash or the OOM killer would, and reaps it.
+    pub async fn kill(mut self) {
+        self.child.kill().await.unwrap();
     }
 
     /// Sends `signal` (TERM, INT) and returns how the process ended, which must be soon.
