@@ -172,6 +172,11 @@ impl ApiError {
             Self::Refused(Refusal::InvalidState { from, to }) => {
                 format!("The payment is {from}; it cannot become {to}.")
             }
+            Self::Refused(Refusal::SystemAccountFreeze(_)) => {
+                "A currency's system account cannot be frozen: it carries every deposit and \
+                 withdrawal in that currency."
+                    .to_owned()
+            }
             Self::Refused(Refusal::BalanceLimit(_)) => {
                 "The amount would take the receiving balance past the largest balance Coffre \
                  keeps."
@@ -217,7 +222,7 @@ fn refusal_code(refusal: Refusal) -> ErrorCode {
         Refusal::CurrencyMismatch => ErrorCode::CurrencyMismatch,
         Refusal::AccountFrozen(_) => ErrorCode::AccountFrozen,
         Refusal::InsufficientFunds => ErrorCode::InsufficientFunds,
-        Refusal::BalanceLimit(_) => ErrorCode::ValidationFailed,
+        Refusal::BalanceLimit(_) | Refusal::SystemAccountFreeze(_) => ErrorCode::ValidationFailed,
         Refusal::PaymentNotFound(_) => ErrorCode::PaymentNotFound,
         Refusal::InvalidState { .. } => ErrorCode::InvalidState,
         Refusal::AmountExceedsAuthorized => ErrorCode::AmountExceedsAuthorized,

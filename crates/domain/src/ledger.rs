@@ -321,6 +321,10 @@ pub enum Refusal {
     CurrencyMismatch,
     #[error("account {0} is frozen")]
     AccountFrozen(AccountId),
+    /// Freezing a currency's system account would stop every deposit and withdrawal in that
+    /// currency for everyone.
+    #[error("account {0} is a system account, which cannot be frozen")]
+    SystemAccountFreeze(AccountId),
     #[error("the account's available balance is too low")]
     InsufficientFunds,
     #[error("payment {0} not found")]
@@ -474,6 +478,10 @@ fn apply_one(
                 .accounts
                 .get_mut(account_id)
                 .ok_or(Refusal::AccountNotFound(*account_id))?;
+            // Unfreezing stays allowed, so one frozen before this rule can still be repaired.
+            if account.is_system() && *status == AccountStatus::Frozen {
+                return Err(Refusal::SystemAccountFreeze(*account_id));
+            }
             if account.status != *status {
                 let before = account.status;
                 account.status = *status;
@@ -1408,6 +1416,33 @@ mod tests {
             apply_one_command(&mut w.ledger, by_user).0,
             Err(Refusal::Forbidden)
         );
+    }
+
+    #[test]
+    fn a_system_account_cannot_be_frozen_but_can_be_unfrozen() {
+        let mut w = world();
+        for actor in [w.manager, w.admin] {
+            let freeze = command(
+                actor,
+                Action::SetStatus {
+                    account_id: w.system,
+                    status: AccountStatus::Frozen,
+                },
+            );
+            let before = w.ledger.clone();
+            let (result, effects) = apply_one_command(&mut w.ledger, freeze);
+            assert_eq!(result, Err(Refusal::SystemAccountFreeze(w.system)));
+            assert_eq!(effects, Effects::default());
+            assert_eq!(w.ledger, before);
+        }
+        let unfreeze = command(
+            w.manager,
+            Action::SetStatus {
+                account_id: w.system,
+                status: AccountStatus::Active,
+            },
+        );
+        assert!(apply_one_command(&mut w.ledger, unfreeze).0.is_ok());
     }
 
     #[test]

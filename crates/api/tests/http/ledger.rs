@@ -17,6 +17,7 @@ on_both_backends!(
     deposits_are_for_admins_and_withdrawals_for_owners_and_admins,
     transfer_checks_run_in_the_contract_order,
     frozen_accounts_neither_send_nor_receive,
+    a_system_account_cannot_be_frozen,
     entries_carry_signed_amounts_and_running_balances,
     transfers_are_visible_to_their_parties_and_managers,
     every_change_and_every_foreign_read_is_audited,
@@ -369,6 +370,52 @@ async fn frozen_accounts_neither_send_nor_receive(store: Arc<dyn Store>) {
     )
     .await;
     missing.assert_error(StatusCode::NOT_FOUND, "ACCOUNT_NOT_FOUND");
+}
+
+/// Freezing a currency's system account would stop every deposit and withdrawal in it.
+async fn a_system_account_cannot_be_frozen(store: Arc<dyn Store>) {
+    let bank = bank(store).await;
+    let alices = bank.funded(&bank.alice, "20.00").await;
+    let withdrawn = bank.withdraw(&bank.alice, &alices, "1.00").await;
+    assert_eq!(
+        withdrawn.status,
+        StatusCode::CREATED,
+        "{}",
+        withdrawn.text()
+    );
+    let system = withdrawn.json()["to_account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for who in [&bank.manager, &bank.admin] {
+        let refused = bank
+            .post(who, &format!("/v1/accounts/{system}/freeze"))
+            .await;
+        refused.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED");
+        assert!(
+            refused.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("system account"),
+            "{}",
+            refused.text()
+        );
+    }
+    assert_eq!(bank.account(&system).await["status"], "active");
+    let deposit = bank.deposit(&alices, "1.00", "EUR").await;
+    assert_eq!(deposit.status, StatusCode::CREATED, "{}", deposit.text());
+    let withdrawn = bank.withdraw(&bank.alice, &alices, "1.00").await;
+    assert_eq!(
+        withdrawn.status,
+        StatusCode::CREATED,
+        "{}",
+        withdrawn.text()
+    );
+    // Unfreezing it stays allowed (a no-op here), to repair one frozen before the rule.
+    let unfrozen = bank
+        .post(&bank.manager, &format!("/v1/accounts/{system}/unfreeze"))
+        .await;
+    assert_eq!(unfrozen.status, StatusCode::OK, "{}", unfrozen.text());
 }
 
 async fn entries_carry_signed_amounts_and_running_balances(store: Arc<dyn Store>) {
