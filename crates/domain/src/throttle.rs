@@ -93,6 +93,23 @@ impl ThrottlePolicy {
     }
 }
 
+impl ThrottlePolicy {
+    /// Undoes one [`ThrottlePolicy::record_failure`] for an attempt that turned out to succeed
+    /// (attempts are charged before the password is checked): one failure fewer, and no block
+    /// once the failures left are within the free allowance. A block set past the allowance
+    /// stays: keeping a busy key waiting a little longer is the safe side.
+    pub fn refund(&self, state: &ThrottleState) -> ThrottleState {
+        let failures = state.failures.saturating_sub(1);
+        ThrottleState {
+            failures,
+            last_failure_at: state.last_failure_at,
+            blocked_until: state
+                .blocked_until
+                .filter(|_| failures > self.free_failures),
+        }
+    }
+}
+
 /// The three keys one login attempt is charged to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginKeys {
@@ -191,6 +208,24 @@ mod tests {
         };
         assert_eq!(policy.retry_after_secs(Some(&state), at(0)), Some(2));
         assert_eq!(policy.retry_after_secs(None, at(0)), None);
+    }
+
+    #[test]
+    fn a_refund_undoes_the_charge_that_crossed_the_allowance() {
+        let policy = ThrottlePolicy::EMAIL_AND_IP;
+        let charged = fail_times(policy, 6, at(0));
+        assert!(charged.blocked_until.is_some());
+        let refunded = policy.refund(&charged);
+        assert_eq!((refunded.failures, refunded.blocked_until), (5, None));
+        let far = fail_times(policy, 9, at(0));
+        assert_eq!(policy.refund(&far).failures, 8);
+        assert!(policy.refund(&far).blocked_until.is_some());
+        let none = ThrottleState {
+            failures: 0,
+            last_failure_at: at(0),
+            blocked_until: None,
+        };
+        assert_eq!(policy.refund(&none).failures, 0);
     }
 
     #[test]

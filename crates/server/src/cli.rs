@@ -5,6 +5,7 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
@@ -23,7 +24,9 @@ pub const USAGE_ERROR: u8 = 2;
 /// Every setting is a flag and an environment variable; the flag wins. COFFRE_JWT_SECRET
 /// (the HS256 key, at least 32 bytes) is an environment variable only, because a command
 /// line is visible to every user of the machine. Without it, SQLite setups generate one
-/// into the data directory; PostgreSQL setups refuse to serve.
+/// into the data directory; PostgreSQL setups refuse to serve. COFFRE_CHECKPOINT_KEY (the hex
+/// Ed25519 seed that signs audit checkpoints) is environment-only too; without it, one is
+/// generated into the data directory.
 #[derive(Debug, Parser)]
 #[command(name = "coffre", version)]
 pub struct Cli {
@@ -46,8 +49,39 @@ pub enum Command {
     /// Manage administrators
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Apply pending migrations, then check the audit chain; exit 0 only if every check holds
-    Verify,
+    /// Apply pending migrations, then check the audit chain (and, given a file, its signed
+    /// checkpoints) and the ledger; exit 0 only if every check holds
+    Verify(VerifyArgs),
+    /// Work with the audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Also check this checkpoint file (written by serve): every line's signature, and that
+    /// the chain still holds every checkpointed (seq, hash)
+    #[arg(long, value_name = "FILE")]
+    pub checkpoints: Option<PathBuf>,
+
+    /// Hex Ed25519 public key whose checkpoints to trust (repeatable); a line signed by any
+    /// other key fails. Default: the key of COFFRE_CHECKPOINT_KEY or of the data directory,
+    /// else each line's own key
+    #[arg(long, value_name = "HEX", requires = "checkpoints")]
+    pub checkpoint_public_key: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write every audit event, in seq order, as one JSON object per line
+    Export(AuditExport),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditExport {
+    /// Write to this file (created or truncated) instead of standard output
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,6 +186,15 @@ pub struct RawSettings {
         help = format!("Most connections in the PostgreSQL pool, 1 to {MAX_DB_MAX_CONNECTIONS} [default: 16]")
     )]
     pub db_max_connections: Option<String>,
+
+    /// Where serve appends its signed audit checkpoints, one JSON line each [default: <data dir>/checkpoints.jsonl]
+    #[arg(
+        long,
+        env = "COFFRE_CHECKPOINT_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub checkpoint_file: Option<String>,
 }
 
 /// Logging's settings, read first so everything after can log.
@@ -179,8 +222,10 @@ pub struct Invocation {
 pub fn parse() -> Result<Invocation, ExitCode> {
     let cli = Cli::try_parse().map_err(report_clap_error)?;
     let jwt_secret = std::env::var_os("COFFRE_JWT_SECRET").map(OsString::into_vec);
+    let checkpoint_key = std::env::var_os("COFFRE_CHECKPOINT_KEY").map(OsString::into_vec);
     let log = LogSettings::from_args(cli.log).map_err(|error| fail(&format!("error: {error}")))?;
     let settings = Settings::from_args(cli.settings, jwt_secret)
+        .and_then(|settings| settings.with_checkpoint_key(checkpoint_key))
         .map_err(|error| fail(&format!("error: {error}")))?;
     Ok(Invocation {
         command: cli.command.unwrap_or(Command::Serve),

@@ -13,6 +13,7 @@ use coffre_api::edge::rate_limit::RateQuota;
 use ipnet::IpNet;
 use tracing_subscriber::EnvFilter;
 
+use crate::checkpoint::{self, CheckpointKey};
 use crate::cli::{RawLogSettings, RawSettings};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -44,6 +45,11 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     pub redis_url: Option<ConnectionUrl>,
     pub db_max_connections: u32,
+    /// `None` when `COFFRE_CHECKPOINT_KEY` is unset: `serve` then uses (or generates) the key
+    /// file in the data directory.
+    pub checkpoint_key: Option<CheckpointKey>,
+    /// Where `serve` appends its signed audit checkpoints.
+    pub checkpoint_file: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,6 +173,8 @@ pub enum ConfigError {
         JwtSecret::MIN_LEN_BYTES
     )]
     JwtSecretTooShort { len_bytes: usize },
+    #[error("invalid COFFRE_CHECKPOINT_KEY: {0}")]
+    CheckpointKey(checkpoint::BadKey),
 }
 
 /// One setting's two spellings, for its error messages.
@@ -201,6 +209,7 @@ const RATE_LIMIT_API: Name = Name::new("COFFRE_RATE_LIMIT_API", "--rate-limit-ap
 const TRUSTED_PROXIES: Name = Name::new("COFFRE_TRUSTED_PROXIES", "--trusted-proxies");
 const REDIS_URL: Name = Name::new("REDIS_URL", "--redis-url");
 const DB_MAX_CONNECTIONS: Name = Name::new("COFFRE_DB_MAX_CONNECTIONS", "--db-max-connections");
+const CHECKPOINT_FILE: Name = Name::new("COFFRE_CHECKPOINT_FILE", "--checkpoint-file");
 const LOG_FORMAT: Name = Name::new("COFFRE_LOG_FORMAT", "--log-format");
 const LOG_FILTER: Name = Name::new("RUST_LOG", "--log-filter");
 
@@ -216,7 +225,6 @@ impl Settings {
         Ok(Self {
             listen: parse_listen(raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?,
             database,
-            data_dir,
             jwt_secret: jwt_secret.map(parse_jwt_secret).transpose()?,
             access_token_ttl_secs: parse_secs(
                 ACCESS_TTL,
@@ -245,8 +253,29 @@ impl Settings {
             trusted_proxies: parse_trusted_proxies(raw.trusted_proxies.as_deref().unwrap_or(""))?,
             redis_url: raw.redis_url.as_deref().map(parse_redis_url).transpose()?,
             db_max_connections: parse_db_max_connections(raw.db_max_connections.as_deref())?,
+            checkpoint_key: None,
+            checkpoint_file: match raw.checkpoint_file.as_deref() {
+                Some(path) => parse_checkpoint_file(path)?,
+                None => data_dir.join(checkpoint::DEFAULT_FILE),
+            },
+            data_dir,
         })
     }
+
+    /// `key` is the raw value of `COFFRE_CHECKPOINT_KEY`: the hex Ed25519 seed.
+    pub fn with_checkpoint_key(mut self, key: Option<Vec<u8>>) -> Result<Self, ConfigError> {
+        self.checkpoint_key = key
+            .map(|key| CheckpointKey::from_hex(&key).map_err(ConfigError::CheckpointKey))
+            .transpose()?;
+        Ok(self)
+    }
+}
+
+fn parse_checkpoint_file(value: &str) -> Result<PathBuf, ConfigError> {
+    if value.trim().is_empty() {
+        return Err(CHECKPOINT_FILE.invalid(value, "must not be empty"));
+    }
+    Ok(PathBuf::from(value))
 }
 
 impl LogSettings {

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+mod checkpoint;
 mod cli;
 mod commands;
 mod config;
@@ -32,14 +33,17 @@ async fn main() -> ExitCode {
     };
     let log_output = match command {
         Command::Serve => LogOutput::Stdout,
-        Command::Migrate | Command::Admin(_) | Command::Verify => LogOutput::Stderr,
+        Command::Migrate | Command::Admin(_) | Command::Verify(_) | Command::Audit(_) => {
+            LogOutput::Stderr
+        }
     };
     telemetry::init(log, log_output);
     let outcome = match command {
         Command::Serve => commands::serve::run(settings).await,
         Command::Migrate => commands::migrate::run(&settings).await,
         Command::Admin(admin) => commands::admin::run(&admin, &settings).await,
-        Command::Verify => commands::verify::run(&settings).await,
+        Command::Verify(args) => commands::verify::run(&args, &settings).await,
+        Command::Audit(audit) => commands::audit::run(&audit, &settings).await,
     };
     match outcome {
         Ok(code) => code,

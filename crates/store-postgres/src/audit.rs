@@ -1,16 +1,18 @@
 //! The audit chain in PostgreSQL: append inside a caller's transaction, list, verify.
 
-use coffre_domain::audit::{AuditAction, AuditEvent, ChainReport, NewAuditEvent, canonical_json};
+use coffre_domain::audit::{
+    AuditAction, AuditEvent, ChainHead, ChainReport, NewAuditEvent, canonical_json,
+};
 use coffre_domain::ids::AuditEventId;
 use coffre_domain::time::Timestamp;
-use coffre_store::{AuditFilter, AuditRow, ChainCheck, Page, PageLimit, StoreError, chain_head};
+use coffre_store::{
+    AUDIT_PAGE_ROWS, AuditFilter, AuditRow, CorruptRow, Page, PageLimit, StoreError, chain_head,
+    walk_chain,
+};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::error::map_error;
-
-/// Rows read per query while verifying, so the walk never holds the whole log in memory.
-const VERIFY_PAGE_ROWS: u16 = 1_000;
 
 /// Appends `events` after the chain head, inside the caller's transaction, and returns them as
 /// stored.
@@ -201,34 +203,45 @@ pub(crate) async fn list(
     Ok(Page::from_fetched(events, limit))
 }
 
-pub(crate) async fn verify(pool: &PgPool) -> Result<ChainReport, StoreError> {
-    let mut check = ChainCheck::new();
-    let mut after_seq = 0_i64;
-    loop {
-        let rows = sqlx::query_as!(
-            AuditRow,
-            "SELECT seq, id, occurred_at, actor_id, action, resource_type, resource_id, \
-             old_value, new_value, ip_address, user_agent, request_id, prev_hash, hash \
-             FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
-            after_seq,
-            i64::from(VERIFY_PAGE_ROWS),
-        )
-        .fetch_all(pool)
+pub(crate) async fn head(pool: &PgPool) -> Result<ChainHead, StoreError> {
+    let head = sqlx::query!("SELECT seq, hash FROM audit_chain_head")
+        .fetch_one(pool)
         .await
         .map_err(map_error)?;
-        let Some(last) = rows.last() else {
-            break;
-        };
-        after_seq = last.seq;
-        let full_page = rows.len() == usize::from(VERIFY_PAGE_ROWS);
-        for row in rows {
-            if !check.push(row.into_event()) {
-                return Ok(check.finish());
-            }
-        }
-        if !full_page {
-            break;
-        }
-    }
-    Ok(check.finish())
+    chain_head(head.seq, &head.hash).map_err(|error| StoreError::Internal(error.into()))
+}
+
+/// Up to [`AUDIT_PAGE_ROWS`] rows after `after_seq`, in `seq` order, each decoded or not.
+async fn rows_after(
+    pool: &PgPool,
+    after_seq: i64,
+) -> Result<Vec<Result<AuditEvent, CorruptRow>>, StoreError> {
+    let rows = sqlx::query_as!(
+        AuditRow,
+        "SELECT seq, id, occurred_at, actor_id, action, resource_type, resource_id, \
+         old_value, new_value, ip_address, user_agent, request_id, prev_hash, hash \
+         FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        after_seq,
+        i64::from(AUDIT_PAGE_ROWS),
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    Ok(rows.into_iter().map(AuditRow::into_event).collect())
+}
+
+pub(crate) async fn events_after(
+    pool: &PgPool,
+    after_seq: i64,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    rows_after(pool, after_seq)
+        .await?
+        .into_iter()
+        .map(|row| row.map_err(|error| StoreError::Internal(error.into())))
+        .collect()
+}
+
+pub(crate) async fn verify(pool: &PgPool) -> Result<ChainReport, StoreError> {
+    let head = head(pool).await?;
+    walk_chain(head, |after_seq| rows_after(pool, after_seq)).await
 }

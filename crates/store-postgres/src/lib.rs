@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use coffre_domain::audit::{AuditContext, AuditEvent, ChainReport, NewAuditEvent};
+use coffre_domain::audit::{AuditContext, AuditEvent, ChainHead, ChainReport, NewAuditEvent};
 use coffre_domain::ids::{
     AccountId, AuditEventId, EntryId, PaymentId, SessionId, TransferId, UserId,
 };
@@ -19,8 +19,9 @@ use coffre_domain::time::Timestamp;
 use coffre_domain::user::Email;
 use coffre_store::{
     AuditFilter, CreateUser, EnsureAdmin, Executed, LedgerRequest, LoginRecord, NewSession,
-    NewUser, Page, PageLimit, PartyFilter, PasswordHash, PaymentRecord, PoolStats, RefreshOutcome,
-    SessionAuth, Store, StoreError, TokenHash, TransferRecord, UpdateUser, User, UserChanges,
+    NewUser, Page, PageLimit, PartyFilter, PasswordHash, PaymentRecord, PoolStats, PurgedLogins,
+    RefreshOutcome, SessionAuth, Store, StoreError, TokenHash, TransferRecord, UpdateUser, User,
+    UserChanges,
 };
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
@@ -31,6 +32,7 @@ mod detached;
 mod error;
 mod idempotency;
 mod ledger;
+mod purge;
 mod retry;
 mod sessions;
 #[cfg(feature = "test-support")]
@@ -136,6 +138,14 @@ impl Store for PgStore {
         audit::verify(&self.pool).await
     }
 
+    async fn audit_chain_head(&self) -> Result<ChainHead, StoreError> {
+        audit::head(&self.pool).await
+    }
+
+    async fn audit_events_after(&self, after_seq: i64) -> Result<Vec<AuditEvent>, StoreError> {
+        audit::events_after(&self.pool, after_seq).await
+    }
+
     async fn create_user(
         &self,
         new: NewUser,
@@ -163,24 +173,25 @@ impl Store for PgStore {
         users::find_login(&self.pool, email).await
     }
 
-    async fn login_throttle(
+    async fn claim_login_attempt(
         &self,
         keys: &LoginKeys,
         now: Timestamp,
     ) -> Result<Option<i64>, StoreError> {
-        throttle::retry_after(&self.pool, keys, now).await
+        let keys = keys.clone();
+        self.transaction(move |pool| throttle::claim(pool, keys.clone(), now))
+            .await
     }
 
     async fn record_login_failure(
         &self,
-        keys: &LoginKeys,
         email: &str,
         user_id: Option<UserId>,
         ctx: &AuditContext,
     ) -> Result<(), StoreError> {
-        let (keys, email, ctx) = (keys.clone(), email.to_owned(), ctx.clone());
+        let (email, ctx) = (email.to_owned(), ctx.clone());
         self.transaction(move |pool| {
-            throttle::record_failure(pool, keys.clone(), email.clone(), user_id, ctx.clone())
+            throttle::record_failure(pool, email.clone(), user_id, ctx.clone())
         })
         .await
     }
@@ -320,6 +331,10 @@ impl Store for PgStore {
 
     async fn purge_idempotency_keys(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
         idempotency::purge(&self.pool, cutoff).await
+    }
+
+    async fn purge_expired_logins(&self, now: Timestamp) -> Result<PurgedLogins, StoreError> {
+        purge::expired_logins(&self.pool, now).await
     }
 
     async fn close(&self) {

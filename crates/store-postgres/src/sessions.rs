@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::audit::append_audit;
 use crate::error::{internal, map_error};
+use crate::throttle;
 
 async fn read_auth(
     connection: &mut PgConnection,
@@ -90,15 +91,7 @@ pub(crate) async fn create(
     .execute(&mut *transaction)
     .await
     .map_err(map_error)?;
-    // A success forgives this machine's failures on this account only: the IP and email keys
-    // keep counting, or one valid login would reset a spray across accounts.
-    sqlx::query!(
-        "DELETE FROM login_throttle WHERE key = $1",
-        keys.email_and_ip
-    )
-    .execute(&mut *transaction)
-    .await
-    .map_err(map_error)?;
+    throttle::settle_success(&mut transaction, &keys).await?;
     append_audit(&mut transaction, vec![logged_in(&new, &ctx)]).await?;
     transaction.commit().await.map_err(map_error)
 }

@@ -166,3 +166,30 @@ async fn a_reordered_json_value_still_verifies() {
     let report = store.verify_audit_chain().await.unwrap();
     assert!(report.ok, "{report:?}");
 }
+
+#[tokio::test]
+async fn verify_names_the_first_of_the_newest_events_deleted() {
+    let (store, mut connection) = store_with_five_events().await;
+    // What remains still links: only the head row shows the chain stops short.
+    tamper(&mut connection, "DELETE FROM audit_events WHERE seq >= 4").await;
+    let report = store.verify_audit_chain().await.unwrap();
+    assert!(!report.ok, "{report:?}");
+    assert_eq!(report.first_bad_seq, Some(4));
+
+    tamper(&mut connection, "DELETE FROM audit_events").await;
+    let report = store.verify_audit_chain().await.unwrap();
+    assert_eq!((report.ok, report.first_bad_seq), (false, Some(1)));
+}
+
+#[tokio::test]
+async fn verify_names_a_gap_in_seq() {
+    let (store, mut connection) = store_with_five_events().await;
+    // Renumbered past a hole, hashes untouched.
+    tamper(
+        &mut connection,
+        "UPDATE audit_events SET seq = seq + 10 WHERE seq = 5",
+    )
+    .await;
+    let report = store.verify_audit_chain().await.unwrap();
+    assert_eq!((report.ok, report.first_bad_seq), (false, Some(5)));
+}

@@ -1,21 +1,20 @@
 //! The audit chain in SQLite: append inside a caller's write transaction, list, verify.
 
 use chrono::{DateTime, Utc};
-use coffre_domain::audit::{AuditAction, AuditEvent, ChainReport, NewAuditEvent, canonical_json};
+use coffre_domain::audit::{
+    AuditAction, AuditEvent, ChainHead, ChainReport, NewAuditEvent, canonical_json,
+};
 use coffre_domain::ids::AuditEventId;
 use coffre_domain::time::Timestamp;
 use coffre_store::{
-    AuditFilter, AuditRow, ChainCheck, CorruptRow, Page, PageLimit, StoreError, chain_head,
-    parse_json_column,
+    AUDIT_PAGE_ROWS, AuditFilter, AuditRow, CorruptRow, Page, PageLimit, StoreError, chain_head,
+    parse_json_column, walk_chain,
 };
 use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use crate::error::map_error;
 use crate::transaction::begin_immediate;
-
-/// Rows read per query while verifying, so the walk never holds the whole log in memory.
-const VERIFY_PAGE_ROWS: u16 = 1_000;
 
 /// Appends `events` after the chain head, inside the caller's transaction, and returns them as
 /// stored.
@@ -185,40 +184,51 @@ pub(crate) async fn list(
     Ok(Page::from_fetched(events, limit))
 }
 
-pub(crate) async fn verify(pool: &SqlitePool) -> Result<ChainReport, StoreError> {
-    let mut check = ChainCheck::new();
-    let mut after_seq = 0_i64;
-    let page_rows = i64::from(VERIFY_PAGE_ROWS);
-    loop {
-        let rows = sqlx::query_as!(
-            SqliteAuditRow,
-            r#"SELECT seq AS "seq!", id AS "id!: uuid::Uuid",
-                      occurred_at AS "occurred_at!: chrono::DateTime<chrono::Utc>",
-                      actor_id AS "actor_id?: uuid::Uuid", action AS "action!",
-                      resource_type AS "resource_type!", resource_id AS "resource_id?",
-                      old_value AS "old_value?", new_value AS "new_value?",
-                      ip_address AS "ip_address?", user_agent AS "user_agent?",
-                      request_id AS "request_id?", prev_hash AS "prev_hash!", hash AS "hash!"
-               FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2"#,
-            after_seq,
-            page_rows,
-        )
-        .fetch_all(pool)
+pub(crate) async fn head(pool: &SqlitePool) -> Result<ChainHead, StoreError> {
+    let head = sqlx::query!(r#"SELECT seq AS "seq!", hash AS "hash!" FROM audit_chain_head"#)
+        .fetch_one(pool)
         .await
         .map_err(map_error)?;
-        let Some(last) = rows.last() else {
-            break;
-        };
-        after_seq = last.seq;
-        let full_page = rows.len() == usize::from(VERIFY_PAGE_ROWS);
-        for row in rows {
-            if !check.push(row.into_event()) {
-                return Ok(check.finish());
-            }
-        }
-        if !full_page {
-            break;
-        }
-    }
-    Ok(check.finish())
+    chain_head(head.seq, &head.hash).map_err(|error| StoreError::Internal(error.into()))
+}
+
+/// Up to [`AUDIT_PAGE_ROWS`] rows after `after_seq`, in `seq` order, each decoded or not.
+async fn rows_after(
+    pool: &SqlitePool,
+    after_seq: i64,
+) -> Result<Vec<Result<AuditEvent, CorruptRow>>, StoreError> {
+    let page_rows = i64::from(AUDIT_PAGE_ROWS);
+    let rows = sqlx::query_as!(
+        SqliteAuditRow,
+        r#"SELECT seq AS "seq!", id AS "id!: uuid::Uuid",
+                  occurred_at AS "occurred_at!: chrono::DateTime<chrono::Utc>",
+                  actor_id AS "actor_id?: uuid::Uuid", action AS "action!",
+                  resource_type AS "resource_type!", resource_id AS "resource_id?",
+                  old_value AS "old_value?", new_value AS "new_value?",
+                  ip_address AS "ip_address?", user_agent AS "user_agent?",
+                  request_id AS "request_id?", prev_hash AS "prev_hash!", hash AS "hash!"
+           FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2"#,
+        after_seq,
+        page_rows,
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    Ok(rows.into_iter().map(SqliteAuditRow::into_event).collect())
+}
+
+pub(crate) async fn events_after(
+    pool: &SqlitePool,
+    after_seq: i64,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    rows_after(pool, after_seq)
+        .await?
+        .into_iter()
+        .map(|row| row.map_err(|error| StoreError::Internal(error.into())))
+        .collect()
+}
+
+pub(crate) async fn verify(pool: &SqlitePool) -> Result<ChainReport, StoreError> {
+    let head = head(pool).await?;
+    walk_chain(head, |after_seq| rows_after(pool, after_seq)).await
 }

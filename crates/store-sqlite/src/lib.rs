@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use coffre_domain::audit::{AuditContext, AuditEvent, ChainReport, NewAuditEvent};
+use coffre_domain::audit::{AuditContext, AuditEvent, ChainHead, ChainReport, NewAuditEvent};
 use coffre_domain::ids::{
     AccountId, AuditEventId, EntryId, PaymentId, SessionId, TransferId, UserId,
 };
@@ -16,8 +16,9 @@ use coffre_domain::time::Timestamp;
 use coffre_domain::user::Email;
 use coffre_store::{
     AuditFilter, CreateUser, EnsureAdmin, Executed, LedgerRequest, LoginRecord, NewSession,
-    NewUser, Page, PageLimit, PartyFilter, PasswordHash, PaymentRecord, PoolStats, RefreshOutcome,
-    SessionAuth, Store, StoreError, TokenHash, TransferRecord, UpdateUser, User, UserChanges,
+    NewUser, Page, PageLimit, PartyFilter, PasswordHash, PaymentRecord, PoolStats, PurgedLogins,
+    RefreshOutcome, SessionAuth, Store, StoreError, TokenHash, TransferRecord, UpdateUser, User,
+    UserChanges,
 };
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
@@ -30,6 +31,7 @@ mod detached;
 mod error;
 mod idempotency;
 mod ledger;
+mod purge;
 mod sessions;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -149,31 +151,24 @@ impl Store for SqliteStore {
         users::find_login(&self.pool, email).await
     }
 
-    async fn login_throttle(
+    async fn claim_login_attempt(
         &self,
         keys: &LoginKeys,
         now: Timestamp,
     ) -> Result<Option<i64>, StoreError> {
-        throttle::retry_after(&self.pool, keys, now).await
+        let (pool, keys) = (self.pool.clone(), keys.clone());
+        detached::run(async move { throttle::claim(&pool, &keys, now).await }).await
     }
 
     async fn record_login_failure(
         &self,
-        keys: &LoginKeys,
         email: &str,
         user_id: Option<UserId>,
         ctx: &AuditContext,
     ) -> Result<(), StoreError> {
-        let (pool, keys, email, ctx) = (
-            self.pool.clone(),
-            keys.clone(),
-            email.to_owned(),
-            ctx.clone(),
-        );
-        detached::run(
-            async move { throttle::record_failure(&pool, &keys, &email, user_id, &ctx).await },
-        )
-        .await
+        let (pool, email, ctx) = (self.pool.clone(), email.to_owned(), ctx.clone());
+        detached::run(async move { throttle::record_failure(&pool, &email, user_id, &ctx).await })
+            .await
     }
 
     async fn create_session(
@@ -248,6 +243,14 @@ impl Store for SqliteStore {
         audit::verify(&self.pool).await
     }
 
+    async fn audit_chain_head(&self) -> Result<ChainHead, StoreError> {
+        audit::head(&self.pool).await
+    }
+
+    async fn audit_events_after(&self, after_seq: i64) -> Result<Vec<AuditEvent>, StoreError> {
+        audit::events_after(&self.pool, after_seq).await
+    }
+
     async fn execute(&self, batch: Vec<LedgerRequest>) -> Result<Vec<Executed>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
@@ -318,6 +321,10 @@ impl Store for SqliteStore {
 
     async fn purge_idempotency_keys(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
         idempotency::purge(&self.pool, cutoff).await
+    }
+
+    async fn purge_expired_logins(&self, now: Timestamp) -> Result<PurgedLogins, StoreError> {
+        purge::expired_logins(&self.pool, now).await
     }
 
     async fn close(&self) {

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::audit::append_audit;
 use crate::error::{internal, map_error};
+use crate::throttle;
 use crate::transaction::begin_immediate;
 
 pub(crate) async fn read_auth(
@@ -85,15 +86,7 @@ pub(crate) async fn create(
     .await
     .map_err(map_error)?;
     insert_token(&mut transaction, &new.refresh_token_hash, id, now).await?;
-    // A success forgives this machine's failures on this account only: the IP and email keys
-    // keep counting, or one valid login would reset a spray across accounts.
-    sqlx::query!(
-        "DELETE FROM login_throttle WHERE key = ?1",
-        keys.email_and_ip
-    )
-    .execute(&mut *transaction)
-    .await
-    .map_err(map_error)?;
+    throttle::settle_success(&mut transaction, keys).await?;
     append_audit(&mut transaction, vec![logged_in(&new, ctx)]).await?;
     transaction.commit().await.map_err(map_error)
 }

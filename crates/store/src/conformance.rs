@@ -74,6 +74,8 @@ macro_rules! conformance_tests {
             identity_refresh_rotation_and_reuse,
             identity_concurrent_rotation_has_one_winner,
             identity_login_throttle_grows,
+            identity_parallel_login_claims_respect_the_throttle,
+            identity_expired_logins_are_purged_in_batches,
             identity_update_user_audits_and_revokes,
             identity_last_admin_is_kept,
             identity_concurrent_demotions_keep_an_admin,

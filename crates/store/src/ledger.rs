@@ -315,18 +315,30 @@ fn admit(
     })))
 }
 
-/// The expiry sweep: expires every authorization whose deadline has passed at `now`, a batch
-/// of at most [`PageLimit::MAX`] at a time, through the engine like any command. Returns how
-/// many it looked at; run it until that is below a full batch.
+/// One page of the expiry sweep: how many due authorizations it looked at, and how many of
+/// them it expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryPage {
+    pub looked_at: usize,
+    pub expired: usize,
+}
+
+/// One page of the expiry sweep: expires the authorizations whose deadline has passed at `now`,
+/// at most [`PageLimit::MAX`] of them, oldest deadline first, through the engine like any
+/// command. A page shorter than that was the last one. A page that expired fewer than it looked
+/// at will be read again first: the caller should pause rather than ask for the next at once.
 pub async fn expire_due_authorizations(
     store: &dyn Store,
     now: Timestamp,
-) -> Result<usize, StoreError> {
+) -> Result<ExpiryPage, StoreError> {
     let limit = PageLimit::new(u64::from(PageLimit::MAX)).unwrap_or_default();
     let due = store.due_authorizations(now, limit).await?;
-    let count = due.len();
-    if count == 0 {
-        return Ok(0);
+    let looked_at = due.len();
+    if looked_at == 0 {
+        return Ok(ExpiryPage {
+            looked_at,
+            expired: 0,
+        });
     }
     let batch = due
         .into_iter()
@@ -336,6 +348,11 @@ pub async fn expire_due_authorizations(
             action: Action::ExpirePayment { payment_id },
         })
         .collect();
-    store.execute(batch).await?;
-    Ok(count)
+    let expired = store
+        .execute(batch)
+        .await?
+        .iter()
+        .filter(|executed| matches!(executed, Executed::Decided { result: Ok(_), .. }))
+        .count();
+    Ok(ExpiryPage { looked_at, expired })
 }

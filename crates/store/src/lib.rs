@@ -6,7 +6,7 @@
 //! its locking, and no transaction object crosses this boundary.
 
 use async_trait::async_trait;
-use coffre_domain::audit::{AuditContext, AuditEvent, ChainReport, NewAuditEvent};
+use coffre_domain::audit::{AuditContext, AuditEvent, ChainHead, ChainReport, NewAuditEvent};
 use coffre_domain::ids::{
     AccountId, AuditEventId, EntryId, PaymentId, SessionId, TransferId, UserId,
 };
@@ -26,7 +26,7 @@ mod login_throttle;
 mod page;
 mod rows;
 
-pub use chain_check::ChainCheck;
+pub use chain_check::{ChainCheck, walk_chain};
 pub use error::StoreError;
 pub use idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
 pub use identity::{
@@ -35,14 +35,16 @@ pub use identity::{
     UserChanges,
 };
 pub use ledger::{
-    BatchReads, DecidedBatch, Executed, Keyed, LedgerRequest, LockPlan, Origin, PartyFilter,
-    PaymentRecord, Render, TransferRecord, decide_batch, expire_due_authorizations,
+    BatchReads, DecidedBatch, Executed, ExpiryPage, Keyed, LedgerRequest, LockPlan, Origin,
+    PartyFilter, PaymentRecord, Render, TransferRecord, decide_batch, expire_due_authorizations,
 };
 pub use ledger_rows::{
     AccountCheckRow, AccountColumns, AccountRow, CorruptLedgerRow, EntryRow, PaymentColumns,
     PaymentRow, TransferRow, system_account,
 };
-pub use login_throttle::{CorruptThrottle, ThrottleRow, lock_order, longest_wait};
+pub use login_throttle::{
+    CorruptThrottle, ThrottleRow, forgotten_before, lock_order, longest_wait,
+};
 pub use page::{AuditFilter, Page, PageLimit};
 pub use rows::{
     AuditRow, CorruptHead, CorruptRow, CorruptUser, SessionAuthRow, UserRow, chain_head,
@@ -51,6 +53,31 @@ pub use rows::{
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+
+/// Audit events read per query when walking the chain (verify, export), so a walk never
+/// holds the whole log in memory.
+pub const AUDIT_PAGE_ROWS: u16 = 1_000;
+
+/// The most rows of each kind one [`Store::purge_expired_logins`] call deletes, so a purge
+/// never holds its locks (or SQLite's write lock) for long.
+pub const PURGE_BATCH_ROWS: u16 = 500;
+
+/// What one [`Store::purge_expired_logins`] call deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgedLogins {
+    /// Expired sessions, each with its refresh tokens.
+    pub sessions: u64,
+    pub refresh_tokens: u64,
+    pub login_throttle: u64,
+}
+
+impl PurgedLogins {
+    /// A full batch of either kind: more may be left.
+    pub fn maybe_more(&self) -> bool {
+        let full = u64::from(PURGE_BATCH_ROWS);
+        self.sessions >= full || self.login_throttle >= full
+    }
+}
 
 /// Connections open, idle among them, and the most the pool may open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,9 +113,18 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         starting_after: Option<AuditEventId>,
     ) -> Result<Page<AuditEvent>, StoreError>;
 
-    /// Walks the whole chain in `seq` order, a page at a time, and names the first event that
-    /// does not link.
+    /// Reads the chain head, then walks the chain up to it in `seq` order, a page at a time,
+    /// and names the first event that does not link, or the first one missing: a gap in `seq`,
+    /// or newest events deleted (the chain must end at the head's `seq` and hash).
     async fn verify_audit_chain(&self) -> Result<ChainReport, StoreError>;
+
+    /// The stored chain head: the `seq` and hash of the newest event, as appends recorded it.
+    async fn audit_chain_head(&self) -> Result<ChainHead, StoreError>;
+
+    /// The events with `seq > after_seq`, in `seq` order, at most [`AUDIT_PAGE_ROWS`]: a page
+    /// of the whole log, for export and for checking checkpoints. A row the domain cannot
+    /// decode is an `Internal` error.
+    async fn audit_events_after(&self, after_seq: i64) -> Result<Vec<AuditEvent>, StoreError>;
 
     // Identity. Each method that writes is one transaction, with its audit events (carrying
     // `ctx`) appended inside it; it runs to its end even if the caller's future is dropped.
@@ -112,26 +148,30 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The user with this email and its password hash, disabled or not.
     async fn find_login(&self, email: &Email) -> Result<Option<LoginRecord>, StoreError>;
 
-    /// Seconds a login with these keys must still wait at `now`: the longest wait over the
-    /// three keys, each under its own policy; `None` if it may proceed.
-    async fn login_throttle(
+    /// Decides and records a login attempt in one transaction, before its password is
+    /// checked: if any of the three keys must still wait at `now` (each under its own policy),
+    /// returns the longest wait and charges nothing; otherwise charges the attempt to the three
+    /// keys as a failure (as of `now`) and returns `None`. Concurrent claims on a key queue on
+    /// its row, so each sees the charges of those before it. A successful login then refunds
+    /// its charge ([`Store::create_session`]).
+    async fn claim_login_attempt(
         &self,
         keys: &LoginKeys,
         now: Timestamp,
     ) -> Result<Option<i64>, StoreError>;
 
-    /// Charges a failed login to the three keys (as of now) and writes LOGIN_FAILED (resource
-    /// "user", the user's id if the email named one, new value `{email}` as typed).
+    /// A failed login, already charged by [`Store::claim_login_attempt`]: writes LOGIN_FAILED
+    /// (resource "user", the user's id if the email named one, new value `{email}` as typed).
     async fn record_login_failure(
         &self,
-        keys: &LoginKeys,
         email: &str,
         user_id: Option<UserId>,
         ctx: &AuditContext,
     ) -> Result<(), StoreError>;
 
     /// A successful login: stores the session and its first refresh token hash, clears the
-    /// (email, IP) throttle key and writes LOGIN (resource "session"; the actor is
+    /// (email, IP) throttle key, refunds the attempt's charge to the IP and email keys, and
+    /// writes LOGIN (resource "session"; the actor is
     /// `ctx.actor_id`, or the session's user when there is none).
     async fn create_session(
         &self,
@@ -257,6 +297,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Deletes the keys created before `cutoff`; returns how many.
     async fn purge_idempotency_keys(&self, cutoff: Timestamp) -> Result<u64, StoreError>;
+
+    /// Deletes, in one transaction, at most [`PURGE_BATCH_ROWS`] sessions whose expiry is at or
+    /// before `now` (oldest first, each with its refresh tokens: they can never be used again)
+    /// and at most as many login-throttle rows that every policy has forgotten at `now`
+    /// ([`forgotten_before`]). Call again while [`PurgedLogins::maybe_more`].
+    async fn purge_expired_logins(&self, now: Timestamp) -> Result<PurgedLogins, StoreError>;
 
     /// Waits for in-flight work and closes the connections.
     async fn close(&self);

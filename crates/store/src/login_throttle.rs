@@ -45,6 +45,26 @@ impl ThrottleRow {
     }
 }
 
+/// Throttle rows whose last failure is older than this at `now` are forgotten by every
+/// policy (their window has passed, and with it any block, which never outlasts a window):
+/// the purge deletes them.
+pub fn forgotten_before(now: Timestamp) -> Timestamp {
+    let keep_secs = [
+        ThrottlePolicy::EMAIL_AND_IP,
+        ThrottlePolicy::IP,
+        ThrottlePolicy::EMAIL,
+    ]
+    .iter()
+    .map(|policy| policy.window_secs.max(policy.max_block_secs))
+    .max()
+    .unwrap_or(0);
+    let cutoff = now
+        .as_datetime()
+        .checked_sub_signed(chrono::Duration::seconds(keep_secs))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    Timestamp::from_datetime(cutoff)
+}
+
 /// The keys of one attempt with their policies, in the order a backend locks their rows: the
 /// same order for every attempt, so two attempts sharing keys never wait on each other in a
 /// cycle.

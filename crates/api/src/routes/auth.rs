@@ -105,7 +105,9 @@ async fn login(
     let password = Password::parse(body.password).map_err(|_| ApiError::InvalidCredentials)?;
     let keys = LoginKeys::new(email.as_str(), client.ip_key());
     let now = Timestamp::now();
-    if let Some(wait) = state.store().login_throttle(&keys, now).await? {
+    // Decided and charged before the password check, in one transaction: parallel guesses
+    // queue on the throttle rows, and no more reach the check than the policy allows.
+    if let Some(wait) = state.store().claim_login_attempt(&keys, now).await? {
         return Err(ApiError::RateLimited {
             retry_after_secs: u64::try_from(wait).unwrap_or(1).max(1),
         });
@@ -124,7 +126,7 @@ async fn login(
             let user_id = other.map(|user| user.id);
             state
                 .store()
-                .record_login_failure(&keys, &body.email, user_id, &client.audit(None))
+                .record_login_failure(&body.email, user_id, &client.audit(None))
                 .await?;
             return Err(ApiError::InvalidCredentials);
         }

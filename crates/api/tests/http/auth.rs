@@ -186,6 +186,34 @@ async fn repeated_failures_are_throttled_with_retry_after(store: Arc<dyn Store>)
         .assert_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
 }
 
+/// Twenty wrong passwords at once: the throttle decides and charges each attempt in one
+/// transaction before the password check, so no more reach the check than the pair's policy
+/// lets through one after another (five free failures, and the one that sets the first wait).
+async fn parallel_wrong_logins_get_no_more_password_checks_than_the_policy_allows(
+    store: Arc<dyn Store>,
+) {
+    let app = app(store);
+    signed_in(&app, "gina@example.com").await;
+    let responses = futures_util::future::join_all(
+        (0..20).map(|_| login(&app, "gina@example.com", "wrong wrong wrong")),
+    )
+    .await;
+    let checked = responses
+        .iter()
+        .filter(|response| response.status == StatusCode::UNAUTHORIZED)
+        .count();
+    let throttled = responses
+        .iter()
+        .filter(|response| response.status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(checked + throttled, 20);
+    let allowed = coffre_domain::throttle::ThrottlePolicy::EMAIL_AND_IP.free_failures + 1;
+    assert!(
+        (1..=usize::try_from(allowed).unwrap()).contains(&checked),
+        "{checked} wrong passwords reached the password check"
+    );
+}
+
 async fn refresh_rotates_and_a_reused_token_revokes_the_session(store: Arc<dyn Store>) {
     let app = app(Arc::clone(&store));
     let (_, first) = signed_in(&app, "frank@example.com").await;
@@ -342,6 +370,7 @@ on_both_backends!(
     emails_are_taken_case_insensitively_and_inputs_validated,
     wrong_password_and_unknown_email_answer_alike,
     repeated_failures_are_throttled_with_retry_after,
+    parallel_wrong_logins_get_no_more_password_checks_than_the_policy_allows,
     refresh_rotates_and_a_reused_token_revokes_the_session,
     concurrent_refreshes_of_one_token_yield_at_most_one_pair,
     logout_revokes_the_session_on_the_next_request,

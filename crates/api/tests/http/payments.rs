@@ -511,13 +511,19 @@ async fn an_expired_authorization_holds_nothing_and_cannot_be_captured(store: Ar
     assert_eq!(expired["authorized_amount"], "0.00");
     assert_eq!(bank.funds(&payer).await, pair("50.00", "45.00"));
 
-    let count = coffre_store::expire_due_authorizations(
+    let page = coffre_store::expire_due_authorizations(
         store.as_ref(),
         coffre_domain::time::Timestamp::now(),
     )
     .await
     .unwrap();
-    assert_eq!(count, 1);
+    assert_eq!(
+        page,
+        coffre_store::ExpiryPage {
+            looked_at: 1,
+            expired: 1
+        }
+    );
     assert_eq!(
         bank.payment_state(&swept).await["failure_reason"],
         "expired"

@@ -13,6 +13,7 @@ use crate::data_dir::{self, DataDirError};
 use crate::secret::SecretError;
 
 pub mod admin;
+pub mod audit;
 pub mod migrate;
 pub mod serve;
 pub mod verify;
@@ -49,15 +50,30 @@ pub enum CommandError {
     Hashing(#[source] coffre_api::auth::password::HashingError),
     #[error("cannot create the administrator: {0}")]
     AdminCreate(#[source] StoreError),
+    #[error("cannot write the export to {target}: {source}")]
+    Export {
+        target: String,
+        source: std::io::Error,
+    },
+    #[error("audit checkpoints: {0}")]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    #[error("invalid --checkpoint-public-key {value:?}: {reason}")]
+    CheckpointPublicKey {
+        value: String,
+        reason: crate::checkpoint::BadKey,
+    },
+    #[error(transparent)]
+    CheckpointFile(#[from] crate::checkpoint::VerifyError),
 }
 
 impl CommandError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             // A missing setting, found only once the command knows it needs it.
-            Self::Secret(SecretError::MissingForPostgres) | Self::Email(_) | Self::Password(_) => {
-                ExitCode::from(USAGE_ERROR)
-            }
+            Self::Secret(SecretError::MissingForPostgres)
+            | Self::Email(_)
+            | Self::Password(_)
+            | Self::CheckpointPublicKey { .. } => ExitCode::from(USAGE_ERROR),
             _ => ExitCode::FAILURE,
         }
     }

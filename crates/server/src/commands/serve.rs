@@ -1,5 +1,6 @@
 //! `coffre serve`: migrate, bind, serve until SIGTERM or SIGINT, then drain and close.
 
+use std::future::Future;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,11 +8,12 @@ use std::time::Duration;
 use coffre_api::{ApiSettings, AppState, RedisUrl};
 use coffre_domain::time::Timestamp;
 use coffre_store::idempotency::RETENTION;
-use coffre_store::{PageLimit, Store, expire_due_authorizations};
+use coffre_store::{ExpiryPage, PageLimit, Store, StoreError, expire_due_authorizations};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::{CommandError, open_migrated_store};
+use crate::checkpoint;
 use crate::config::Settings;
 use crate::secret;
 
@@ -24,6 +26,10 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
         settings.jwt_secret.take(),
         &settings.database,
         &settings.data_dir,
+    )?;
+    let checkpoints = checkpoint::Writer::open(
+        checkpoint::resolve_key(settings.checkpoint_key.take(), &settings.data_dir)?,
+        settings.checkpoint_file.clone(),
     )?;
     let store = open_migrated_store(&settings).await?;
     let bind_error = |source| CommandError::Bind {
@@ -55,6 +61,11 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
         redis = settings.redis_url.is_some(),
         "settings"
     );
+    tracing::info!(
+        public_key = %checkpoints.public_key_hex(),
+        file = %checkpoints.path().display(),
+        "audit checkpoints are signed with this Ed25519 public key"
+    );
     tracing::info!("listening on {addr}");
 
     let state = match AppState::new(
@@ -79,12 +90,18 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
         }
     };
     let purge = tokio::spawn(purge_idempotency_keys(store.clone()));
+    let purge_logins = tokio::spawn(purge_expired_logins(store.clone()));
     let sweep = tokio::spawn(expire_authorizations(store.clone()));
     let evict = tokio::spawn(evict_idle_rate_limit_keys(state.clone()));
+    let checkpointing = tokio::spawn(write_checkpoints(store.clone(), checkpoints.clone()));
     let served = coffre_api::serve(listener, state, shutdown_signal()).await;
     purge.abort();
+    purge_logins.abort();
     sweep.abort();
     evict.abort();
+    checkpointing.abort();
+    // The last word on the chain as this process leaves it, after every request drained.
+    checkpoint_once(store.as_ref(), &checkpoints).await;
     if tokio::time::timeout(CLOSE_LIMIT, store.close())
         .await
         .is_err()
@@ -122,24 +139,120 @@ async fn purge_idempotency_keys(store: Arc<dyn Store>) {
     }
 }
 
-/// How often authorizations past their deadline are expired. A capture or cancel that comes
-/// first expires the payment itself; the sweep returns the held funds of the others.
-const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// The most batches (of `PURGE_BATCH_ROWS` rows of each kind) one purge of expired logins
+/// deletes; what is left waits for the next hour.
+const PURGE_MAX_BATCHES: u32 = 100;
 
-async fn expire_authorizations(store: Arc<dyn Store>) {
-    let mut ticks = tokio::time::interval(SWEEP_EVERY);
+/// Deletes expired sessions (with their refresh tokens) and forgotten login-throttle rows, at
+/// start and then every hour, in bounded batches, each its own short transaction.
+async fn purge_expired_logins(store: Arc<dyn Store>) {
+    let mut ticks = tokio::time::interval(PURGE_EVERY);
     loop {
         ticks.tick().await;
-        loop {
-            match expire_due_authorizations(store.as_ref(), Timestamp::now()).await {
-                Ok(count) if count < usize::from(PageLimit::MAX) => break,
-                Ok(_) => {}
+        for _ in 0..PURGE_MAX_BATCHES {
+            match store.purge_expired_logins(Timestamp::now()).await {
+                Ok(purged) => {
+                    tracing::debug!(
+                        sessions = purged.sessions,
+                        refresh_tokens = purged.refresh_tokens,
+                        login_throttle = purged.login_throttle,
+                        "purged expired logins"
+                    );
+                    if !purged.maybe_more() {
+                        break;
+                    }
+                }
                 Err(error) => {
-                    tracing::warn!(%error, "could not expire due authorizations");
+                    tracing::warn!(%error, "could not purge expired logins");
                     break;
                 }
             }
         }
+    }
+}
+
+/// How often authorizations past their deadline are expired. A capture or cancel that comes
+/// first expires the payment itself; the sweep returns the held funds of the others.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The most pages (of `PageLimit::MAX` payments) one sweep expires before it waits for the
+/// next: a backlog drains over several sweeps instead of holding the engine in one.
+const SWEEP_MAX_PAGES: u32 = 20;
+
+/// The longest pause after sweeps that keep failing: the pause doubles from `SWEEP_EVERY` up
+/// to this, and is back to `SWEEP_EVERY` after the first sweep that goes well.
+const SWEEP_MAX_PAUSE: Duration = Duration::from_secs(300);
+
+async fn expire_authorizations(store: Arc<dyn Store>) {
+    let mut pause = SWEEP_EVERY;
+    loop {
+        tokio::time::sleep(pause).await;
+        let end = sweep(|| expire_due_authorizations(store.as_ref(), Timestamp::now())).await;
+        pause = match end {
+            SweepEnd::Drained | SweepEnd::PageBound => SWEEP_EVERY,
+            SweepEnd::Stuck | SweepEnd::Failed => pause.saturating_mul(2).min(SWEEP_MAX_PAUSE),
+        };
+    }
+}
+
+/// How one sweep ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SweepEnd {
+    /// Nothing due is left.
+    Drained,
+    /// `SWEEP_MAX_PAGES` pages expired, and more may be due.
+    PageBound,
+    /// A page expired fewer than it looked at: the ones left would head the next page again.
+    Stuck,
+    /// The database failed.
+    Failed,
+}
+
+/// Asks for pages of the sweep (see `expire_due_authorizations`) until nothing is due, a page
+/// does not expire all it looked at, a page fails, or `SWEEP_MAX_PAGES` pages ran.
+async fn sweep<F, Fut>(mut page: F) -> SweepEnd
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<ExpiryPage, StoreError>>,
+{
+    for _ in 0..SWEEP_MAX_PAGES {
+        match page().await {
+            Ok(page) if page.expired < page.looked_at => {
+                tracing::warn!(
+                    looked_at = page.looked_at,
+                    expired = page.expired,
+                    "some due authorizations could not be expired; pausing the sweep"
+                );
+                return SweepEnd::Stuck;
+            }
+            Ok(page) if page.looked_at < usize::from(PageLimit::MAX) => return SweepEnd::Drained,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "could not expire due authorizations; pausing the sweep");
+                return SweepEnd::Failed;
+            }
+        }
+    }
+    SweepEnd::PageBound
+}
+
+/// How often `serve` signs and appends an audit checkpoint (and once more at shutdown).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
+
+/// Checkpoints the chain head at start and then every minute.
+async fn write_checkpoints(store: Arc<dyn Store>, writer: checkpoint::Writer) {
+    let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
+    loop {
+        ticks.tick().await;
+        checkpoint_once(store.as_ref(), &writer).await;
+    }
+}
+
+/// A checkpoint that cannot be written is logged and tried again at the next one: the chain
+/// itself is unharmed, and the gap shows in the file.
+async fn checkpoint_once(store: &dyn Store, writer: &checkpoint::Writer) {
+    if let Err(error) = writer.checkpoint(store).await {
+        tracing::warn!(%error, "could not write an audit checkpoint");
     }
 }
 
@@ -169,5 +282,62 @@ async fn shutdown_signal() {
             tracing::warn!(%error, "cannot watch SIGTERM; stopping on SIGINT only");
             let _ = interrupt.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    /// Runs `sweep` over pages that each answer `answer`; returns how it ended and how many
+    /// pages it asked for.
+    async fn sweep_over(answer: fn() -> Result<ExpiryPage, StoreError>) -> (SweepEnd, u32) {
+        let asked = AtomicU32::new(0);
+        let end = sweep(|| {
+            asked.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(answer())
+        })
+        .await;
+        (end, asked.load(Ordering::SeqCst))
+    }
+
+    fn full() -> usize {
+        usize::from(PageLimit::MAX)
+    }
+
+    #[tokio::test]
+    async fn a_page_that_keeps_failing_stops_the_sweep_at_once() {
+        let stuck = || {
+            Ok(ExpiryPage {
+                looked_at: full(),
+                expired: 0,
+            })
+        };
+        assert_eq!(sweep_over(stuck).await, (SweepEnd::Stuck, 1));
+        let failing = || Err(StoreError::Unavailable("down".into()));
+        assert_eq!(sweep_over(failing).await, (SweepEnd::Failed, 1));
+    }
+
+    #[tokio::test]
+    async fn a_backlog_drains_in_bounded_sweeps() {
+        let whole = || {
+            Ok(ExpiryPage {
+                looked_at: full(),
+                expired: full(),
+            })
+        };
+        assert_eq!(
+            sweep_over(whole).await,
+            (SweepEnd::PageBound, SWEEP_MAX_PAGES)
+        );
+        let last = || {
+            Ok(ExpiryPage {
+                looked_at: 3,
+                expired: 3,
+            })
+        };
+        assert_eq!(sweep_over(last).await, (SweepEnd::Drained, 1));
     }
 }

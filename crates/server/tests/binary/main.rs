@@ -15,3 +15,4 @@ mod newcomer;
 mod postgres;
 mod settings;
 mod support;
+mod tamper;

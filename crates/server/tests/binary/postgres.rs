@@ -43,10 +43,13 @@ async fn it_serves_an_empty_postgres_database_with_json_logs() {
         assert!(!line.contains(SECRET), "{line}");
     }
     assert!(server.stop_with("TERM").await.success());
-    assert!(
-        !dir.path().join("coffre-data").exists(),
-        "PostgreSQL needs no data directory"
-    );
+    // With PostgreSQL the data directory holds only the audit checkpoints and their key.
+    let mut kept: Vec<String> = std::fs::read_dir(dir.path().join("coffre-data"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["checkpoint-key", "checkpoints.jsonl"]);
 
     // The server migrated it: migrate finds nothing to do, verify finds an empty chain, and
     // neither needs the secret.

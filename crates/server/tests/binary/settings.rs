@@ -87,6 +87,11 @@ fn each_bad_setting_stops_it_with_one_line_naming_the_setting() {
             says: "invalid COFFRE_JWT_SECRET: it is 17 bytes long",
         },
         Case {
+            args: &[],
+            env: &[("COFFRE_CHECKPOINT_KEY", SHORT_SECRET)],
+            says: "invalid COFFRE_CHECKPOINT_KEY: expected 64 hex characters",
+        },
+        Case {
             args: &["migrate"],
             env: &[("COFFRE_JWT_SECRET", SHORT_SECRET)],
             says: "invalid COFFRE_JWT_SECRET",

@@ -15,7 +15,7 @@ pub mod load;
 const BINARY: &str = env!("CARGO_BIN_EXE_coffre");
 
 /// Every environment variable the binary reads.
-const ENV_SETTINGS: [&str; 13] = [
+const ENV_SETTINGS: [&str; 15] = [
     "COFFRE_LISTEN",
     "DATABASE_URL",
     "COFFRE_DATA_DIR",
@@ -27,6 +27,8 @@ const ENV_SETTINGS: [&str; 13] = [
     "COFFRE_TRUSTED_PROXIES",
     "REDIS_URL",
     "COFFRE_DB_MAX_CONNECTIONS",
+    "COFFRE_CHECKPOINT_KEY",
+    "COFFRE_CHECKPOINT_FILE",
     "COFFRE_LOG_FORMAT",
     "RUST_LOG",
 ];

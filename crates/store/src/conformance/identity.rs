@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use chrono::TimeDelta;
 use coffre_domain::audit::{AuditAction, AuditContext, AuditEvent};
 use coffre_domain::ids::{SessionId, UserId};
-use coffre_domain::throttle::LoginKeys;
+use coffre_domain::throttle::{LoginKeys, ThrottlePolicy};
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::{Email, Role};
 use futures_util::future::{join, join_all};
@@ -14,8 +14,9 @@ use serde_json::json;
 
 use super::list_all;
 use crate::{
-    AuditFilter, CreateUser, EnsureAdmin, NewSession, NewUser, PageLimit, PasswordHash,
-    REFRESH_TOKEN_TTL, RefreshOutcome, Store, TokenHash, UpdateUser, User, UserChanges,
+    AuditFilter, CreateUser, EnsureAdmin, NewSession, NewUser, PURGE_BATCH_ROWS, PageLimit,
+    PasswordHash, PurgedLogins, REFRESH_TOKEN_TTL, RefreshOutcome, Store, TokenHash, UpdateUser,
+    User, UserChanges,
 };
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA";
@@ -443,89 +444,72 @@ pub async fn identity_concurrent_rotation_has_one_winner(store: &dyn Store) {
 
 /// Records one failure and checks the wait it leaves against `expected` (seconds, if any):
 /// exact when the store answers within the same second.
-async fn fail_and_check(
+/// One wrong password, as the login route runs it: claimed at `now` (it must be let through),
+/// then recorded.
+async fn fail_at(
     store: &dyn Store,
     keys: &LoginKeys,
     typed: &str,
     user_id: Option<UserId>,
-    expected: Option<i64>,
+    now: Timestamp,
 ) {
-    let before = Timestamp::now();
+    assert_eq!(store.claim_login_attempt(keys, now).await.unwrap(), None);
     store
-        .record_login_failure(keys, typed, user_id, &anonymous())
+        .record_login_failure(typed, user_id, &anonymous())
         .await
         .unwrap();
-    let after = Timestamp::now();
-    let wait = store.login_throttle(keys, after).await.unwrap();
-    let slack = (after.as_datetime() - before.as_datetime()).num_seconds();
-    match expected {
-        None => assert_eq!(wait, None),
-        Some(expected) => {
-            let wait = wait.expect("a wait");
-            assert!(
-                (expected - slack..=expected).contains(&wait),
-                "waited {wait} s, expected {expected} s"
-            );
-        }
-    }
+}
+
+fn secs_after(base: Timestamp, secs: i64) -> Timestamp {
+    Timestamp::from_datetime(base.as_datetime() + TimeDelta::seconds(secs))
 }
 
 pub async fn identity_login_throttle_grows(store: &dyn Store) {
     let victim = register(store, "victim@example.com", Role::User).await;
     let keys = LoginKeys::new(victim.email.as_str(), IP);
-    assert_eq!(
-        store.login_throttle(&keys, Timestamp::now()).await.unwrap(),
-        None
-    );
+    let t0 = Timestamp::now();
 
-    // Five free failures on the (email, IP) pair, then 1, 2, 4, 8 seconds.
-    for _ in 0..5 {
-        fail_and_check(store, &keys, "Victim@Example.com", Some(victim.id), None).await;
+    // Five free failures on the (email, IP) pair, and a sixth attempt, which sets a 1 s wait.
+    fail_at(store, &keys, "Victim@Example.com", Some(victim.id), t0).await;
+    for _ in 1..6 {
+        fail_at(store, &keys, "victim@example.com", Some(victim.id), t0).await;
     }
-    for expected in [1, 2, 4, 8] {
-        fail_and_check(
-            store,
-            &keys,
-            "victim@example.com",
-            Some(victim.id),
-            Some(expected),
-        )
-        .await;
+    assert_eq!(store.claim_login_attempt(&keys, t0).await.unwrap(), Some(1));
+    // A refused claim charges nothing: still 1 s.
+    assert_eq!(store.claim_login_attempt(&keys, t0).await.unwrap(), Some(1));
+    // Each wait run out lets one more attempt through, which doubles the wait.
+    let mut elapsed = 0;
+    for (waited, next) in [(1, 2), (2, 4), (4, 8)] {
+        elapsed += waited;
+        let now = secs_after(t0, elapsed);
+        fail_at(store, &keys, "victim@example.com", Some(victim.id), now).await;
+        assert_eq!(
+            store.claim_login_attempt(&keys, now).await.unwrap(),
+            Some(next)
+        );
     }
-    // The wait runs out.
-    let later = Timestamp::from_datetime(Timestamp::now().as_datetime() + TimeDelta::seconds(9));
-    assert_eq!(store.login_throttle(&keys, later).await.unwrap(), None);
+    let now = secs_after(t0, elapsed);
     // Another account from the same IP is not held back by this pair.
     let other = LoginKeys::new("other@example.com", IP);
-    assert_eq!(
-        store
-            .login_throttle(&other, Timestamp::now())
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.claim_login_attempt(&other, now).await.unwrap(), None);
 
-    // A success clears the pair.
+    // A success (claimed once its wait ran out) clears the pair.
+    let later = secs_after(t0, elapsed + 8);
+    assert_eq!(store.claim_login_attempt(&keys, later).await.unwrap(), None);
     login(store, &victim, token(1)).await;
-    assert_eq!(
-        store.login_throttle(&keys, Timestamp::now()).await.unwrap(),
-        None
-    );
+    assert_eq!(store.claim_login_attempt(&keys, later).await.unwrap(), None);
 
     // One IP spraying many accounts: its own key blocks after 20 failures, whatever the email.
     let sprayer = "198.51.100.9";
-    for n in 0..20 {
+    for n in 0..21 {
         let keys = LoginKeys::new(&format!("target{n}@example.com"), sprayer);
-        fail_and_check(store, &keys, &format!("target{n}@example.com"), None, None).await;
+        fail_at(store, &keys, &format!("target{n}@example.com"), None, t0).await;
     }
-    let next = LoginKeys::new("target20@example.com", sprayer);
-    fail_and_check(store, &next, "target20@example.com", None, Some(1)).await;
     let fresh_email = LoginKeys::new("never-tried@example.com", sprayer);
-    let wait = store
-        .login_throttle(&fresh_email, Timestamp::now())
-        .await
-        .unwrap();
-    assert!(matches!(wait, Some(0..=1)), "{wait:?}");
+    assert_eq!(
+        store.claim_login_attempt(&fresh_email, t0).await.unwrap(),
+        Some(1)
+    );
 
     let failures = events_of(store, AuditAction::LoginFailed).await;
     assert_eq!(failures.len(), 9 + 21);
@@ -539,6 +523,21 @@ pub async fn identity_login_throttle_grows(store: &dyn Store) {
     assert_eq!(failures[0].actor_id, None);
     assert_eq!(failures[9].resource_id, None, "no user behind that email");
     assert_chain_sound(store).await;
+}
+
+/// Many guesses at once: each claim sees the charges of those before it, so exactly as many get
+/// through as one after another would (the free allowance, plus the one that sets the wait).
+pub async fn identity_parallel_login_claims_respect_the_throttle(store: &dyn Store) {
+    let keys = LoginKeys::new("target@example.com", IP);
+    let now = Timestamp::now();
+    let claims = join_all((0..30).map(|_| store.claim_login_attempt(&keys, now))).await;
+    let through = claims
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(Option::is_none)
+        .count();
+    let allowed = ThrottlePolicy::EMAIL_AND_IP.free_failures + 1;
+    assert_eq!(through, usize::try_from(allowed).unwrap());
 }
 
 pub async fn identity_update_user_audits_and_revokes(store: &dyn Store) {
@@ -838,4 +837,78 @@ pub async fn identity_list_users_newest_first(store: &dyn Store) {
         .unwrap()
         .len();
     assert_eq!(shown, 5);
+}
+
+/// A session that expires at `expires_at`, with refresh token `refresh_token`.
+async fn session_until(
+    store: &dyn Store,
+    user: &User,
+    refresh_token: TokenHash,
+    expires_at: Timestamp,
+) -> SessionId {
+    let session = NewSession {
+        id: SessionId::new(),
+        user_id: user.id,
+        refresh_token_hash: refresh_token,
+        expires_at,
+    };
+    let id = session.id;
+    let keys = LoginKeys::new(user.email.as_str(), IP);
+    store
+        .create_session(session, &keys, &anonymous())
+        .await
+        .unwrap();
+    id
+}
+
+pub async fn identity_expired_logins_are_purged_in_batches(store: &dyn Store) {
+    let user = register(store, "purged@example.com", Role::User).await;
+    let now = Timestamp::now();
+    let past = Timestamp::from_datetime(now.as_datetime() - TimeDelta::seconds(1));
+    let expired = session_until(store, &user, token(1), past).await;
+    let live = login(store, &user, token(2)).await;
+    let keys = LoginKeys::new("someone@example.com", "192.0.2.1");
+    assert_eq!(store.claim_login_attempt(&keys, now).await.unwrap(), None);
+
+    let purged = store.purge_expired_logins(Timestamp::now()).await.unwrap();
+    assert_eq!(
+        purged,
+        PurgedLogins {
+            sessions: 1,
+            refresh_tokens: 1,
+            login_throttle: 0,
+        },
+        "the throttle rows are still within their window"
+    );
+    assert!(!purged.maybe_more());
+    assert!(store.session_auth(expired).await.unwrap().is_none());
+    assert!(store.session_auth(live).await.unwrap().is_some());
+    let presented = store
+        .rotate_refresh_token(&token(1), &token(3), Timestamp::now(), &anonymous())
+        .await
+        .unwrap();
+    assert!(
+        matches!(presented, RefreshOutcome::Invalid),
+        "{presented:?}"
+    );
+
+    // Once every policy has forgotten them, the three throttle rows go.
+    let later = Timestamp::from_datetime(now.as_datetime() + TimeDelta::hours(1));
+    let purged = store.purge_expired_logins(later).await.unwrap();
+    assert_eq!((purged.sessions, purged.login_throttle), (0, 3));
+    assert!(store.session_auth(live).await.unwrap().is_some());
+
+    // Bounded: one batch at a time.
+    let backlog = u32::from(PURGE_BATCH_ROWS) + 1;
+    for n in 0..backlog {
+        session_until(store, &user, token(100 + n), past).await;
+    }
+    let first = store.purge_expired_logins(Timestamp::now()).await.unwrap();
+    assert_eq!(first.sessions, u64::from(PURGE_BATCH_ROWS));
+    assert!(first.maybe_more());
+    let second = store.purge_expired_logins(Timestamp::now()).await.unwrap();
+    assert_eq!(second.sessions, 1);
+    assert!(!second.maybe_more());
+    assert!(store.session_auth(live).await.unwrap().is_some());
+    assert_chain_sound(store).await;
 }
