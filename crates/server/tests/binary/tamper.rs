@@ -99,10 +99,13 @@ impl Setup {
                         .await
                         .unwrap();
                 }
-                sqlx::raw_sql("ALTER TABLE audit_events ENABLE ALWAYS TRIGGER ALL")
-                    .execute(&mut connection)
-                    .await
-                    .unwrap();
+                sqlx::raw_sql(
+                    "ALTER TABLE audit_events ENABLE TRIGGER ALL; \
+                     ALTER TABLE audit_events ENABLE ALWAYS TRIGGER audit_events_append_only",
+                )
+                .execute(&mut connection)
+                .await
+                .unwrap();
                 connection.close().await.unwrap();
             }
         }
