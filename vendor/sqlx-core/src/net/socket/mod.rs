@@ -181,6 +181,16 @@ impl<S: Socket + ?Sized> Socket for Box<S> {
     }
 }
 
+/// Coffre: how long a database connection stays silent before keepalive probes start, the
+/// time between probes, and how many may go unanswered before the kernel closes it.
+const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3);
+const KEEPALIVE_RETRIES: u32 = 3;
+/// Coffre: the longest sent data may stay unacknowledged before the kernel closes the
+/// connection (Linux `TCP_USER_TIMEOUT`).
+#[cfg(target_os = "linux")]
+const TCP_USER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 pub async fn connect_tcp<Ws: WithSocket>(
     host: &str,
     port: u16,
@@ -193,6 +203,20 @@ pub async fn connect_tcp<Ws: WithSocket>(
         // without TCP_NODELAY a write that follows an unacknowledged one waits for the
         // server's delayed ACK (40 ms).
         stream.set_nodelay(true)?;
+        // Coffre: a peer that vanished without a FIN or RST (a cut cable, a dead proxy, a
+        // failover) otherwise leaves a pooled connection waiting forever, in the pool's own
+        // liveness ping included. Keepalive probes find an idle dead peer in about
+        // KEEPALIVE_IDLE + KEEPALIVE_RETRIES × KEEPALIVE_INTERVAL; the user timeout closes a
+        // connection whose sent data stays unacknowledged that long.
+        let socket = socket2::SockRef::from(&stream);
+        socket.set_tcp_keepalive(
+            &socket2::TcpKeepalive::new()
+                .with_time(KEEPALIVE_IDLE)
+                .with_interval(KEEPALIVE_INTERVAL)
+                .with_retries(KEEPALIVE_RETRIES),
+        )?;
+        #[cfg(target_os = "linux")]
+        socket.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT))?;
         return Ok(with_socket.with_socket(stream).await);
     }
 
