@@ -2,11 +2,12 @@
 //! arrive while the previous batch commits into the next batch, up to [`MAX_BATCH`]. Idle, a
 //! command commits alone; under load, many share one transaction: one lock of each account,
 //! one audit-chain append, one commit. Each command keeps its own outcome (the ledger decides
-//! them one after another); a database error fails or retries the whole batch, never part of it.
+//! them one after another); the store isolates a command whose own data the database refuses,
+//! and a fault of the database fails the commands it reaches (DESIGN.md §2, "Faults").
 
 use std::sync::Arc;
 
-use coffre_store::{Executed, LedgerRequest, Store, StoreError};
+use coffre_store::{BATCH_WAIT, Executed, LedgerRequest, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::edge::metrics;
@@ -62,37 +63,21 @@ async fn dispatch(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
         let (requests, replies): (Vec<LedgerRequest>, Vec<_>) =
             jobs.drain(..).map(|job| (job.request, job.reply)).unzip();
         metrics::engine_batch(requests.len());
-        match store.execute(requests).await {
-            Ok(results) if results.len() == replies.len() => {
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(Ok(result));
-                }
+        // Bounded, so that a batch stuck on a dead connection cannot hold up every command
+        // queued behind it: the store keeps its own deadlines, this is the backstop.
+        let results = match tokio::time::timeout(BATCH_WAIT, store.execute(requests)).await {
+            Ok(results) => results,
+            Err(_elapsed) => {
+                tracing::error!("a ledger batch outlived its deadline; its commands answer 503");
+                Vec::new()
             }
-            Ok(_) => {
-                for reply in replies {
-                    let _ = reply.send(Err(StoreError::Internal(
-                        "the store answered a batch with the wrong number of results".into(),
-                    )));
-                }
-            }
-            Err(error) => {
-                for reply in replies {
-                    let _ = reply.send(Err(replicate(&error)));
-                }
-            }
+        };
+        let mut results = results.into_iter();
+        for reply in replies {
+            let result = results
+                .next()
+                .unwrap_or_else(|| Err(StoreError::deadline_exceeded()));
+            let _ = reply.send(result);
         }
-    }
-}
-
-/// The batch's error, for each of its commands (a `StoreError` is not `Clone`: its sources
-/// are boxed errors). The kind, which decides the answer, is kept; the cause was logged once.
-fn replicate(error: &StoreError) -> StoreError {
-    match error {
-        StoreError::Unavailable(source) => StoreError::Unavailable(source.to_string().into()),
-        StoreError::Contention => StoreError::Contention,
-        StoreError::Constraint { constraint } => StoreError::Constraint {
-            constraint: constraint.clone(),
-        },
-        StoreError::Internal(source) => StoreError::Internal(source.to_string().into()),
     }
 }

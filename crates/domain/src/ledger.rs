@@ -1172,12 +1172,27 @@ impl fmt::Display for LedgerReport {
 /// hold the sum of its authorized payments, each currency sums to zero, and no customer
 /// account is negative.
 pub fn verify(accounts: impl IntoIterator<Item = AccountCheck>) -> LedgerReport {
-    let mut sums: BTreeMap<Currency, Option<SignedMinor>> = BTreeMap::new();
-    let mut mismatched = Vec::new();
-    let mut checked: u64 = 0;
+    let mut check = LedgerCheck::default();
     for account in accounts {
-        checked = checked.saturating_add(1);
-        let sum = sums
+        check.add(account);
+    }
+    check.report()
+}
+
+/// [`verify`] one account at a time, so that a backend can stream the accounts: what it keeps
+/// grows with the currencies and the accounts that do not add up, not with the ledger.
+#[derive(Debug, Default)]
+pub struct LedgerCheck {
+    sums: BTreeMap<Currency, Option<SignedMinor>>,
+    mismatched: Vec<AccountId>,
+    checked: u64,
+}
+
+impl LedgerCheck {
+    pub fn add(&mut self, account: AccountCheck) {
+        self.checked = self.checked.saturating_add(1);
+        let sum = self
+            .sums
             .entry(account.currency)
             .or_insert(Some(SignedMinor::ZERO));
         *sum = sum.and_then(|sum| sum.checked_add(account.balance));
@@ -1189,23 +1204,28 @@ pub fn verify(accounts: impl IntoIterator<Item = AccountCheck>) -> LedgerReport 
                     .is_none_or(|available| available.is_negative()));
         let stale = account.balance != account.lines_sum || account.held != account.holds_sum;
         if stale || account.held.is_negative() || below_zero {
-            mismatched.push(account.id);
+            self.mismatched.push(account.id);
         }
     }
-    // A sum past i64 is as wrong as a non-zero one; it shows as the largest magnitude.
-    let currencies: Vec<CurrencySum> = sums
-        .into_iter()
-        .map(|(currency, sum)| CurrencySum {
-            currency,
-            sum: sum.unwrap_or(SignedMinor::new(i64::MAX)),
-        })
-        .collect();
-    let ok = mismatched.is_empty() && currencies.iter().all(|sum| sum.sum == SignedMinor::ZERO);
-    LedgerReport {
-        ok,
-        currencies,
-        accounts_checked: checked,
-        mismatched_accounts: mismatched,
+
+    pub fn report(self) -> LedgerReport {
+        // A sum past i64 is as wrong as a non-zero one; it shows as the largest magnitude.
+        let currencies: Vec<CurrencySum> = self
+            .sums
+            .into_iter()
+            .map(|(currency, sum)| CurrencySum {
+                currency,
+                sum: sum.unwrap_or(SignedMinor::new(i64::MAX)),
+            })
+            .collect();
+        let ok =
+            self.mismatched.is_empty() && currencies.iter().all(|sum| sum.sum == SignedMinor::ZERO);
+        LedgerReport {
+            ok,
+            currencies,
+            accounts_checked: self.checked,
+            mismatched_accounts: self.mismatched,
+        }
     }
 }
 

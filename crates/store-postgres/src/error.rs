@@ -23,14 +23,25 @@ fn is_connection_level(sqlstate: &str) -> bool {
                 | "3D000" // invalid_catalog_name: the database does not exist
                 | "28000" // invalid_authorization_specification
                 | "28P01" // invalid_password
+                // A limit of `SESSION_LIMITS` ran out: the server did not finish the work in
+                // time. Nothing of a transaction it cancelled committed.
+                | "57014" // query_canceled: statement_timeout
+                | "55P03" // lock_not_available: lock_timeout
+                | "25P03" // idle_in_transaction_session_timeout
+                | "57P05" // idle_session_timeout
         )
 }
 
 pub(crate) fn map_error(error: sqlx::Error) -> StoreError {
     match error {
         sqlx::Error::Database(database_error) => map_database_error(database_error),
+        // The connection broke (reset, closed, confused): a COMMIT in flight may or may not
+        // have committed, and the answer is 503 either way, never 500 (API.md: a retry with
+        // the same key is safe).
         error @ (sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::BeginFailed
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed) => StoreError::Unavailable(Box::new(error)),

@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use coffre_domain::ids::{AccountId, EntryId, PaymentId, SessionId, TransferId, UserId};
-use coffre_domain::ledger::{self, Account, Effects, Entry, Ledger, LedgerReport, Transfer};
+use coffre_domain::ledger::{Account, Effects, Entry, Ledger, LedgerCheck, LedgerReport, Transfer};
 use coffre_domain::money::Currency;
 use coffre_domain::payment::AnyPayment;
 use coffre_domain::time::Timestamp;
@@ -20,16 +20,21 @@ use coffre_store::{
     LedgerRequest, LockPlan, Page, PageLimit, PartyFilter, PaymentColumns, PaymentRecord,
     PaymentRow, SessionAuth, StoreError, TransferRecord, TransferRow, decide_batch, system_account,
 };
-use sqlx::{PgConnection, PgPool};
+use futures_util::TryStreamExt;
+use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::audit::append_audit;
 use crate::error::{internal, map_error};
+use crate::lease::{self, End, Failure};
 use crate::sessions;
 
 /// Inserts the system accounts of `currencies` that do not exist yet, in a statement of its
 /// own: the batch's transaction then finds and locks them like any other account.
-async fn ensure_system_accounts(pool: &PgPool, currencies: &[Currency]) -> Result<(), StoreError> {
+async fn ensure_system_accounts(
+    connection: &mut PgConnection,
+    currencies: &[Currency],
+) -> Result<(), StoreError> {
     if currencies.is_empty() {
         return Ok(());
     }
@@ -39,7 +44,7 @@ async fn ensure_system_accounts(pool: &PgPool, currencies: &[Currency]) -> Resul
            WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE owner_id IS NULL AND currency = code)"#,
         &codes as _,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *connection)
     .await
     .map_err(map_error)?;
     if missing.is_empty() {
@@ -69,30 +74,34 @@ async fn ensure_system_accounts(pool: &PgPool, currencies: &[Currency]) -> Resul
         &columns.created_at,
         &columns.updated_at,
     )
-    .execute(pool)
+    .execute(&mut *connection)
     .await
     .map_err(map_error)?;
     Ok(())
 }
 
-/// One run of a whole batch; the caller retries it on contention. Most batches commit on
-/// their first attempt, which reads no key records.
+/// One run of a whole batch, on one connection within its deadline (see [`lease`]); the caller
+/// retries it on contention. Most batches commit on their first attempt, which reads no key
+/// records.
 pub(crate) async fn execute(
     pool: PgPool,
     batch: Arc<Vec<LedgerRequest>>,
 ) -> Result<Vec<Executed>, StoreError> {
     let plan = LockPlan::of(batch.iter());
-    ensure_system_accounts(&pool, &plan.system_currencies).await?;
-    if let Attempt::Committed(executed) =
-        attempt(&pool, &batch, &plan, KeyReads::Optimistic).await?
-    {
-        return Ok(executed);
-    }
-    match attempt(&pool, &batch, &plan, KeyReads::Read).await? {
-        Attempt::Committed(executed) => Ok(executed),
-        // Another instance committed one of these keys between this read and this insert.
-        Attempt::KeyExists => Err(StoreError::Contention),
-    }
+    lease::run(&pool, async |connection: &mut PgConnection| {
+        ensure_system_accounts(connection, &plan.system_currencies).await?;
+        if let Attempt::Committed(executed) =
+            attempt(connection, &batch, &plan, KeyReads::Optimistic).await?
+        {
+            return Ok(executed);
+        }
+        match attempt(connection, &batch, &plan, KeyReads::Read).await? {
+            Attempt::Committed(executed) => Ok(executed),
+            // Another instance committed one of these keys between this read and this insert.
+            Attempt::KeyExists => Err(StoreError::Contention.into()),
+        }
+    })
+    .await
 }
 
 /// How a batch attempt learns of its keys' existing records.
@@ -112,33 +121,41 @@ enum Attempt {
 }
 
 async fn attempt(
-    pool: &PgPool,
+    connection: &mut PgConnection,
     batch: &[LedgerRequest],
     plan: &LockPlan,
     key_reads: KeyReads,
-) -> Result<Attempt, StoreError> {
-    let mut transaction = pool.begin().await.map_err(map_error)?;
+) -> Result<Attempt, Failure> {
+    let mut transaction = connection.begin().await.map_err(map_error)?;
+    let body = decide_and_write(&mut transaction, batch, plan, key_reads).await;
+    lease::end(transaction, body).await
+}
+
+async fn decide_and_write(
+    transaction: &mut PgConnection,
+    batch: &[LedgerRequest],
+    plan: &LockPlan,
+    key_reads: KeyReads,
+) -> Result<(Attempt, End), StoreError> {
     let reads = BatchReads {
-        sessions: read_sessions(&mut transaction, batch).await?,
+        sessions: read_sessions(transaction, batch).await?,
         keys: match key_reads {
             KeyReads::Optimistic => HashMap::new(),
-            KeyReads::Read => read_keys(&mut transaction, batch).await?,
+            KeyReads::Read => read_keys(transaction, batch).await?,
         },
     };
-    let payments = lock_payments(&mut transaction, &plan.payments).await?;
+    let payments = lock_payments(transaction, &plan.payments).await?;
     let accounts = plan.accounts_with(&payments);
-    let mut ledger = lock_accounts(&mut transaction, &accounts, &plan.system_currencies)
+    let mut ledger = lock_accounts(transaction, &accounts, &plan.system_currencies)
         .await?
         .with_payments(payments);
     let decided = decide_batch(batch, &reads, &mut ledger, Timestamp::now())?;
-    write_effects(&mut transaction, &ledger, &decided.effects).await?;
-    if !insert_keys(&mut transaction, &decided.keys).await? {
-        transaction.rollback().await.map_err(map_error)?;
-        return Ok(Attempt::KeyExists);
+    write_effects(transaction, &ledger, &decided.effects).await?;
+    if !insert_keys(transaction, &decided.keys).await? {
+        return Ok((Attempt::KeyExists, End::Rollback));
     }
-    append_audit(&mut transaction, decided.effects.audit).await?;
-    transaction.commit().await.map_err(map_error)?;
-    Ok(Attempt::Committed(decided.executed))
+    append_audit(transaction, decided.effects.audit).await?;
+    Ok((Attempt::Committed(decided.executed), End::Commit))
 }
 
 /// The batch's sessions with their users, as they are now: a revocation committed before
@@ -717,13 +734,21 @@ pub(crate) async fn due_authorizations(
 }
 
 /// Reads every account with its lines summed in one REPEATABLE READ snapshot, so transfers
-/// committing meanwhile cannot make a sound ledger look broken.
+/// committing meanwhile cannot make a sound ledger look broken. The rows are streamed into the
+/// check, one at a time: memory does not grow with the ledger.
 pub(crate) async fn verify(pool: &PgPool) -> Result<LedgerReport, StoreError> {
     let mut transaction = pool
         .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await
         .map_err(map_error)?;
-    let rows = sqlx::query_as!(
+    // The one statement reads the whole ledger: more than the session's `statement_timeout`
+    // allows a request, but still bounded.
+    sqlx::raw_sql(VERIFY_STATEMENT_TIMEOUT)
+        .execute(&mut *transaction)
+        .await
+        .map_err(map_error)?;
+    let mut check = LedgerCheck::default();
+    let mut rows = sqlx::query_as!(
         AccountCheckRow,
         r#"SELECT account.id, account.owner_id, account.currency, account.balance, account.held,
                   COALESCE(lines.sum, 0)::bigint AS "lines_sum!",
@@ -735,13 +760,14 @@ pub(crate) async fn verify(pool: &PgPool) -> Result<LedgerReport, StoreError> {
                       GROUP BY account_id) lines ON lines.account_id = account.id
            ORDER BY account.id"#,
     )
-    .fetch_all(&mut *transaction)
-    .await
-    .map_err(map_error)?;
+    .fetch(&mut *transaction);
+    while let Some(row) = rows.try_next().await.map_err(map_error)? {
+        check.add(row.into_check().map_err(internal)?);
+    }
+    drop(rows);
     transaction.commit().await.map_err(map_error)?;
-    let checks = rows
-        .into_iter()
-        .map(|row| row.into_check().map_err(internal))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ledger::verify(checks))
+    Ok(check.report())
 }
+
+/// How long the ledger check's one statement may run.
+const VERIFY_STATEMENT_TIMEOUT: &str = "SET LOCAL statement_timeout = '300s'";

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use coffre_domain::audit::{AuditContext, AuditEvent, ChainHead, ChainReport, NewAuditEvent};
@@ -18,10 +18,10 @@ use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::Email;
 use coffre_store::{
-    AuditFilter, CreateUser, EnsureAdmin, Executed, LedgerRequest, LoginRecord, NewSession,
-    NewUser, Page, PageLimit, PartyFilter, PasswordHash, PaymentRecord, PoolStats, PurgedLogins,
-    RefreshOutcome, SessionAuth, Store, StoreError, TokenHash, TransferRecord, UpdateUser, User,
-    UserChanges,
+    AuditFilter, BATCH_BUDGET, CreateUser, EnsureAdmin, Executed, LedgerRequest, LoginRecord,
+    NewSession, NewUser, Page, PageLimit, PartyFilter, PasswordHash, PaymentRecord, PoolStats,
+    PurgedLogins, RefreshOutcome, SessionAuth, Store, StoreError, TokenHash, TransferRecord,
+    UpdateUser, User, UserChanges, run_isolating,
 };
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
@@ -31,6 +31,7 @@ mod audit;
 mod detached;
 mod error;
 mod idempotency;
+mod lease;
 mod ledger;
 mod purge;
 mod retry;
@@ -49,10 +50,35 @@ static MIGRATOR: Migrator = sqlx::migrate!();
 /// database answers 503 quickly instead of hanging.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What every pooled session sets, so that nothing the server does for Coffre waits or runs
+/// without end: a statement (reads of big tables included) runs at most 10 s; a lock is
+/// awaited at most 2 s, well inside a batch's `ATTEMPT_DEADLINE`, so a row held elsewhere
+/// fails the batch cleanly (503) instead of running out its deadline; a session left inside a
+/// transaction by a client that vanished is ended (and its locks freed) after 5 s; and the
+/// server probes an idle client's socket after 10 s, so it notices a dead one.
+/// Migrations run on a connection of their own without these limits (a migration may lock a
+/// table for long, or build an index on a big one).
+pub const SESSION_LIMITS: [(&str, &str); 6] = [
+    ("statement_timeout", "10s"),
+    ("lock_timeout", "2s"),
+    ("idle_in_transaction_session_timeout", "5s"),
+    ("tcp_keepalives_idle", "10"),
+    ("tcp_keepalives_interval", "3"),
+    ("tcp_keepalives_count", "3"),
+];
+
 /// The store on a PostgreSQL connection pool. Cloning shares the pool.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The pool's target without [`SESSION_LIMITS`].
+    migration_options: PgConnectOptions,
+}
+
+/// When the retries of a transaction that starts now must stop.
+fn budget_ends() -> Instant {
+    let now = Instant::now();
+    now.checked_add(BATCH_BUDGET).unwrap_or(now)
 }
 
 /// A pool of zero connections could never serve a request.
@@ -73,10 +99,13 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.clone().options(SESSION_LIMITS))
             .await
             .map_err(map_error)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            migration_options: options,
+        })
     }
 
     /// Runs `attempt`, one whole transaction, in a task of its own (see [`detached`]), again
@@ -88,7 +117,11 @@ impl PgStore {
         Fut: Future<Output = Result<T, StoreError>> + Send,
     {
         let pool = self.pool.clone();
-        detached::run(async move { retry::on_contention(|| attempt(pool.clone())).await }).await
+        let no_retry_after = budget_ends();
+        detached::run(async move {
+            retry::on_contention(no_retry_after, || attempt(pool.clone())).await
+        })
+        .await
     }
 }
 
@@ -108,7 +141,16 @@ impl Store for PgStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await.map_err(map_migrate_error)
+        // A pool of one, so that the migrator's `Acquire` bound is met.
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(self.migration_options.clone())
+            .await
+            .map_err(map_error)?;
+        let migrated = MIGRATOR.run(&pool).await.map_err(map_migrate_error);
+        pool.close().await;
+        migrated
     }
 
     async fn record_audit(
@@ -259,14 +301,22 @@ impl Store for PgStore {
             .await
     }
 
-    async fn execute(&self, batch: Vec<LedgerRequest>) -> Result<Vec<Executed>, StoreError> {
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Shared, not copied, by every attempt the contention retries make.
-        let batch = Arc::new(batch);
-        self.transaction(move |pool| ledger::execute(pool, Arc::clone(&batch)))
-            .await
+    async fn execute(&self, batch: Vec<LedgerRequest>) -> Vec<Result<Executed, StoreError>> {
+        let size = batch.len();
+        let pool = self.pool.clone();
+        detached::run(async move {
+            let results = run_isolating(batch, |part, no_retry_after| {
+                let pool = pool.clone();
+                // Each part shared, not copied, by every attempt the contention retries make.
+                retry::on_contention(no_retry_after, move || {
+                    ledger::execute(pool.clone(), Arc::clone(&part))
+                })
+            })
+            .await;
+            Ok(results)
+        })
+        .await
+        .unwrap_or_else(|error| (0..size).map(|_| Err(error.duplicate())).collect())
     }
 
     async fn find_account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {

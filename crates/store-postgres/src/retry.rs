@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use coffre_store::StoreError;
 
@@ -13,8 +13,13 @@ const BACKOFF_BASE_MS: u64 = 5;
 const BACKOFF_CAP_MS: u64 = 200;
 
 /// Runs `attempt` (one whole transaction) until it does not end in contention, at most
-/// [`MAX_ATTEMPTS`] times.
-pub(crate) async fn on_contention<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
+/// [`MAX_ATTEMPTS`] times, and none after `no_retry_after`. Only contention is retried: the
+/// server aborted that transaction, so nothing of it committed. Any other failure, one that
+/// might have come after a COMMIT reached the server, is returned as it is.
+pub(crate) async fn on_contention<T, F, Fut>(
+    no_retry_after: Instant,
+    mut attempt: F,
+) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, StoreError>>,
@@ -22,7 +27,9 @@ where
     let mut attempt_number: u32 = 1;
     loop {
         match attempt().await {
-            Err(StoreError::Contention) if attempt_number < MAX_ATTEMPTS => {
+            Err(StoreError::Contention)
+                if attempt_number < MAX_ATTEMPTS && Instant::now() < no_retry_after =>
+            {
                 tokio::time::sleep(backoff(attempt_number)).await;
                 attempt_number = attempt_number.saturating_add(1);
             }
@@ -54,6 +61,12 @@ mod tests {
     use sqlx::PgPool;
     use std::sync::atomic::{AtomicU32, Ordering};
 
+    fn far_future() -> Instant {
+        Instant::now()
+            .checked_add(Duration::from_secs(3600))
+            .unwrap()
+    }
+
     async fn serialization_failure(pool: &PgPool) -> Result<(), StoreError> {
         sqlx::raw_sql(
             "DO $$ BEGIN RAISE EXCEPTION 'lost a race' USING ERRCODE = 'serialization_failure'; END $$",
@@ -69,7 +82,7 @@ mod tests {
         let (_store, url) = testing::fresh_database().await;
         let pool = PgPool::connect(&url).await.unwrap();
         let attempts = AtomicU32::new(0);
-        let result = on_contention(|| async {
+        let result = on_contention(far_future(), || async {
             if attempts.fetch_add(1, Ordering::SeqCst) < 2 {
                 serialization_failure(&pool).await
             } else {
@@ -86,7 +99,7 @@ mod tests {
         let (_store, url) = testing::fresh_database().await;
         let pool = PgPool::connect(&url).await.unwrap();
         let attempts = AtomicU32::new(0);
-        let result = on_contention(|| {
+        let result = on_contention(far_future(), || {
             attempts.fetch_add(1, Ordering::SeqCst);
             serialization_failure(&pool)
         })
@@ -102,7 +115,7 @@ mod tests {
             .enable_time()
             .build()
             .unwrap();
-        let result: Result<(), _> = runtime.block_on(on_contention(|| async {
+        let result: Result<(), _> = runtime.block_on(on_contention(far_future(), || async {
             attempts.fetch_add(1, Ordering::SeqCst);
             Err(StoreError::Constraint {
                 constraint: "audit_events_id_key".into(),

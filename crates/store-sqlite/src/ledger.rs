@@ -2,8 +2,10 @@
 //! database's only write lock from its first statement, so every account it reads is as good
 //! as locked, and batches run one after another.
 
+use std::sync::Arc;
+
 use coffre_domain::ids::{AccountId, EntryId, PaymentId, TransferId, UserId};
-use coffre_domain::ledger::{self, Account, Effects, Entry, Ledger, LedgerReport, Transfer};
+use coffre_domain::ledger::{Account, Effects, Entry, Ledger, LedgerCheck, LedgerReport, Transfer};
 use coffre_domain::money::Currency;
 use coffre_domain::payment::AnyPayment;
 use coffre_domain::time::Timestamp;
@@ -13,56 +15,72 @@ use coffre_store::{
     LedgerRequest, LockPlan, Page, PageLimit, PartyFilter, PaymentColumns, PaymentRecord,
     PaymentRow, StoreError, TransferRecord, TransferRow, decide_batch, system_account,
 };
-use sqlx::{SqliteConnection, SqlitePool};
+use futures_util::TryStreamExt;
+use sqlx::{Connection, SqliteConnection, SqlitePool};
 
 use crate::audit::append_audit;
 use crate::error::{internal, map_error};
+use crate::lease::{self, End};
 use crate::sessions;
-use crate::transaction::begin_immediate;
+use crate::transaction::BEGIN_IMMEDIATE;
 
 type DateTime = chrono::DateTime<chrono::Utc>;
 
+/// One run of a whole batch, on one connection within its deadline (see [`lease`]).
 pub(crate) async fn execute(
     pool: &SqlitePool,
-    batch: Vec<LedgerRequest>,
+    batch: Arc<Vec<LedgerRequest>>,
 ) -> Result<Vec<Executed>, StoreError> {
-    let mut transaction = begin_immediate(pool).await?;
+    lease::run(pool, async |connection: &mut SqliteConnection| {
+        let mut transaction = connection
+            .begin_with(BEGIN_IMMEDIATE)
+            .await
+            .map_err(map_error)?;
+        let body = decide_and_write(&mut transaction, &batch).await;
+        lease::end(transaction, body).await
+    })
+    .await
+}
+
+async fn decide_and_write(
+    transaction: &mut SqliteConnection,
+    batch: &[LedgerRequest],
+) -> Result<(Vec<Executed>, End), StoreError> {
     let mut reads = BatchReads::default();
     for session_id in batch.iter().filter_map(LedgerRequest::session_id) {
         // A session sending several commands of the batch is read once.
         if reads.sessions.contains_key(&session_id) {
             continue;
         }
-        if let Some(auth) = sessions::read_auth(&mut transaction, session_id.as_uuid()).await? {
+        if let Some(auth) = sessions::read_auth(transaction, session_id.as_uuid()).await? {
             reads.sessions.insert(session_id, auth);
         }
     }
     for (user, key) in batch.iter().filter_map(LedgerRequest::key) {
-        if let Some(existing) = read_key(&mut transaction, user, key).await? {
+        if let Some(existing) = read_key(transaction, user, key).await? {
             reads.keys.insert((user, key.clone()), existing);
         }
     }
-    let plan = LockPlan::of(&batch);
+    let plan = LockPlan::of(batch);
     let mut payments = Vec::new();
     for id in &plan.payments {
-        payments.extend(load_payment(&mut transaction, *id).await?);
+        payments.extend(load_payment(transaction, *id).await?);
     }
     let mut accounts = Vec::new();
     for id in plan.accounts_with(&payments) {
-        accounts.extend(load_account(&mut transaction, id).await?);
+        accounts.extend(load_account(transaction, id).await?);
     }
     for currency in &plan.system_currencies {
-        accounts.push(system_account_of(&mut transaction, *currency).await?);
+        accounts.push(system_account_of(transaction, *currency).await?);
     }
     let mut ledger = Ledger::new(accounts).with_payments(payments);
-    let decided = decide_batch(&batch, &reads, &mut ledger, Timestamp::now())?;
-    write_effects(&mut transaction, &ledger, &decided.effects).await?;
+    let decided = decide_batch(batch, &reads, &mut ledger, Timestamp::now())?;
+    write_effects(transaction, &ledger, &decided.effects).await?;
     for record in &decided.keys {
-        insert_key(&mut transaction, record).await?;
+        insert_key(transaction, record).await?;
     }
-    append_audit(&mut transaction, decided.effects.audit).await?;
-    transaction.commit().await.map_err(map_error)?;
-    Ok(decided.executed)
+    append_audit(transaction, decided.effects.audit).await?;
+    Ok((decided.executed, End::Commit))
 }
 
 async fn read_key(
@@ -584,7 +602,8 @@ pub(crate) async fn list_entries(
 /// ledger look broken.
 pub(crate) async fn verify(pool: &SqlitePool) -> Result<LedgerReport, StoreError> {
     let mut transaction = pool.begin().await.map_err(map_error)?;
-    let rows = sqlx::query_as!(
+    let mut check = LedgerCheck::default();
+    let mut rows = sqlx::query_as!(
         AccountCheckRow,
         r#"SELECT account.id AS "id!: uuid::Uuid", account.owner_id AS "owner_id: uuid::Uuid",
                   account.currency AS "currency!", account.balance AS "balance!",
@@ -596,13 +615,11 @@ pub(crate) async fn verify(pool: &SqlitePool) -> Result<LedgerReport, StoreError
                               AND p.state = 'authorized'), 0) AS "holds_sum!: i64"
            FROM accounts account ORDER BY account.id"#,
     )
-    .fetch_all(&mut *transaction)
-    .await
-    .map_err(map_error)?;
+    .fetch(&mut *transaction);
+    while let Some(row) = rows.try_next().await.map_err(map_error)? {
+        check.add(row.into_check().map_err(internal)?);
+    }
+    drop(rows);
     transaction.commit().await.map_err(map_error)?;
-    let checks = rows
-        .into_iter()
-        .map(|row| row.into_check().map_err(internal))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ledger::verify(checks))
+    Ok(check.report())
 }

@@ -18,7 +18,7 @@ use coffre_store::{
     AuditFilter, CreateUser, EnsureAdmin, Executed, LedgerRequest, LoginRecord, NewSession,
     NewUser, Page, PageLimit, PartyFilter, PasswordHash, PaymentRecord, PoolStats, PurgedLogins,
     RefreshOutcome, SessionAuth, Store, StoreError, TokenHash, TransferRecord, UpdateUser, User,
-    UserChanges,
+    UserChanges, run_isolating,
 };
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
@@ -30,6 +30,7 @@ mod audit;
 mod detached;
 mod error;
 mod idempotency;
+mod lease;
 mod ledger;
 mod purge;
 mod sessions;
@@ -65,25 +66,43 @@ impl SqliteStore {
     /// directory unless absolute), creating the file and its missing parent directories.
     /// Does not migrate.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(map_error)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT)
-            // NORMAL would be safe from corruption in WAL mode, but a power loss could undo the
-            // last commits; FULL syncs the WAL at every commit, so money a client was told had
-            // moved stays moved.
-            .synchronous(SqliteSynchronous::Full);
+        Self::connect_with(options(url)?).await
+    }
+
+    pub(crate) async fn connect_with(options: SqliteConnectOptions) -> Result<Self, StoreError> {
         create_parent_directories(options.get_filename())?;
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A transaction that failed may leave its connection counting itself inside it
+            // (after a full disk SQLite rolls back by itself, and the ROLLBACK that follows
+            // fails): handed out again, it would refuse every BEGIN. The ping first runs the
+            // rollback a dropped transaction queued.
+            .after_release(|connection, _meta| {
+                Box::pin(async move {
+                    connection.ping().await?;
+                    Ok(!connection.is_in_transaction())
+                })
+            })
             .connect_with(options)
             .await
             .map_err(map_error)?;
         Ok(Self { pool })
     }
+}
+
+/// The settings of every connection to the database at `url`.
+fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+    Ok(SqliteConnectOptions::from_str(url)
+        .map_err(map_error)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT)
+        // NORMAL would be safe from corruption in WAL mode, but a power loss could undo the
+        // last commits; FULL syncs the WAL at every commit, so money a client was told had
+        // moved stays moved.
+        .synchronous(SqliteSynchronous::Full))
 }
 
 fn create_parent_directories(database_file: &Path) -> Result<(), StoreError> {
@@ -251,12 +270,20 @@ impl Store for SqliteStore {
         audit::events_after(&self.pool, after_seq).await
     }
 
-    async fn execute(&self, batch: Vec<LedgerRequest>) -> Result<Vec<Executed>, StoreError> {
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
+    async fn execute(&self, batch: Vec<LedgerRequest>) -> Vec<Result<Executed, StoreError>> {
+        let size = batch.len();
         let pool = self.pool.clone();
-        detached::run(async move { ledger::execute(&pool, batch).await }).await
+        detached::run(async move {
+            let results = run_isolating(batch, |part, _no_retry_after| {
+                let pool = pool.clone();
+                // SQLite has no contention to retry: `BEGIN IMMEDIATE` waits for the lock.
+                async move { ledger::execute(&pool, part).await }
+            })
+            .await;
+            Ok(results)
+        })
+        .await
+        .unwrap_or_else(|error| (0..size).map(|_| Err(error.duplicate())).collect())
     }
 
     async fn find_account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {

@@ -43,3 +43,15 @@ pub async fn fresh_database() -> (SqliteStore, String, TempDir) {
     store.migrate().await.expect("migrate the test database");
     (store, url, dir)
 }
+
+/// A second store on the database at `url` whose connections may grow the file to at most
+/// `pages` pages (`PRAGMA max_page_count`): past that every write fails as on a full disk
+/// (`SQLITE_FULL`).
+pub async fn store_limited_to_pages(url: &str, pages: u64) -> SqliteStore {
+    let options = crate::options(url)
+        .expect("parse the test database URL")
+        .pragma("max_page_count", pages.to_string());
+    SqliteStore::connect_with(options)
+        .await
+        .expect("open the test database")
+}

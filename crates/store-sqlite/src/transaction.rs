@@ -14,5 +14,8 @@ use crate::error::map_error;
 pub(crate) async fn begin_immediate(
     pool: &SqlitePool,
 ) -> Result<Transaction<'static, Sqlite>, StoreError> {
-    pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_error)
+    pool.begin_with(BEGIN_IMMEDIATE).await.map_err(map_error)
 }
+
+/// See [`begin_immediate`].
+pub(crate) const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";

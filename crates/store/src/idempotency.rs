@@ -11,7 +11,7 @@ use coffre_domain::ids::UserId;
 pub const RETENTION: TimeDelta = TimeDelta::hours(24);
 
 /// An `Idempotency-Key` header value: 1 to 255 printable ASCII characters, no spaces.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct IdempotencyKey(String);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -195,7 +195,10 @@ pub struct DecidedBatch {
     /// One per request, in request order.
     pub executed: Vec<Executed>,
     pub effects: Effects,
-    /// The key records to write with the effects (none for a 5xx: API.md stores none).
+    /// The key records to write with the effects (none for a 5xx: API.md stores none), in
+    /// (user, key) order, not request order: an insert waits for another transaction's
+    /// uncommitted record of the same key, so two instances inserting crossing keys in request
+    /// order could each wait for the other (a deadlock); in one fixed order they cannot.
     pub keys: Vec<NewKey>,
 }
 
@@ -266,6 +269,7 @@ pub fn decide_batch(
         };
         executed.push(Executed::Decided { result, response });
     }
+    keys.sort_unstable_by(|a, b| (a.user_id, &a.key).cmp(&(b.user_id, &b.key)));
     Ok(DecidedBatch {
         executed,
         effects,
@@ -348,11 +352,80 @@ pub async fn expire_due_authorizations(
             action: Action::ExpirePayment { payment_id },
         })
         .collect();
-    let expired = store
-        .execute(batch)
-        .await?
+    // Expiring is idempotent by state (an expired payment is no longer due), so a sweep that
+    // failed after committing (an ambiguous commit) only finds less to do next time.
+    let results = store.execute(batch).await;
+    if let Some(error) = results.iter().find_map(|result| result.as_ref().err()) {
+        return Err(error.duplicate());
+    }
+    let expired = results
         .iter()
-        .filter(|executed| matches!(executed, Executed::Decided { result: Ok(_), .. }))
+        .filter(|result| matches!(result, Ok(Executed::Decided { result: Ok(_), .. })))
         .count();
     Ok(ExpiryPage { looked_at, expired })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
+mod tests {
+    use coffre_domain::ids::AccountId;
+    use coffre_domain::money::Currency;
+    use coffre_domain::user::{Email, Role};
+
+    use super::*;
+    use crate::User;
+
+    #[test]
+    fn key_records_come_out_in_key_order_whatever_the_request_order() {
+        let now = Timestamp::now();
+        let user = User {
+            id: UserId::new(),
+            email: Email::parse("keys@order.test").unwrap(),
+            role: Role::User,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        };
+        let session_id = SessionId::new();
+        let opening = |text: &str| LedgerRequest {
+            origin: Origin::User {
+                session_id,
+                user_id: user.id,
+                idempotency: Some(Keyed {
+                    key: IdempotencyKey::parse(text).unwrap(),
+                    fingerprint: Fingerprint([0; 32]),
+                    render: Arc::new(|_| StoredResponse {
+                        status: 201,
+                        body: Vec::new(),
+                    }),
+                }),
+            },
+            context: AuditContext::default(),
+            action: Action::OpenAccount {
+                id: AccountId::new(),
+                owner_id: user.id,
+                currency: Currency::parse("EUR").unwrap(),
+                name: None,
+            },
+        };
+        let batch = vec![opening("c"), opening("a"), opening("b")];
+        let mut reads = BatchReads::default();
+        reads.sessions.insert(
+            session_id,
+            SessionAuth {
+                user: user.clone(),
+                revoked: false,
+                expires_at: Timestamp::from_datetime(
+                    now.as_datetime() + chrono::TimeDelta::hours(1),
+                ),
+            },
+        );
+        let decided = decide_batch(&batch, &reads, &mut Ledger::new(Vec::new()), now).unwrap();
+        let keys: Vec<&str> = decided
+            .keys
+            .iter()
+            .map(|record| record.key.as_str())
+            .collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+    }
 }

@@ -15,6 +15,7 @@ use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::Email;
 
+pub mod batch;
 mod chain_check;
 mod error;
 pub mod idempotency;
@@ -26,6 +27,7 @@ mod login_throttle;
 mod page;
 mod rows;
 
+pub use batch::{ATTEMPT_DEADLINE, BATCH_BUDGET, BATCH_WAIT, DeadlineExceeded, run_isolating};
 pub use chain_check::{ChainCheck, walk_chain};
 pub use error::StoreError;
 pub use idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
@@ -240,9 +242,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// and key records, locks every account the batch touches in ascending id order (creating
     /// missing system accounts first), decides the batch with [`decide_batch`], writes the
     /// effects and each keyed request's record with its rendered response, appends the audit
-    /// events and commits; contention is retried with the whole batch. Results come back in
-    /// request order. It runs to its end even if the caller's future is dropped.
-    async fn execute(&self, batch: Vec<LedgerRequest>) -> Result<Vec<Executed>, StoreError>;
+    /// events and commits; contention is retried with the whole batch. It runs to its end even
+    /// if the caller's future is dropped.
+    ///
+    /// Each run has [`ATTEMPT_DEADLINE`] and the batch [`BATCH_BUDGET`]; a command whose own
+    /// data the database refuses fails alone (see [`run_isolating`]), a fault of the database
+    /// fails the commands it reaches. One result per request, in request order.
+    async fn execute(&self, batch: Vec<LedgerRequest>) -> Vec<Result<Executed, StoreError>>;
 
     async fn find_account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
 

@@ -20,7 +20,7 @@ use crate::idempotency::RETENTION;
 use crate::{
     AuditFilter, CreateUser, Executed, Fingerprint, IdempotencyKey, Keyed, LedgerRequest,
     NewSession, NewUser, Origin, PageLimit, PartyFilter, PasswordHash, REFRESH_TOKEN_TTL, Render,
-    SessionRefused, Store, StoredResponse, TokenHash, UserChanges,
+    SessionRefused, Store, StoreError, StoredResponse, TokenHash, UserChanges,
 };
 
 fn eur() -> Currency {
@@ -101,7 +101,12 @@ fn request(person: Person, action: Action) -> LedgerRequest {
 }
 
 async fn run(store: &dyn Store, batch: Vec<LedgerRequest>) -> Vec<Executed> {
-    store.execute(batch).await.unwrap()
+    store
+        .execute(batch)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect()
 }
 
 async fn open(store: &dyn Store, owner: Person) -> Account {
@@ -234,6 +239,60 @@ pub async fn ledger_batch_refusals_leave_neighbours_alone(store: &dyn Store) {
     let report = store.verify_ledger().await.unwrap();
     assert!(report.ok, "{report}");
     assert_eq!(report.accounts_checked, 3);
+}
+
+/// A command whose row the database refuses (here: an account opened with the id of one that
+/// exists, which the ledger cannot know, as it never loads the accounts a command opens)
+/// fails alone; its neighbours, before and after it, keyed or not, commit as if it had not
+/// been sent.
+pub async fn ledger_a_row_the_database_refuses_fails_only_its_command(store: &dyn Store) {
+    let admin = person(store, "admin", Role::Admin).await;
+    let alice = person(store, "alice", Role::User).await;
+    let bob = person(store, "bob", Role::User).await;
+    let a = open(store, alice).await;
+    let b = open(store, bob).await;
+    let clash = request(
+        alice,
+        Action::OpenAccount {
+            id: a.id,
+            owner_id: alice.user_id,
+            currency: eur(),
+            name: None,
+        },
+    );
+    let results = store
+        .execute(vec![
+            deposit(admin, a.id, 1_000),
+            deposit_keyed(admin, a.id, "isolated-1", 1),
+            transfer(alice, a.id, b.id, 300),
+            clash,
+            transfer(alice, a.id, b.id, 200),
+            deposit_keyed(admin, b.id, "isolated-2", 2),
+        ])
+        .await;
+    assert_eq!(results.len(), 6);
+    for (index, result) in results.iter().enumerate() {
+        if index == 3 {
+            match result {
+                Err(StoreError::Constraint { constraint }) => {
+                    assert_eq!(constraint, "accounts_pkey");
+                }
+                other => panic!("the clash should fail alone, got {other:?}"),
+            }
+        } else {
+            assert!(
+                matches!(result, Ok(executed) if matches!(executed.result(), Some(Ok(_)))),
+                "command {index} should commit: {result:?}"
+            );
+        }
+    }
+    assert_eq!(balance(store, a.id).await, 1_000 + 100 - 300 - 200);
+    assert_eq!(balance(store, b.id).await, 300 + 200 + 100);
+    // The keys committed with their effects: a retry replays.
+    let replay = run(store, vec![deposit_keyed(admin, a.id, "isolated-1", 1)]).await;
+    assert!(matches!(replay[0], Executed::Replayed(_)), "{replay:?}");
+    let report = store.verify_ledger().await.unwrap();
+    assert!(report.ok, "{report}");
 }
 
 fn key(text: &str) -> IdempotencyKey {
@@ -470,11 +529,13 @@ pub async fn ledger_concurrent_opposite_transfers_conserve(store: &dyn Store) {
         };
         store.execute(vec![request])
     });
-    for result in join_all(batches).await {
-        let executed = result.expect("contention is retried, never surfaced");
+    for mut results in join_all(batches).await {
+        let executed = results
+            .remove(0)
+            .expect("contention is retried, never surfaced");
         assert!(
             matches!(
-                executed[0].result(),
+                executed.result(),
                 Some(Ok(_) | Err(Refusal::InsufficientFunds))
             ),
             "{executed:?}"
