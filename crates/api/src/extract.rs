@@ -9,20 +9,27 @@
 //! | --- | --- |
 //! | no or wrong `Content-Type` | 415 `UNSUPPORTED_MEDIA_TYPE` |
 //! | body over the limit, announced or streamed | 413 `PAYLOAD_TOO_LARGE` |
-//! | not JSON, trailing bytes, truncated | 400 `MALFORMED_REQUEST` |
+//! | `charset` other than `utf-8` | 415 `UNSUPPORTED_MEDIA_TYPE` |
+//! | not JSON, trailing bytes, truncated, not read within the body deadline | 400 `MALFORMED_REQUEST` |
+//! | JSON but not an object | 422 `VALIDATION_FAILED` |
 //! | unknown field, wrong type, missing field | 422 `VALIDATION_FAILED`, naming the field |
 //! | query string that does not deserialize | 400 `MALFORMED_REQUEST` |
+//! | a control character in any query parameter | 422 `VALIDATION_FAILED` |
 //!
 //! Messages quote serde, which can echo the client's input; they are cut at
 //! [`MAX_MESSAGE_CHARS`] so a 64 KiB field name does not come back in the error.
 
-use axum::extract::rejection::{BytesRejection, FailedToBufferBody, JsonRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
+use http::HeaderMap;
+use http::header::CONTENT_TYPE;
 use http::request::Parts;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::edge::deadlines::BodyDeadlinePassed;
 use crate::error::ApiError;
 
 /// The longest error message built from client input, in characters.
@@ -40,10 +47,11 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
+        check_content_type(request.headers())?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_rejection)?;
+        parse_body(&bytes).map(Self)
     }
 }
 
@@ -53,23 +61,78 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    match rejection {
-        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
-        JsonRejection::JsonDataError(error) => ApiError::ValidationFailed(bounded(format!(
-            "the body does not match the expected fields: {}",
-            cause(&error, error.body_text())
-        ))),
-        JsonRejection::JsonSyntaxError(error) => ApiError::MalformedRequest(bounded(format!(
-            "the body is not valid JSON: {}",
-            cause(&error, error.body_text())
-        ))),
-        JsonRejection::BytesRejection(BytesRejection::FailedToBufferBody(
-            FailedToBufferBody::LengthLimitError(_),
-        )) => ApiError::PayloadTooLarge,
-        // The client stopped sending, or sent a broken chunked encoding.
-        _ => ApiError::MalformedRequest("the body could not be read".to_owned()),
+/// `application/json` or `application/*+json`, in UTF-8: a `charset` other than `utf-8`
+/// (any case) would be read as UTF-8 all the same and mean something else than was sent.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let value = headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .ok_or(ApiError::UnsupportedMediaType)?;
+    let mut pieces = value.split(';');
+    let essence = pieces.next().unwrap_or_default().trim();
+    let (kind, subtype) = essence
+        .split_once('/')
+        .ok_or(ApiError::UnsupportedMediaType)?;
+    let json = kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype
+                .rsplit_once('+')
+                .is_some_and(|(_, suffix)| suffix.eq_ignore_ascii_case("json")));
+    if !json {
+        return Err(ApiError::UnsupportedMediaType);
     }
+    for parameter in pieces {
+        let (name, charset) = parameter.split_once('=').unwrap_or((parameter, ""));
+        if name.trim().eq_ignore_ascii_case("charset")
+            && !charset
+                .trim()
+                .trim_matches('"')
+                .eq_ignore_ascii_case("utf-8")
+        {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    Ok(())
+}
+
+/// Reading the body failed: too long, too slow, or cut off.
+pub(crate) fn body_rejection(rejection: BytesRejection) -> ApiError {
+    let BytesRejection::FailedToBufferBody(failed) = rejection else {
+        return ApiError::MalformedRequest("the body could not be read".to_owned());
+    };
+    if let FailedToBufferBody::LengthLimitError(_) = failed {
+        return ApiError::PayloadTooLarge;
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&failed);
+    while let Some(error) = cause {
+        if error.is::<BodyDeadlinePassed>() {
+            return ApiError::MalformedRequest(error.to_string());
+        }
+        cause = error.source();
+    }
+    // The client stopped sending, or sent a broken chunked encoding.
+    ApiError::MalformedRequest("the body could not be read".to_owned())
+}
+
+/// Bytes that are not JSON are 400; JSON that is not an object, or not the object `T`
+/// describes (a wrong type, a missing or unknown field), is 422. Parsing into a
+/// `serde_json::Value` first is what tells the two apart: reading `T` straight from the bytes,
+/// serde_json reports some type errors (an array or a number where an enum belongs) as syntax
+/// errors, and reads a struct from an array as readily as from an object.
+pub(crate) fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|error| {
+        ApiError::MalformedRequest(bounded(format!("the body is not valid JSON: {error}")))
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::ValidationFailed(
+            "the body must be a JSON object".to_owned(),
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        ApiError::ValidationFailed(bounded(format!(
+            "the body does not match the expected fields: {error}"
+        )))
+    })
 }
 
 /// A query string deserialized into `T`.
@@ -84,6 +147,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        refuse_control_characters(parts)?;
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
             Err(QueryRejection::FailedToDeserializeQueryString(error)) => {
@@ -99,6 +163,26 @@ where
     }
 }
 
+/// Control characters are refused in every query parameter, as in every body text (422):
+/// PostgreSQL refuses a NUL in a text value outright, and none belongs in a filter or a log.
+fn refuse_control_characters(parts: &Parts) -> Result<(), ApiError> {
+    // A query string that does not even split into pairs is left to the typed read (400).
+    let Ok(axum::extract::Query(pairs)) =
+        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+    else {
+        return Ok(());
+    };
+    match pairs
+        .iter()
+        .find(|(name, value)| name.chars().chain(value.chars()).any(char::is_control))
+    {
+        Some((name, _)) => Err(ApiError::ValidationFailed(bounded(format!(
+            "the query parameter {name:?} must not contain control characters"
+        )))),
+        None => Ok(()),
+    }
+}
+
 /// serde's own words, without axum's prefix.
 fn cause(rejection: &dyn std::error::Error, fallback: String) -> String {
     rejection
@@ -106,7 +190,8 @@ fn cause(rejection: &dyn std::error::Error, fallback: String) -> String {
         .map_or(fallback, |source| source.to_string())
 }
 
-fn bounded(mut message: String) -> String {
+/// Cuts a message quoting client input at [`MAX_MESSAGE_CHARS`].
+pub(crate) fn bounded(mut message: String) -> String {
     if let Some((cut, _)) = message.char_indices().nth(MAX_MESSAGE_CHARS) {
         message.truncate(cut);
         message.push('…');

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::envelope::Final;
 use crate::error::ApiError;
-use crate::extract::Json;
+use crate::extract::{Json, body_rejection};
 
 pub const IDEMPOTENCY_KEY_HEADER: HeaderName = HeaderName::from_static("idempotency-key");
 pub const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -102,15 +102,9 @@ where
         let mut buffered = Request::new(body);
         // The extensions carry the body limit.
         *buffered.extensions_mut() = std::mem::take(&mut parts.extensions);
-        let bytes = match Bytes::from_request(buffered, state).await {
-            Ok(bytes) => bytes,
-            Err(rejection) => {
-                return Err(match rejection.status() {
-                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-                    _ => ApiError::MalformedRequest("the body could not be read".to_owned()),
-                });
-            }
-        };
+        let bytes = Bytes::from_request(buffered, state)
+            .await
+            .map_err(body_rejection)?;
         hasher.update(&bytes);
         let fingerprint = Fingerprint(hasher.finalize().into());
         // No body at all stands for `{}` where every field is optional (`{amount?}`); where

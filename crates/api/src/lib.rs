@@ -21,10 +21,16 @@ use axum::Router;
 pub use code::ErrorCode;
 pub use error::ApiError;
 pub use extract::{Json, MAX_MESSAGE_CHARS, Query};
-pub use middleware::{MAX_BODY_BYTES, REQUEST_TIMEOUT, with_middleware};
+pub use middleware::{
+    BODY_READ_TIMEOUT, MAX_BODY_BYTES, MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_CLIENT, REQUEST_TIMEOUT,
+    with_middleware,
+};
 pub use request_id::{REQUEST_ID_HEADER, RequestId};
 pub use routes::routes;
-pub use serve::{SHUTDOWN_DRAIN_LIMIT, serve};
+pub use serve::{
+    ConnectionLimits, FRESH_CONNECTION_GRACE, HEADER_READ_TIMEOUT, MAX_CONNECTIONS,
+    SHUTDOWN_DRAIN_LIMIT, serve, serve_router,
+};
 pub use state::{ApiSettings, AppState, JwtSecret, JwtSecretTooShort, RedisUrl, StateError};
 
 /// The application: every route behind every middleware.

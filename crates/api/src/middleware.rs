@@ -5,26 +5,27 @@
 //! 2. tracing: one span per request carrying the request id, method and matched route, so every
 //!    log line below it names the request; status and latency logged on response;
 //! 3. metrics: every request counted by route and status, and timed;
-//! 4. client IP (trusted proxies) and rate limits (429 with `Retry-After`);
-//! 5. overload: past [`MAX_IN_FLIGHT`] requests at once, 503 at once instead of a queue;
-//! 6. timeout: a request still running after [`REQUEST_TIMEOUT`] answers 503;
-//! 7. panic catcher: a panicking handler answers a plain 500 (the panic text is only logged);
-//! 8. body limits: [`MAX_BODY_BYTES`], refused up front from `Content-Length` and counted while
-//!    reading a body that did not announce its length.
+//! 4. client IP (trusted proxies);
+//! 5. admission: past [`MAX_IN_FLIGHT`] requests at once in the process, or
+//!    [`MAX_IN_FLIGHT_PER_CLIENT`] from one client IP, 503 at once instead of a queue — before
+//!    the rate limiter and any token check, so a shed request costs nothing;
+//! 6. rate limits (429 with `Retry-After`);
+//! 7. timeout: a request still running after [`REQUEST_TIMEOUT`] answers 503;
+//! 8. panic catcher: a panicking handler answers a plain 500 (the panic text is only logged);
+//! 9. body limits: [`MAX_BODY_BYTES`], refused up front from `Content-Length` and counted while
+//!    reading a body that did not announce its length; and the body's deadline,
+//!    [`BODY_READ_TIMEOUT`].
 
 use std::any::Any;
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::Body;
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::{BoxError, Router};
 use http::{HeaderValue, StatusCode};
 use tower::ServiceBuilder;
-use tower::limit::ConcurrencyLimitLayer;
-use tower::load_shed::LoadShedLayer;
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -32,7 +33,11 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::{Level, Span};
 
+use crate::edge::admission::admit;
+pub use crate::edge::admission::{MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_CLIENT};
 use crate::edge::client_ip::client_ip;
+pub use crate::edge::deadlines::BODY_READ_TIMEOUT;
+use crate::edge::deadlines::body_deadline;
 use crate::edge::metrics;
 use crate::edge::rate_limit::rate_limit;
 use crate::envelope;
@@ -46,10 +51,6 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Shorter than the shutdown drain, so a request cut off at shutdown has already answered.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Requests handled at once. One more is refused at once with 503 rather than queued: a queue
-/// only turns overload into timeouts.
-pub const MAX_IN_FLIGHT: usize = 512;
 
 /// Puts `routes` behind the whole middleware stack, with the fallbacks that turn unknown paths
 /// and methods into enveloped 404 and 405. Tests merge their own routes into
@@ -72,15 +73,15 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
                 .on_failure(()),
         )
         .layer(middleware::from_fn_with_state(state.clone(), client_ip))
+        .layer(middleware::from_fn_with_state(state.clone(), admit))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
-        .layer(HandleErrorLayer::new(overloaded))
-        .layer(LoadShedLayer::new())
-        .layer(ConcurrencyLimitLayer::new(MAX_IN_FLIGHT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
+        // Outside the size limits, so that their refusals stay what the body reader sees.
+        .layer(middleware::from_fn(body_deadline))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
 
@@ -124,11 +125,6 @@ fn request_span(request: &Request<Body>) -> Span {
         route,
         path = request.uri().path(),
     )
-}
-
-/// The load shedder refused the request: every slot is busy.
-async fn overloaded(_: BoxError) -> ApiError {
-    ApiError::Overloaded
 }
 
 /// Runs inside the request span, so the logged panic names the request.

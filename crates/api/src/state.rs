@@ -7,6 +7,7 @@ use coffre_store::Store;
 use ipnet::IpNet;
 
 use crate::dispatcher::Dispatcher;
+use crate::edge::admission::Admission;
 use crate::edge::rate_limit::{RateLimits, RateQuota};
 
 use crate::auth::password::{HashingError, Passwords};
@@ -23,6 +24,7 @@ pub struct AppState {
     passwords: Passwords,
     tokens: Arc<AccessTokens>,
     rate_limits: Arc<RateLimits>,
+    admission: Arc<Admission>,
     dispatcher: Dispatcher,
 }
 
@@ -51,6 +53,7 @@ impl AppState {
             passwords: Passwords::new(CONCURRENT_HASHES)?,
             tokens: Arc::new(tokens),
             rate_limits: Arc::new(rate_limits),
+            admission: Arc::new(Admission::default()),
         })
     }
 
@@ -77,6 +80,11 @@ impl AppState {
 
     pub fn rate_limits(&self) -> &RateLimits {
         &self.rate_limits
+    }
+
+    /// The process's in-flight bounds, one for every route.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
     }
 }
 

@@ -574,6 +574,10 @@ fn apply_one(
             if source.currency != money.currency || target.currency != money.currency {
                 return Err(Refusal::CurrencyMismatch);
             }
+            // A frozen account sends nothing, not even the promise of a payment.
+            if source.status == AccountStatus::Frozen {
+                return Err(Refusal::AccountFrozen(source.id));
+            }
             let payment = AnyPayment::Pending(Payment::new(Terms {
                 id: *id,
                 payer_account_id: *payer,
@@ -613,6 +617,14 @@ fn apply_one(
                 .ok_or(Refusal::AccountNotFound(pending.terms.payer_account_id))?;
             if payer.status == AccountStatus::Frozen {
                 return Err(Refusal::AccountFrozen(payer.id));
+            }
+            // A hold towards a frozen payee could never be captured: it would only lock the
+            // payer's money until it expires.
+            let payee = ledger
+                .account(pending.terms.payee_account_id)
+                .ok_or(Refusal::AccountNotFound(pending.terms.payee_account_id))?;
+            if payee.status == AccountStatus::Frozen {
+                return Err(Refusal::AccountFrozen(payee.id));
             }
             let amount = SignedMinor::from(pending.terms.money.amount);
             let (after, action) = if payer.available() < amount {

@@ -14,7 +14,7 @@ use crate::state::JwtSecret;
 
 /// The `iss` every token carries and every check demands.
 pub const ISSUER: &str = "coffre";
-/// Clock skew tolerated on `exp`, in seconds.
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
 const LEEWAY_SECS: u64 = 30;
 /// Refresh tokens carry 256 random bits.
 const REFRESH_TOKEN_BYTES: usize = 32;
@@ -76,6 +76,7 @@ impl AccessTokens {
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = LEEWAY_SECS;
         validation.validate_exp = true;
+        validation.validate_nbf = true;
         Ok(Self {
             encoding: EncodingKey::from_secret(secret.as_bytes()).map_err(|_| CryptoFailed)?,
             decoding: DecodingKey::from_secret(secret.as_bytes()).map_err(|_| CryptoFailed)?,
@@ -104,14 +105,28 @@ impl AccessTokens {
             .map_err(|_| CryptoFailed)
     }
 
+    /// Beyond the signature, `exp`, `nbf` and `iss` (checked by the library), a token must
+    /// not claim to be issued in the future, nor to live longer than this server issues
+    /// tokens for: a correctly signed token that does either was not made by `issue` (a
+    /// leaked key, or a clock gone wrong), and must not open a door for centuries.
     pub fn check(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
-            Ok(data) => Ok(AccessClaims {
-                user_id: data.claims.sub,
-                session_id: data.claims.sid,
+        let claims = match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
+            Ok(data) => data.claims,
+            Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => {
+                return Err(TokenError::Expired);
+            }
+            Err(_) => return Err(TokenError::Invalid),
+        };
+        let leeway = i64::try_from(LEEWAY_SECS).unwrap_or(i64::MAX);
+        if claims.iat > chrono::Utc::now().timestamp().saturating_add(leeway) {
+            return Err(TokenError::Invalid);
+        }
+        match claims.exp.checked_sub(claims.iat) {
+            Some(lifetime) if lifetime <= self.ttl_secs => Ok(AccessClaims {
+                user_id: claims.sub,
+                session_id: claims.sid,
             }),
-            Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => Err(TokenError::Expired),
-            Err(_) => Err(TokenError::Invalid),
+            _ => Err(TokenError::Invalid),
         }
     }
 }
@@ -156,9 +171,10 @@ mod tests {
     }
 
     fn valid_claims() -> serde_json::Value {
+        let now = now();
         json!({
             "sub": UserId::new(), "sid": SessionId::new(), "role": "user",
-            "iat": now(), "exp": now() + 900, "iss": "coffre",
+            "iat": now, "exp": now + 900, "iss": "coffre",
         })
     }
 
@@ -256,6 +272,50 @@ mod tests {
         let mut other_issuer = valid_claims();
         other_issuer["iss"] = json!("someone-else");
         let token = sign(Algorithm::HS256, SECRET, &other_issuer);
+        assert_eq!(tokens.check(&token), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_token_not_yet_valid_issued_in_the_future_or_living_too_long_is_refused() {
+        let tokens = tokens();
+        let now = now();
+        let mut not_yet = valid_claims();
+        not_yet["nbf"] = json!(now + 3_600);
+        let token = sign(Algorithm::HS256, SECRET, &not_yet);
+        assert_eq!(tokens.check(&token), Err(TokenError::Invalid));
+        let mut started = valid_claims();
+        started["nbf"] = json!(now - 10);
+        started["iat"] = json!(now);
+        started["exp"] = json!(now + 900);
+        assert!(
+            tokens
+                .check(&sign(Algorithm::HS256, SECRET, &started))
+                .is_ok()
+        );
+
+        let mut future = valid_claims();
+        future["iat"] = json!(now + 3_600);
+        future["exp"] = json!(now + 3_600 + 900);
+        let token = sign(Algorithm::HS256, SECRET, &future);
+        assert_eq!(tokens.check(&token), Err(TokenError::Invalid));
+        // Within the clock-skew leeway, a slightly fast issuer is fine.
+        let mut skewed = valid_claims();
+        skewed["iat"] = json!(now + 5);
+        skewed["exp"] = json!(now + 5 + 900);
+        assert!(
+            tokens
+                .check(&sign(Algorithm::HS256, SECRET, &skewed))
+                .is_ok()
+        );
+
+        let mut centuries = valid_claims();
+        centuries["exp"] = json!(now + 300 * 365 * 24 * 3_600);
+        let token = sign(Algorithm::HS256, SECRET, &centuries);
+        assert_eq!(tokens.check(&token), Err(TokenError::Invalid));
+        let mut one_second_too_long = valid_claims();
+        one_second_too_long["iat"] = json!(now);
+        one_second_too_long["exp"] = json!(now + 901);
+        let token = sign(Algorithm::HS256, SECRET, &one_second_too_long);
         assert_eq!(tokens.check(&token), Err(TokenError::Invalid));
     }
 

@@ -92,6 +92,8 @@ pub async fn render(State(state): State<AppState>) -> Response {
     metrics::gauge!("coffre_db_pool_connections", "state" => "in_use")
         .set(f64::from(pool.size.saturating_sub(pool.idle)));
     metrics::gauge!("coffre_db_pool_max_connections").set(f64::from(pool.max));
+    let in_flight = u32::try_from(state.admission().in_flight()).unwrap_or(u32::MAX);
+    metrics::gauge!("coffre_http_in_flight_requests").set(f64::from(in_flight));
     let body = handle().map(|handle| handle.render()).unwrap_or_default();
     (
         [(

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::listing::{ListBody, page_limit};
 use crate::auth::caller::Caller;
 use crate::error::ApiError;
-use crate::extract::{Json, Query};
+use crate::extract::{Json, Query, bounded};
 use crate::state::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -43,8 +43,9 @@ async fn list(
         .action
         .as_deref()
         .map(|text| {
-            AuditAction::parse(text)
-                .ok_or_else(|| ApiError::ValidationFailed(format!("unknown action {text:?}")))
+            AuditAction::parse(text).ok_or_else(|| {
+                ApiError::ValidationFailed(bounded(format!("unknown action {text:?}")))
+            })
         })
         .transpose()?;
     let filter = AuditFilter {

@@ -24,6 +24,7 @@ mod ledger;
 mod logging;
 mod openapi;
 mod payments;
+mod probing;
 mod request_id;
 mod serve;
 mod users;
