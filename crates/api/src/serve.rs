@@ -128,8 +128,12 @@ pub async fn serve_router(
         };
         let Ok(slot) = Arc::clone(&open).try_acquire_owned() else {
             tracing::debug!(%peer, "connection refused: every connection slot is taken");
+            pressure.send_replace(());
             continue;
         };
+        // Subscribed first, so the connection that reaches the headroom is wound down too.
+        let mut pressure_changes = pressure.subscribe();
+        let mut stop_changes = stop.subscribe();
         if open.available_permits() < limits.headroom {
             pressure.send_replace(());
         }
@@ -142,8 +146,6 @@ pub async fn serve_router(
                 });
             TowerToHyperService::new(app)
         });
-        let mut pressure = pressure.subscribe();
-        let mut stop = stop.subscribe();
         tokio::spawn(async move {
             let _slot = slot;
             let opened = Instant::now();
@@ -151,12 +153,12 @@ pub async fn serve_router(
             let mut connection = pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => return,
-                _ = stop.changed() => {}
-                _ = pressure.changed() => {
+                _ = stop_changes.changed() => {}
+                _ = pressure_changes.changed() => {
                     tokio::select! {
                         _ = connection.as_mut() => return,
                         () = tokio::time::sleep_until(grace_over) => {}
-                        _ = stop.changed() => {}
+                        _ = stop_changes.changed() => {}
                     }
                 }
             }

@@ -15,6 +15,7 @@ mod support;
 mod auth;
 mod bank;
 mod concurrency;
+mod connections;
 mod database_loss;
 mod edge;
 mod errors;
