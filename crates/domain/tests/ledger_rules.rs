@@ -1093,6 +1093,58 @@ fn authorization_is_the_payers_and_needs_an_active_payer_account() {
     assert_eq!(state(&w.ledger, id), PaymentState::Pending);
 }
 
+fn freeze(w: &mut World, account_id: AccountId, now: Timestamp) {
+    accept(
+        &mut w.ledger,
+        command(
+            w.manager,
+            Action::SetStatus {
+                account_id,
+                status: AccountStatus::Frozen,
+            },
+        ),
+        now,
+    );
+}
+
+#[test]
+fn a_frozen_payer_cannot_create_a_payment_after_the_currency_check() {
+    let mut w = world();
+    let payer = w.a;
+    freeze(&mut w, payer, at(0));
+    // Currency comes first, as for transfers.
+    refused(
+        &mut w.ledger,
+        create(w.alice, PaymentId::new(), w.a, w.b, money(1, jpy())),
+        Refusal::CurrencyMismatch,
+    );
+    refused(
+        &mut w.ledger,
+        create(w.alice, PaymentId::new(), w.a, w.b, money(1, eur())),
+        Refusal::AccountFrozen(w.a),
+    );
+}
+
+#[test]
+fn a_payment_towards_a_frozen_payee_is_not_authorized_and_holds_nothing() {
+    let mut w = world();
+    let id = PaymentId::new();
+    accept(
+        &mut w.ledger,
+        create(w.alice, id, w.a, w.b, money(100, eur())),
+        at(0),
+    );
+    let payee = w.b;
+    freeze(&mut w, payee, at(1));
+    refused(
+        &mut w.ledger,
+        authorize(w.alice, id),
+        Refusal::AccountFrozen(w.b),
+    );
+    assert_eq!(state(&w.ledger, id), PaymentState::Pending);
+    assert_eq!(held(&w.ledger, w.a), 0);
+}
+
 #[test]
 fn a_command_without_an_actor_is_refused() {
     let mut w = world();
