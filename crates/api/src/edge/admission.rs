@@ -28,12 +28,15 @@ pub const MAX_IN_FLIGHT: usize = 512;
 /// unless the proxy is in `COFFRE_TRUSTED_PROXIES`.
 pub const MAX_IN_FLIGHT_PER_CLIENT: usize = MAX_IN_FLIGHT / 4;
 
+/// Requests in flight per client IP; an IP with none is not kept.
+type ClientCounts = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
 /// The in-flight bounds, shared by every route.
 #[derive(Debug)]
 pub struct Admission {
     max_in_flight: usize,
     slots: Arc<Semaphore>,
-    per_client: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    per_client: ClientCounts,
     per_client_max: usize,
 }
 
@@ -90,7 +93,7 @@ impl Admission {
 #[derive(Debug)]
 pub struct Ticket {
     _slot: OwnedSemaphorePermit,
-    client: Option<(IpAddr, Arc<Mutex<HashMap<IpAddr, usize>>>)>,
+    client: Option<(IpAddr, ClientCounts)>,
 }
 
 impl Drop for Ticket {

@@ -350,7 +350,7 @@ async fn one_client_cannot_take_most_of_the_in_flight_bound(store: Arc<dyn Store
         .map(|_| held(&app, greedy))
         .collect();
     until_in_flight(&state, MAX_IN_FLIGHT_PER_CLIENT).await;
-    assert!(MAX_IN_FLIGHT_PER_CLIENT * 2 <= MAX_IN_FLIGHT);
+    const { assert!(MAX_IN_FLIGHT_PER_CLIENT * 2 <= MAX_IN_FLIGHT) };
 
     send(&app, me(greedy))
         .await
