@@ -111,7 +111,10 @@ async fn a_body_that_does_not_arrive_is_answered_and_its_connection_closed() {
         received.starts_with("HTTP/1.1 400 Bad Request\r\n"),
         "{received}"
     );
-    assert!(received.contains(r#""code":"MALFORMED_REQUEST""#), "{received}");
+    assert!(
+        received.contains(r#""code":"MALFORMED_REQUEST""#),
+        "{received}"
+    );
 }
 
 #[tokio::test]
