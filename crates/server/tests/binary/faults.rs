@@ -1,6 +1,7 @@
 //! Fault drills: real `coffre serve` processes under load ([`load::CLIENTS`] clients sending
-//! keyed transfers, each key retried until it has a definitive answer) meet a fault: the process
-//! killed, PostgreSQL crashed. Each drill then holds the books (see [`load::check_books`]: no 5xx but 503, exactly one effect per key,
+//! keyed transfers, each key retried until it has a definitive answer) meet a fault: every
+//! database connection reset, the process killed, PostgreSQL crashed, the disk full. Each drill
+//! then holds the books (see [`load::check_books`]: no 5xx but 503, exactly one effect per key,
 //! balances, `GET /v1/ledger/verify`) and `coffre verify`, and requires the service to accept
 //! transfers again by itself, without a restart (the kill drills restart it, once).
 //!
@@ -12,11 +13,15 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use sqlx::ConnectOptions;
+use sqlx::postgres::PgConnectOptions;
 use tempfile::TempDir;
 
 use crate::postgres::{SECRET, empty_database};
 use crate::support::cluster::Cluster;
 use crate::support::load::{self, Bank, Load};
+use crate::support::proxy::{Cut, Proxy};
+use crate::support::tmpfs::Tmpfs;
 use crate::support::{Server, coffre, free_port, run, run_with_stdin, start};
 
 const EMAIL: &str = "ops@coffre.test";
@@ -27,9 +32,16 @@ const WARM_UP: usize = 100;
 const AFTER: usize = 50;
 /// How long the service may take to accept transfers again once a fault is over.
 const RECOVERY_BOUND: Duration = Duration::from_secs(30);
+/// The connection drill's cuts, in order.
+const CUTS: [Cut; 4] = [Cut::Reset, Cut::StateLost, Cut::Reset, Cut::StateLost];
 /// How long PostgreSQL stays down: as long as a failover may take, and well past the pool's
 /// 5 s acquire timeout, so requests waiting for a connection have had to answer.
 const DOWN: Duration = Duration::from_secs(12);
+/// The full-disk drill's filesystem: room for SQLite's WAL (up to 4 MiB before a checkpoint)
+/// and the database a drill writes, so only the filler fills it.
+const DISK: &str = "24m";
+/// 503s the full disk must answer before space comes back.
+const FULL_ANSWERS: usize = 5;
 
 /// One deployment of the binary: a working directory, a fixed address (a restarted server
 /// comes back on it, so clients keep their address), and its database.
@@ -37,6 +49,8 @@ struct Deployment {
     dir: TempDir,
     port: u16,
     env: Vec<(&'static str, String)>,
+    /// `serve`'s database when it differs from the one the commands use (through a proxy).
+    serve_database: Option<String>,
 }
 
 impl Deployment {
@@ -61,6 +75,7 @@ impl Deployment {
             dir: tempfile::tempdir().unwrap(),
             port: free_port(),
             env,
+            serve_database: None,
         }
     }
 
@@ -87,6 +102,9 @@ impl Deployment {
         command
             .env("COFFRE_RATE_LIMIT_AUTH", "off")
             .env("COFFRE_RATE_LIMIT_API", "off");
+        if let Some(url) = &self.serve_database {
+            command.env("DATABASE_URL", url);
+        }
         start(command).await
     }
 
@@ -126,6 +144,45 @@ async fn close_books(deployment: &Deployment, server: Server, load: Load) {
 
 fn millis(duration: Duration) -> u128 {
     duration.as_millis()
+}
+
+/// A proxy between `coffre serve` and PostgreSQL breaks every open connection while twelve
+/// clients send transfers: reset both ways, or its state lost in between (the database resets,
+/// `coffre` hears nothing), twice each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_postgres_connections_cut_under_load() {
+    let direct = empty_database().await;
+    let options: PgConnectOptions = direct.parse().unwrap();
+    let upstream = tokio::net::lookup_host((options.get_host(), options.get_port()))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = Proxy::start(upstream).await;
+    let mut deployment = Deployment::postgres(&direct);
+    deployment.serve_database = Some(
+        options
+            .host("127.0.0.1")
+            .port(proxy.addr.port())
+            .to_url_lossy()
+            .to_string(),
+    );
+    let (server, load) = under_load(&deployment, "cut").await;
+
+    eprintln!("drill: every PostgreSQL connection cut under load");
+    for how in CUTS {
+        let cut_at = Instant::now();
+        let cut = proxy.cut(how);
+        assert!(cut > 0, "no connection was open to cut");
+        let first = load.accepted_since(cut_at, AFTER, RECOVERY_BOUND).await;
+        eprintln!(
+            "  {how:?}: {cut} connections cut; money path unavailable {} ms (answers \
+             meanwhile: {:?})",
+            millis(first - cut_at),
+            load.tally(cut_at, first),
+        );
+    }
+    close_books(&deployment, server, load).await;
 }
 
 /// `coffre serve` on PostgreSQL, killed with SIGKILL under load and started again.
@@ -222,6 +279,33 @@ async fn drill_postgres_crashed_and_restarted_under_load() {
         millis(first - back),
         millis(first - crashed),
         millis(back - restarting),
+    );
+    close_books(&deployment, server, load).await;
+}
+
+/// SQLite on a small filesystem filled up under load: transfers answer 503 while it is full,
+/// and the service accepts them again by itself once space is freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_sqlite_disk_full_under_load() {
+    let disk = Tmpfs::mount(DISK);
+    let deployment = Deployment::sqlite(Some(disk.path().join("coffre-data")));
+    let (server, load) = under_load(&deployment, "full").await;
+
+    eprintln!("drill: SQLite's filesystem full under load, then space freed");
+    let filled = Instant::now();
+    let filler = disk.fill();
+    let first_refusal = load
+        .answered(filled, Some(503), FULL_ANSWERS, RECOVERY_BOUND)
+        .await;
+    let freed = Instant::now();
+    std::fs::remove_file(filler).unwrap();
+    let first = load.accepted_since(freed, AFTER, RECOVERY_BOUND).await;
+    eprintln!(
+        "  first 503 {} ms after the disk filled (answers while full: {:?}); money path \
+         unavailable {} ms after space was freed",
+        millis(first_refusal - filled),
+        load.tally(filled, freed),
+        millis(first - freed),
     );
     close_books(&deployment, server, load).await;
 }

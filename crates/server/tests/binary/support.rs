@@ -11,6 +11,8 @@ use tokio::process::{Child, Command as AsyncCommand};
 
 pub mod cluster;
 pub mod load;
+pub mod proxy;
+pub mod tmpfs;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_coffre");
 
