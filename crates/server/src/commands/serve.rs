@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coffre_api::{ApiSettings, AppState, RedisUrl};
+use coffre_api::{ApiSettings, AppState, ConnectionLimits, MAX_CONNECTIONS, RedisUrl};
 use coffre_domain::time::Timestamp;
 use coffre_store::idempotency::RETENTION;
 use coffre_store::{ExpiryPage, PageLimit, Store, StoreError, expire_due_authorizations};
@@ -15,7 +15,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use super::{CommandError, open_migrated_store};
 use crate::checkpoint;
 use crate::config::Settings;
-use crate::secret;
+use crate::{descriptors, secret};
 
 /// How long closing the pool may take after the last request drained.
 const CLOSE_LIMIT: Duration = Duration::from_secs(10);
@@ -94,7 +94,13 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
     let sweep = tokio::spawn(expire_authorizations(store.clone()));
     let evict = tokio::spawn(evict_idle_rate_limit_keys(state.clone()));
     let checkpointing = tokio::spawn(write_checkpoints(store.clone(), checkpoints.clone()));
-    let served = coffre_api::serve(listener, state, shutdown_signal()).await;
+    let served = coffre_api::serve_router(
+        listener,
+        coffre_api::router(state),
+        shutdown_signal(),
+        connection_limits(settings.db_max_connections),
+    )
+    .await;
     purge.abort();
     purge_logins.abort();
     sweep.abort();
@@ -114,6 +120,21 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
     served.map_err(CommandError::Serve)?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// [`MAX_CONNECTIONS`], or fewer when the descriptor limit cannot hold as many.
+fn connection_limits(db_connections: u32) -> ConnectionLimits {
+    let budget = descriptors::connection_budget(db_connections);
+    let max_connections = usize::try_from(budget)
+        .unwrap_or(usize::MAX)
+        .min(MAX_CONNECTIONS);
+    if max_connections < MAX_CONNECTIONS {
+        tracing::warn!(
+            max_connections,
+            "the open-file limit caps client connections below {MAX_CONNECTIONS}"
+        );
+    }
+    ConnectionLimits::with_max_connections(max_connections)
 }
 
 /// How often expired idempotency records are deleted.
