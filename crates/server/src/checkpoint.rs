@@ -15,8 +15,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -29,6 +29,7 @@ use rand::rngs::SysRng;
 use serde::{Deserialize, Serialize};
 
 use crate::data_dir::{self, DataDirError};
+use crate::secret::{PrivateFileError, read_private_file};
 
 /// The generated key's file, inside the data directory.
 pub const KEY_FILE: &str = "checkpoint-key";
@@ -230,20 +231,13 @@ fn read_key_file(path: &Path) -> Result<CheckpointKey, CheckpointError> {
         path: path.to_owned(),
         reason: reason.to_owned(),
     };
-    let io_error = |source| CheckpointError::KeyIo {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = File::open(path).map_err(io_error)?;
-    let metadata = file.metadata().map_err(io_error)?;
-    if !metadata.is_file() {
-        return Err(bad("it is not a regular file"));
-    }
-    if metadata.permissions().mode() & 0o077 != 0 {
-        return Err(bad("its permissions let others read it; make it mode 0600"));
-    }
-    let mut text = Vec::new();
-    file.read_to_end(&mut text).map_err(io_error)?;
+    let text = read_private_file(path).map_err(|error| match error {
+        PrivateFileError::Io(source) => CheckpointError::KeyIo {
+            path: path.to_owned(),
+            source,
+        },
+        PrivateFileError::Refused(reason) => bad(reason),
+    })?;
     CheckpointKey::from_hex(&text).map_err(|error| bad(&error.to_string()))
 }
 
@@ -511,6 +505,7 @@ pub fn parse_public_key(text: &str) -> Result<VerifyingKey, BadKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn key() -> CheckpointKey {
         CheckpointKey::from_hex("11".repeat(32).as_bytes()).unwrap()

@@ -100,27 +100,48 @@ fn generate_into(mut file: File, path: &Path) -> Result<JwtSecret, SecretError> 
 }
 
 fn read_existing(path: &Path) -> Result<JwtSecret, SecretError> {
-    let bad = |reason| SecretError::BadFile {
-        path: path.to_owned(),
-        reason,
-    };
-    let io_error = |source| SecretError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = File::open(path).map_err(io_error)?;
-    let metadata = file.metadata().map_err(io_error)?;
-    if !metadata.is_file() {
-        return Err(bad("it is not a regular file"));
-    }
-    if metadata.permissions().mode() & 0o077 != 0 {
-        return Err(bad("its permissions let others read it; make it mode 0600"));
-    }
-    let mut text = Vec::new();
-    file.read_to_end(&mut text).map_err(io_error)?;
+    let text = read_private_file(path).map_err(|error| match error {
+        PrivateFileError::Io(source) => SecretError::Io {
+            path: path.to_owned(),
+            source,
+        },
+        PrivateFileError::Refused(reason) => SecretError::BadFile {
+            path: path.to_owned(),
+            reason,
+        },
+    })?;
     // An editor may have added a final newline; it is not part of the key.
     let key = text.trim_ascii().to_vec();
-    JwtSecret::new(key).map_err(|_| bad("it is shorter than 32 bytes"))
+    JwtSecret::new(key).map_err(|_| SecretError::BadFile {
+        path: path.to_owned(),
+        reason: "it is shorter than 32 bytes",
+    })
+}
+
+/// Why a file that holds a key cannot be read.
+#[derive(Debug)]
+pub(crate) enum PrivateFileError {
+    Io(io::Error),
+    /// Not a file only its owner may read; the reason is a sentence for the operator.
+    Refused(&'static str),
+}
+
+/// Reads a file that holds a key (the JWT secret, the checkpoint signing key): it must be a
+/// regular file that no one but its owner may read.
+pub(crate) fn read_private_file(path: &Path) -> Result<Vec<u8>, PrivateFileError> {
+    let mut file = File::open(path).map_err(PrivateFileError::Io)?;
+    let metadata = file.metadata().map_err(PrivateFileError::Io)?;
+    if !metadata.is_file() {
+        return Err(PrivateFileError::Refused("it is not a regular file"));
+    }
+    if metadata.permissions().mode() & 0o077 != 0 {
+        return Err(PrivateFileError::Refused(
+            "its permissions let others read it; make it mode 0600",
+        ));
+    }
+    let mut text = Vec::new();
+    file.read_to_end(&mut text).map_err(PrivateFileError::Io)?;
+    Ok(text)
 }
 
 #[cfg(test)]
