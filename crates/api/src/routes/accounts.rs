@@ -14,13 +14,12 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::bodies::{AccountBody, EntryBody};
+use super::command::{Command, NoBody};
 use super::listing::{ListBody, answer_page, page_limit};
 use super::reads::{Item, Read, audit_read};
 use crate::auth::caller::Caller;
-use crate::engine;
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
-use crate::idempotency::{Fingerprinted, KeyHeader, RequestFingerprint};
 use crate::state::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -45,19 +44,23 @@ pub(crate) struct OpenBody {
 
 async fn open(
     State(state): State<AppState>,
-    caller: Caller,
-    key: KeyHeader,
-    request: Fingerprinted<OpenBody>,
+    command: Command<OpenBody>,
 ) -> Result<Response, ApiError> {
-    let body = request.body;
-    let currency = Currency::parse(&body.currency)
-        .map_err(|error| ApiError::ValidationFailed(format!("currency: {error}")))?;
-    let name = body
-        .name
-        .map(AccountName::parse)
-        .transpose()
-        .map_err(|error| ApiError::ValidationFailed(format!("name {error}")))?;
-    let owner_id = body.owner_id.unwrap_or(caller.user.id);
+    let (ready, (currency, name, owner_id)) = command
+        .prepare(&state, |body, _| {
+            let currency = Currency::parse(&body.currency)
+                .map_err(|error| ApiError::ValidationFailed(format!("currency: {error}")))?;
+            let name = body
+                .name
+                .map(AccountName::parse)
+                .transpose()
+                .map_err(|error| ApiError::ValidationFailed(format!("name {error}")))?;
+            Ok((currency, name, body.owner_id))
+        })
+        .await?;
+    // Who may open an account for whom is decided by the role stored now.
+    let caller = ready.bearer().authenticate(&state).await?;
+    let owner_id = owner_id.unwrap_or(caller.user.id);
     access::create_account(&caller.actor(), owner_id)?;
     if owner_id != caller.user.id && state.store().find_user(owner_id).await?.is_none() {
         return Err(ApiError::UserNotFound);
@@ -68,15 +71,7 @@ async fn open(
         currency,
         name,
     };
-    engine::execute(
-        &state,
-        &caller.bearer(),
-        key.0,
-        request.fingerprint,
-        action,
-        StatusCode::CREATED,
-    )
-    .await
+    ready.submit(&state, action, StatusCode::CREATED).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,42 +175,30 @@ async fn entries(
 }
 
 async fn freeze(
-    state: State<AppState>,
-    caller: Caller,
-    key: KeyHeader,
-    path: Path<String>,
-    fingerprint: RequestFingerprint,
+    State(state): State<AppState>,
+    command: Command<NoBody>,
 ) -> Result<Response, ApiError> {
-    set_status(state, caller, key, path, fingerprint, AccountStatus::Frozen).await
+    set_status(&state, command, AccountStatus::Frozen).await
 }
 
 async fn unfreeze(
-    state: State<AppState>,
-    caller: Caller,
-    key: KeyHeader,
-    path: Path<String>,
-    fingerprint: RequestFingerprint,
+    State(state): State<AppState>,
+    command: Command<NoBody>,
 ) -> Result<Response, ApiError> {
-    set_status(state, caller, key, path, fingerprint, AccountStatus::Active).await
+    set_status(&state, command, AccountStatus::Active).await
 }
 
 async fn set_status(
-    State(state): State<AppState>,
-    caller: Caller,
-    key: KeyHeader,
-    Path(id): Path<String>,
-    RequestFingerprint(fingerprint): RequestFingerprint,
+    state: &AppState,
+    command: Command<NoBody>,
     status: AccountStatus,
 ) -> Result<Response, ApiError> {
+    let (ready, id) = command
+        .prepare(state, |NoBody, id| Ok(id.to_owned()))
+        .await?;
+    let caller = ready.bearer().authenticate(state).await?;
     access::freeze_account(&caller.actor())?;
     let account_id: AccountId = id.parse().map_err(|_| ApiError::AccountNotFound)?;
-    engine::execute(
-        &state,
-        &caller.bearer(),
-        key.0,
-        fingerprint,
-        Action::SetStatus { account_id, status },
-        StatusCode::OK,
-    )
-    .await
+    let action = Action::SetStatus { account_id, status };
+    ready.submit(state, action, StatusCode::OK).await
 }

@@ -8,6 +8,7 @@ mod accounts;
 mod audit;
 mod auth;
 pub(crate) mod bodies;
+mod command;
 mod fallback;
 mod health;
 mod ledger;

@@ -10,19 +10,18 @@ use coffre_domain::ids::{AccountId, PaymentId, TransferId};
 use coffre_domain::ledger::Action;
 use coffre_domain::money::{Amount, AmountText, Currency, Money};
 use coffre_domain::payment::{AuthorizationCode, FailureReason};
-use coffre_store::{Fingerprint, IdempotencyKey, PaymentRecord};
+use coffre_store::PaymentRecord;
 use http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::bodies::PaymentBody;
+use super::command::{Command, KeyRequired, KeyRule, NoBody};
 use super::listing::{ListBody, PartyListQuery, answer_page, page_limit, party_filter};
 use super::reads::{Item, Read, audit_read};
 use crate::auth::caller::{Bearer, Caller};
-use crate::engine;
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
-use crate::idempotency::{Fingerprinted, KeyHeader, RequestFingerprint};
 use crate::state::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -51,37 +50,24 @@ pub(crate) struct CreateBody {
 
 async fn create(
     State(state): State<AppState>,
-    bearer: Bearer,
-    key: Result<KeyHeader, ApiError>,
-    request: Result<Fingerprinted<CreateBody>, ApiError>,
+    command: Command<CreateBody, KeyRequired>,
 ) -> Result<Response, ApiError> {
-    let prepared = (|| {
-        let key = key?.required()?;
-        let Fingerprinted { body, fingerprint } = request?;
-        let currency = Currency::parse(&body.currency)
-            .map_err(|error| ApiError::ValidationFailed(format!("currency: {error}")))?;
-        let amount = body
-            .amount
-            .parse(currency)
-            .map_err(|error| ApiError::ValidationFailed(format!("amount: {error}")))?;
-        let action = Action::CreatePayment {
-            id: PaymentId::new(),
-            payer: body.payer_account_id,
-            payee: body.payee_account_id,
-            money: Money { amount, currency },
-        };
-        Ok((key, action, fingerprint))
-    })();
-    let (key, action, fingerprint) = bearer.first(&state, prepared).await?;
-    engine::execute(
-        &state,
-        &bearer,
-        Some(key),
-        fingerprint,
-        action,
-        StatusCode::CREATED,
-    )
-    .await
+    command
+        .submit(&state, StatusCode::CREATED, |body, _| {
+            let currency = Currency::parse(&body.currency)
+                .map_err(|error| ApiError::ValidationFailed(format!("currency: {error}")))?;
+            let amount = body
+                .amount
+                .parse(currency)
+                .map_err(|error| ApiError::ValidationFailed(format!("amount: {error}")))?;
+            Ok(Action::CreatePayment {
+                id: PaymentId::new(),
+                payer: body.payer_account_id,
+                payee: body.payee_account_id,
+                money: Money { amount, currency },
+            })
+        })
+        .await
 }
 
 fn payment_id(text: &str) -> Result<PaymentId, ApiError> {
@@ -101,23 +87,18 @@ fn hex_upper(bytes: &[u8]) -> String {
 
 async fn authorize(
     State(state): State<AppState>,
-    bearer: Bearer,
-    key: Result<KeyHeader, ApiError>,
-    Path(id): Path<String>,
-    RequestFingerprint(fingerprint): RequestFingerprint,
+    command: Command<NoBody>,
 ) -> Result<Response, ApiError> {
     let ttl_secs = i64::try_from(state.settings().authorization_ttl_secs).unwrap_or(i64::MAX);
-    let prepared = (|| {
-        let key = key?.0;
-        let action = Action::Authorize {
-            payment_id: payment_id(&id)?,
-            code: authorization_code(),
-            ttl: TimeDelta::try_seconds(ttl_secs).unwrap_or(TimeDelta::MAX),
-        };
-        Ok((key, action))
-    })();
-    let (key, action) = bearer.first(&state, prepared).await?;
-    engine::execute(&state, &bearer, key, fingerprint, action, StatusCode::OK).await
+    command
+        .submit(&state, StatusCode::OK, |NoBody, id| {
+            Ok(Action::Authorize {
+                payment_id: payment_id(id)?,
+                code: authorization_code(),
+                ttl: TimeDelta::try_seconds(ttl_secs).unwrap_or(TimeDelta::MAX),
+            })
+        })
+        .await
 }
 
 /// `{amount?}`: an optional amount, in the payment's currency.
@@ -150,58 +131,45 @@ async fn amount_of(
         .map_err(|error| ApiError::ValidationFailed(format!("amount: {error}")))
 }
 
-/// A capture's or a refund's key, payment and optional amount.
-async fn amount_request(
+/// A capture or a refund: the payment, then its optional amount, which needs the session.
+async fn move_amount<K: KeyRule>(
     state: &AppState,
-    bearer: &Bearer,
-    key: Result<Option<IdempotencyKey>, ApiError>,
-    id: &str,
-    request: Result<Fingerprinted<AmountBody>, ApiError>,
-) -> Result<
-    (
-        Option<IdempotencyKey>,
-        PaymentId,
-        Option<Amount>,
-        Fingerprint,
-    ),
-    ApiError,
-> {
-    // The order the extractors used to reject in: key, body, then the payment's id.
-    let prepared = (|| Ok((key?, request?, payment_id(id)?)))();
-    let (key, request, payment_id) = bearer.first(state, prepared).await?;
-    let amount = amount_of(state, bearer, payment_id, request.body.amount).await?;
-    Ok((key, payment_id, amount, request.fingerprint))
+    command: Command<AmountBody, K>,
+    success: StatusCode,
+    action: impl FnOnce(PaymentId, Option<Amount>) -> Action,
+) -> Result<Response, ApiError> {
+    let (ready, (payment_id, amount)) = command
+        .prepare(state, |body, id| Ok((payment_id(id)?, body.amount)))
+        .await?;
+    let amount = amount_of(state, ready.bearer(), payment_id, amount).await?;
+    ready
+        .submit(state, action(payment_id, amount), success)
+        .await
 }
 
 async fn capture(
     State(state): State<AppState>,
-    bearer: Bearer,
-    key: Result<KeyHeader, ApiError>,
-    Path(id): Path<String>,
-    request: Result<Fingerprinted<AmountBody>, ApiError>,
+    command: Command<AmountBody>,
 ) -> Result<Response, ApiError> {
-    let key = key.map(|key| key.0);
-    let (key, payment_id, amount, fingerprint) =
-        amount_request(&state, &bearer, key, &id, request).await?;
-    let action = Action::Capture {
+    let action = |payment_id, amount| Action::Capture {
         payment_id,
         transfer_id: TransferId::new(),
         amount,
     };
-    engine::execute(&state, &bearer, key, fingerprint, action, StatusCode::OK).await
+    move_amount(&state, command, StatusCode::OK, action).await
 }
 
 async fn cancel(
     State(state): State<AppState>,
-    bearer: Bearer,
-    key: Result<KeyHeader, ApiError>,
-    Path(id): Path<String>,
-    RequestFingerprint(fingerprint): RequestFingerprint,
+    command: Command<NoBody>,
 ) -> Result<Response, ApiError> {
-    let prepared = (|| Ok((key?.0, payment_id(&id)?)))();
-    let (key, payment_id) = bearer.first(&state, prepared).await?;
-    let action = Action::CancelPayment { payment_id };
-    engine::execute(&state, &bearer, key, fingerprint, action, StatusCode::OK).await
+    command
+        .submit(&state, StatusCode::OK, |NoBody, id| {
+            Ok(Action::CancelPayment {
+                payment_id: payment_id(id)?,
+            })
+        })
+        .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -212,50 +180,30 @@ pub(crate) struct FailBody {
 
 async fn fail(
     State(state): State<AppState>,
-    bearer: Bearer,
-    key: Result<KeyHeader, ApiError>,
-    Path(id): Path<String>,
-    request: Result<Fingerprinted<FailBody>, ApiError>,
+    command: Command<FailBody>,
 ) -> Result<Response, ApiError> {
-    let prepared = (|| {
-        let key = key?.0;
-        let Fingerprinted { body, fingerprint } = request?;
-        let reason = FailureReason::parse(body.reason)
-            .map_err(|error| ApiError::ValidationFailed(format!("reason {error}")))?;
-        let action = Action::FailPayment {
-            payment_id: payment_id(&id)?,
-            reason,
-        };
-        Ok((key, action, fingerprint))
-    })();
-    let (key, action, fingerprint) = bearer.first(&state, prepared).await?;
-    engine::execute(&state, &bearer, key, fingerprint, action, StatusCode::OK).await
+    command
+        .submit(&state, StatusCode::OK, |body, id| {
+            let reason = FailureReason::parse(body.reason)
+                .map_err(|error| ApiError::ValidationFailed(format!("reason {error}")))?;
+            Ok(Action::FailPayment {
+                payment_id: payment_id(id)?,
+                reason,
+            })
+        })
+        .await
 }
 
 async fn refund(
     State(state): State<AppState>,
-    bearer: Bearer,
-    key: Result<KeyHeader, ApiError>,
-    Path(id): Path<String>,
-    request: Result<Fingerprinted<AmountBody>, ApiError>,
+    command: Command<AmountBody, KeyRequired>,
 ) -> Result<Response, ApiError> {
-    let key = key.and_then(|key| key.required().map(Some));
-    let (key, payment_id, amount, fingerprint) =
-        amount_request(&state, &bearer, key, &id, request).await?;
-    let action = Action::Refund {
+    let action = |payment_id, amount| Action::Refund {
         payment_id,
         transfer_id: TransferId::new(),
         amount,
     };
-    engine::execute(
-        &state,
-        &bearer,
-        key,
-        fingerprint,
-        action,
-        StatusCode::CREATED,
-    )
-    .await
+    move_amount(&state, command, StatusCode::CREATED, action).await
 }
 
 fn parties(record: &PaymentRecord) -> PaymentParties {

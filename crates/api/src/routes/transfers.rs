@@ -15,13 +15,12 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::bodies::TransferBody;
+use super::command::{Command, KeyRequired};
 use super::listing::{ListBody, PartyListQuery, answer_page, page_limit, party_filter};
 use super::reads::{Item, Read, audit_read};
-use crate::auth::caller::{Bearer, Caller};
-use crate::engine;
+use crate::auth::caller::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
-use crate::idempotency::{Fingerprinted, KeyHeader};
 use crate::state::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -64,32 +63,19 @@ pub(crate) struct TransferRequest {
 
 async fn transfer(
     State(state): State<AppState>,
-    bearer: Bearer,
-    key: Result<KeyHeader, ApiError>,
-    request: Result<Fingerprinted<TransferRequest>, ApiError>,
+    command: Command<TransferRequest, KeyRequired>,
 ) -> Result<Response, ApiError> {
-    let prepared = (|| {
-        let key = key?.required()?;
-        let Fingerprinted { body, fingerprint } = request?;
-        let action = Action::Transfer {
-            id: TransferId::new(),
-            from: body.from_account_id,
-            to: body.to_account_id,
-            money: money(&body.amount, &body.currency)?,
-            description: description(body.description)?,
-        };
-        Ok((key, action, fingerprint))
-    })();
-    let (key, action, fingerprint) = bearer.first(&state, prepared).await?;
-    engine::execute(
-        &state,
-        &bearer,
-        Some(key),
-        fingerprint,
-        action,
-        StatusCode::CREATED,
-    )
-    .await
+    command
+        .submit(&state, StatusCode::CREATED, |body, _| {
+            Ok(Action::Transfer {
+                id: TransferId::new(),
+                from: body.from_account_id,
+                to: body.to_account_id,
+                money: money(&body.amount, &body.currency)?,
+                description: description(body.description)?,
+            })
+        })
+        .await
 }
 
 /// A deposit's or a withdrawal's body: one account and the money.
@@ -106,64 +92,35 @@ pub(crate) struct AccountMovement {
 }
 
 async fn deposit(
-    state: State<AppState>,
-    bearer: Bearer,
-    key: Result<KeyHeader, ApiError>,
-    request: Result<Fingerprinted<AccountMovement>, ApiError>,
+    State(state): State<AppState>,
+    command: Command<AccountMovement, KeyRequired>,
 ) -> Result<Response, ApiError> {
-    let action = |id, account_id, money, description| Action::Deposit {
-        id,
-        account_id,
-        money,
-        description,
-    };
-    one_account(state, bearer, key, request, action).await
+    command
+        .submit(&state, StatusCode::CREATED, |body, _| {
+            Ok(Action::Deposit {
+                id: TransferId::new(),
+                account_id: body.account_id,
+                money: money(&body.amount, &body.currency)?,
+                description: description(body.description)?,
+            })
+        })
+        .await
 }
 
 async fn withdraw(
-    state: State<AppState>,
-    bearer: Bearer,
-    key: Result<KeyHeader, ApiError>,
-    request: Result<Fingerprinted<AccountMovement>, ApiError>,
-) -> Result<Response, ApiError> {
-    let action = |id, account_id, money, description| Action::Withdrawal {
-        id,
-        account_id,
-        money,
-        description,
-    };
-    one_account(state, bearer, key, request, action).await
-}
-
-/// A deposit or a withdrawal: one account, the money, and the system account on the other side.
-async fn one_account(
     State(state): State<AppState>,
-    bearer: Bearer,
-    key: Result<KeyHeader, ApiError>,
-    request: Result<Fingerprinted<AccountMovement>, ApiError>,
-    action: impl FnOnce(TransferId, AccountId, Money, Option<Description>) -> Action,
+    command: Command<AccountMovement, KeyRequired>,
 ) -> Result<Response, ApiError> {
-    let prepared = (|| {
-        let key = key?.required()?;
-        let Fingerprinted { body, fingerprint } = request?;
-        let action = action(
-            TransferId::new(),
-            body.account_id,
-            money(&body.amount, &body.currency)?,
-            description(body.description)?,
-        );
-        Ok((key, action, fingerprint))
-    })();
-    let (key, action, fingerprint) = bearer.first(&state, prepared).await?;
-    engine::execute(
-        &state,
-        &bearer,
-        Some(key),
-        fingerprint,
-        action,
-        StatusCode::CREATED,
-    )
-    .await
+    command
+        .submit(&state, StatusCode::CREATED, |body, _| {
+            Ok(Action::Withdrawal {
+                id: TransferId::new(),
+                account_id: body.account_id,
+                money: money(&body.amount, &body.currency)?,
+                description: description(body.description)?,
+            })
+        })
+        .await
 }
 
 fn item(record: &TransferRecord) -> Item {
