@@ -37,3 +37,9 @@ pub use state::{ApiSettings, AppState, JwtSecret, JwtSecretTooShort, RedisUrl, S
 pub fn router(state: AppState) -> Router {
     with_middleware(routes(), state)
 }
+
+/// The metrics listener's application: `GET /metrics` alone, for operators, apart from the
+/// API (its labels name routes, error rates and pool sizes).
+pub fn metrics_router(state: AppState) -> Router {
+    edge::metrics::router(state)
+}

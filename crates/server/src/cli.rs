@@ -109,6 +109,15 @@ pub struct RawSettings {
     #[arg(long, env = "COFFRE_LISTEN", global = true, value_name = "HOST:PORT")]
     pub listen: Option<String>,
 
+    /// Prometheus /metrics address, or off; logged as "metrics served on ADDR" [default: 127.0.0.1:9464]
+    #[arg(
+        long,
+        env = "COFFRE_METRICS_LISTEN",
+        global = true,
+        value_name = "HOST:PORT|off"
+    )]
+    pub metrics_listen: Option<String>,
+
     /// sqlite://PATH (embedded, created if missing) or postgres://USER@HOST/DB [default: sqlite://<data dir>/coffre.db]
     #[arg(
         long,

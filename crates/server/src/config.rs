@@ -17,6 +17,8 @@ use crate::checkpoint::{self, CheckpointKey};
 use crate::cli::{RawLogSettings, RawSettings};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Loopback: metrics name routes, error rates and pool sizes, which are for operators only.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
 pub const DEFAULT_DATA_DIR: &str = "./coffre-data";
 pub const DATABASE_FILE: &str = "coffre.db";
 pub const DEFAULT_ACCESS_TOKEN_TTL_SECS: u64 = 15 * 60;
@@ -33,6 +35,8 @@ pub const DEFAULT_LOG_FILTER: &str = "info";
 #[derive(Debug)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// Where `/metrics` is served, apart from the API; `None` when off.
+    pub metrics_listen: Option<SocketAddr>,
     pub database: Database,
     pub data_dir: PathBuf,
     /// `None` when `COFFRE_JWT_SECRET` is unset; whether that is allowed depends on the
@@ -199,6 +203,7 @@ impl Name {
 }
 
 const LISTEN: Name = Name::new("COFFRE_LISTEN", "--listen");
+const METRICS_LISTEN: Name = Name::new("COFFRE_METRICS_LISTEN", "--metrics-listen");
 const DATABASE_URL: Name = Name::new("DATABASE_URL", "--database-url");
 const DATA_DIR: Name = Name::new("COFFRE_DATA_DIR", "--data-dir");
 const ACCESS_TTL: Name = Name::new("COFFRE_ACCESS_TOKEN_TTL_SECS", "--access-token-ttl-secs");
@@ -223,7 +228,14 @@ impl Settings {
             None => Database::Sqlite(sqlite_url_in(data_dir_text)),
         };
         Ok(Self {
-            listen: parse_listen(raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?,
+            listen: parse_listen(LISTEN, raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?,
+            metrics_listen: match raw.metrics_listen.as_deref() {
+                Some("off") => None,
+                value => Some(parse_listen(
+                    METRICS_LISTEN,
+                    value.unwrap_or(DEFAULT_METRICS_LISTEN),
+                )?),
+            },
             database,
             jwt_secret: jwt_secret.map(parse_jwt_secret).transpose()?,
             access_token_ttl_secs: parse_secs(
@@ -287,11 +299,11 @@ impl LogSettings {
     }
 }
 
-fn parse_listen(value: &str) -> Result<SocketAddr, ConfigError> {
+fn parse_listen(name: Name, value: &str) -> Result<SocketAddr, ConfigError> {
     if let Ok(addr) = value.parse::<SocketAddr>() {
         return Ok(addr);
     }
-    let expected = || LISTEN.invalid(value, "expected HOST:PORT, such as 127.0.0.1:8080");
+    let expected = || name.invalid(value, "expected HOST:PORT, such as 127.0.0.1:8080");
     let (host, port) = value.rsplit_once(':').ok_or_else(expected)?;
     // An IPv6 address must be bracketed, as in [::1]:8080; unbracketed, its colons are
     // ambiguous with the port's.
@@ -300,12 +312,12 @@ fn parse_listen(value: &str) -> Result<SocketAddr, ConfigError> {
     }
     let port = port
         .parse::<u16>()
-        .map_err(|_| LISTEN.invalid(value, "expected HOST:PORT with a port from 0 to 65535"))?;
+        .map_err(|_| name.invalid(value, "expected HOST:PORT with a port from 0 to 65535"))?;
     (host, port)
         .to_socket_addrs()
         .ok()
         .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| LISTEN.invalid(value, format!("cannot resolve host {host:?}")))
+        .ok_or_else(|| name.invalid(value, format!("cannot resolve host {host:?}")))
 }
 
 fn parse_data_dir(value: &str) -> Result<PathBuf, ConfigError> {
@@ -466,6 +478,10 @@ mod tests {
         let settings = settings(|_| {}).unwrap();
         assert_eq!(settings.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(
+            settings.metrics_listen,
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        assert_eq!(
             settings.database,
             sqlite("sqlite://./coffre-data/coffre.db")
         );
@@ -517,6 +533,25 @@ mod tests {
             let error = listen(bad).unwrap_err().to_string();
             assert!(
                 error.starts_with("invalid COFFRE_LISTEN (--listen)"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn metrics_listen_takes_an_address_or_off() {
+        let metrics = |text: &str| {
+            settings(|raw| raw.metrics_listen = Some(text.into())).map(|s| s.metrics_listen)
+        };
+        assert_eq!(metrics("off").unwrap(), None);
+        assert_eq!(
+            metrics("0.0.0.0:9100").unwrap(),
+            Some("0.0.0.0:9100".parse().unwrap())
+        );
+        for bad in ["", "OFF", "9100", "none"] {
+            let error = metrics(bad).unwrap_err().to_string();
+            assert!(
+                error.starts_with("invalid COFFRE_METRICS_LISTEN (--metrics-listen)"),
                 "{error}"
             );
         }

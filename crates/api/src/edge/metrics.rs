@@ -4,6 +4,7 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -86,7 +87,14 @@ pub fn engine_batch(size: usize) {
     metrics::histogram!("coffre_engine_batch_size").record(f64::from(size));
 }
 
-pub async fn render(State(state): State<AppState>) -> Response {
+/// `GET /metrics` and nothing else; anything else is a bare 404.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(render))
+        .with_state(state)
+}
+
+async fn render(State(state): State<AppState>) -> Response {
     let pool = state.store().pool_stats();
     metrics::gauge!("coffre_db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
     metrics::gauge!("coffre_db_pool_connections", "state" => "in_use")

@@ -1,5 +1,5 @@
-//! Probes for orchestrators: `/healthz` (the process runs), `/readyz` (it can serve), and
-//! `/metrics` for Prometheus.
+//! Probes for orchestrators: `/healthz` (the process runs) and `/readyz` (it can serve).
+//! `/metrics` has a listener of its own ([`crate::metrics_router`]).
 
 use std::time::Duration;
 
@@ -22,7 +22,6 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(crate::edge::metrics::render))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -137,7 +137,6 @@ const ID_PAGE: &[Param] = &[Param::Id, Param::Page];
 const OPERATIONS: &[Op] = &[
     Op { method: Get, path: "/healthz", summary: "The process runs", auth: false, body: None, key: Key::None, ok: (200, Reply::One("Status")), params: &[], errors: &[] },
     Op { method: Get, path: "/readyz", summary: "The database answers", auth: false, body: None, key: Key::None, ok: (200, Reply::One("Status")), params: &[], errors: &[] },
-    Op { method: Get, path: "/metrics", summary: "Prometheus text", auth: false, body: None, key: Key::None, ok: (200, Reply::Nothing), params: &[], errors: &[] },
     Op { method: Get, path: "/openapi.json", summary: "This document", auth: false, body: None, key: Key::None, ok: (200, Reply::Nothing), params: &[], errors: &[] },
     Op { method: Post, path: "/v1/auth/register", summary: "Register a user", auth: false, body: Some(("Credentials", true)), key: Key::None, ok: (201, Reply::One("UserBody")), params: &[], errors: &[E::EmailTaken] },
     Op { method: Post, path: "/v1/auth/login", summary: "Log in", auth: false, body: Some(("Credentials", true)), key: Key::None, ok: (200, Reply::One("TokenPair")), params: &[], errors: &[E::InvalidCredentials] },

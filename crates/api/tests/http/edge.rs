@@ -16,7 +16,9 @@ use coffre_store::Store;
 use http::{Request, StatusCode};
 use serde_json::json;
 
-use crate::support::{PASSWORD, TestResponse, app, app_with, get, send, settings, user};
+use crate::support::{
+    PASSWORD, TestResponse, app_and_metrics, app_with, get, send, settings, user,
+};
 
 on_both_backends!(
     auth_routes_are_limited_per_client_ip,
@@ -216,11 +218,17 @@ async fn a_dead_redis_falls_back_to_local_limits(store: Arc<dyn Store>) {
 }
 
 async fn metrics_count_requests_commands_and_the_pool(store: Arc<dyn Store>) {
-    let app = app(store.clone());
+    let (app, metrics_app) = app_and_metrics(store.clone());
     let bank = crate::bank::bank_on(store, app.clone()).await;
     let account = bank.funded(&bank.alice, "1.00").await;
     bank.withdraw(&bank.alice, &account, "2.00").await;
-    let metrics = get(&app, "/metrics").await;
+    // Only on the metrics listener, which serves nothing else.
+    assert_eq!(get(&app, "/metrics").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&metrics_app, "/healthz").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let metrics = get(&metrics_app, "/metrics").await;
     assert_eq!(metrics.status, StatusCode::OK);
     assert!(
         metrics.headers["content-type"]

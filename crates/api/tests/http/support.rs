@@ -81,6 +81,16 @@ pub fn app_with(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
     with_middleware(routes().merge(test_routes()), state)
 }
 
+/// [`app`], and the metrics listener's router over the same state.
+pub fn app_and_metrics(store: Arc<dyn Store>) -> (Router, Router) {
+    let state = AppState::new(store, settings()).unwrap();
+    let metrics = coffre_api::metrics_router(state.clone());
+    (
+        with_middleware(routes().merge(test_routes()), state),
+        metrics,
+    )
+}
+
 fn test_routes() -> Router<AppState> {
     Router::new()
         .route("/test/echo", routing::post(echo))

@@ -1,6 +1,7 @@
 //! `coffre serve`: migrate, bind, serve until SIGTERM or SIGINT, then drain and close.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,20 +33,22 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
         settings.checkpoint_file.clone(),
     )?;
     let store = open_migrated_store(&settings).await?;
-    let bind_error = |source| CommandError::Bind {
-        addr: settings.listen,
-        source,
-    };
-    let bound = match TcpListener::bind(settings.listen).await {
-        Ok(listener) => listener.local_addr().map(|addr| (listener, addr)),
-        Err(error) => Err(error),
-    };
-    let (listener, addr) = match bound {
+    let (listener, addr) = match bind(settings.listen).await {
         Ok(bound) => bound,
         Err(error) => {
             store.close().await;
-            return Err(bind_error(error));
+            return Err(error);
         }
+    };
+    let metrics_listener = match settings.metrics_listen {
+        Some(metrics_addr) => match bind(metrics_addr).await {
+            Ok(bound) => Some(bound),
+            Err(error) => {
+                store.close().await;
+                return Err(error);
+            }
+        },
+        None => None,
     };
     let trusted_proxies = settings
         .trusted_proxies
@@ -66,6 +69,11 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
         file = %checkpoints.path().display(),
         "audit checkpoints are signed with this Ed25519 public key"
     );
+    match &metrics_listener {
+        Some((_, metrics_addr)) => tracing::info!("metrics served on {metrics_addr}"),
+        None => tracing::info!("metrics are off"),
+    }
+    // Last of the start-up lines: scripts and tests wait for it.
     tracing::info!("listening on {addr}");
 
     let state = match AppState::new(
@@ -94,6 +102,14 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
     let sweep = tokio::spawn(expire_authorizations(store.clone()));
     let evict = tokio::spawn(evict_idle_rate_limit_keys(state.clone()));
     let checkpointing = tokio::spawn(write_checkpoints(store.clone(), checkpoints.clone()));
+    let metrics = metrics_listener.map(|(listener, _)| {
+        tokio::spawn(coffre_api::serve_router(
+            listener,
+            coffre_api::metrics_router(state.clone()),
+            std::future::pending(),
+            ConnectionLimits::with_max_connections(METRICS_CONNECTIONS),
+        ))
+    });
     let served = coffre_api::serve_router(
         listener,
         coffre_api::router(state),
@@ -106,6 +122,9 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
     sweep.abort();
     evict.abort();
     checkpointing.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     // The last word on the chain as this process leaves it, after every request drained.
     checkpoint_once(store.as_ref(), &checkpoints).await;
     if tokio::time::timeout(CLOSE_LIMIT, store.close())
@@ -120,6 +139,19 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
     served.map_err(CommandError::Serve)?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Connections the metrics listener keeps open at once: its clients are a few scrapers.
+const METRICS_CONNECTIONS: usize = 16;
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), CommandError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| CommandError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| CommandError::Bind { addr, source })?;
+    Ok((listener, local))
 }
 
 /// [`MAX_CONNECTIONS`], or fewer when the descriptor limit cannot hold as many.

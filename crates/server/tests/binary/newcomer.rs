@@ -4,7 +4,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use crate::support::{coffre, run, start};
+use crate::support::{coffre, run, send, start};
 
 fn mode(path: &std::path::Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -104,4 +104,35 @@ fn settings_read_before_or_after_the_subcommand_and_from_the_environment() {
     }
     // migrate signs nothing, so it generates no key.
     assert!(!dir.path().join("before/jwt-secret").exists());
+}
+
+#[tokio::test]
+async fn metrics_are_served_apart_from_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = coffre(dir.path());
+    command.args(["--listen", "127.0.0.1:0"]);
+    let server = start(command).await;
+    let metrics = server.metrics_addr().expect("a `metrics served on` line");
+    assert!(metrics.starts_with("127.0.0.1:"), "{metrics}");
+    assert_ne!(metrics, server.addr);
+
+    let (status, _) = server.get("/healthz").await;
+    assert_eq!(status, 200);
+    let (status, _) = server.get("/metrics").await;
+    assert_eq!(status, 404, "the API's clients must not read the metrics");
+    let (status, body) = send(&metrics, "GET", "/metrics", &[], None).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#"coffre_http_requests_total{method="GET",route="/healthz",status="200"}"#),
+        "{body}"
+    );
+    let (status, _) = send(&metrics, "GET", "/healthz", &[], None).await.unwrap();
+    assert_eq!(status, 404, "the metrics listener serves nothing else");
+    server.stop_with("TERM").await;
+
+    let mut command = coffre(dir.path());
+    command.args(["--listen", "127.0.0.1:0", "--metrics-listen", "off"]);
+    let server = start(command).await;
+    assert_eq!(server.metrics_addr(), None);
+    assert!(server.log.join("\n").contains("metrics are off"));
 }

@@ -17,8 +17,9 @@ pub mod tmpfs;
 const BINARY: &str = env!("CARGO_BIN_EXE_coffre");
 
 /// Every environment variable the binary reads.
-const ENV_SETTINGS: [&str; 15] = [
+const ENV_SETTINGS: [&str; 16] = [
     "COFFRE_LISTEN",
+    "COFFRE_METRICS_LISTEN",
     "DATABASE_URL",
     "COFFRE_DATA_DIR",
     "COFFRE_JWT_SECRET",
@@ -39,12 +40,15 @@ const ENV_SETTINGS: [&str; 15] = [
 const RUN_LIMIT: Duration = Duration::from_secs(30);
 
 /// The binary in `dir`, inheriting none of the settings of the environment running the tests.
+/// Its metrics listener takes a free port rather than the default one, which the servers of
+/// parallel tests would fight over.
 pub fn coffre(dir: &Path) -> Command {
     let mut command = Command::new(BINARY);
     command.current_dir(dir);
     for name in ENV_SETTINGS {
         command.env_remove(name);
     }
+    command.env("COFFRE_METRICS_LISTEN", "127.0.0.1:0");
     command
 }
 
@@ -202,6 +206,14 @@ fn listening_addr(line: &str) -> Option<String> {
 }
 
 impl Server {
+    /// Where the metrics listener serves, from its `metrics served on ADDR` line.
+    pub fn metrics_addr(&self) -> Option<String> {
+        self.log.iter().find_map(|line| {
+            let (_, rest) = line.split_once("metrics served on ")?;
+            Some(rest.split(['"', ' ']).next()?.to_owned())
+        })
+    }
+
     /// A plain HTTP/1.1 GET; returns the status and the body.
     pub async fn get(&self, path: &str) -> (u16, String) {
         self.request("GET", path, &[], None).await
