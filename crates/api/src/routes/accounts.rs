@@ -11,10 +11,10 @@ use coffre_domain::money::Currency;
 use coffre_domain::text::AccountName;
 use http::StatusCode;
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::bodies::{AccountBody, EntryBody};
-use super::command::{Command, NoBody};
+use super::command::{Command, KeyOptional, NoBody};
 use super::listing::{ListBody, answer_page, page_limit};
 use super::reads::{Item, Read, audit_read};
 use crate::auth::caller::Caller;
@@ -33,6 +33,7 @@ pub(super) fn routes() -> Router<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateAccountRequest)]
 pub(crate) struct OpenBody {
     #[schema(example = "EUR")]
     currency: String,
@@ -42,6 +43,21 @@ pub(crate) struct OpenBody {
     owner_id: Option<UserId>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/accounts",
+    operation_id = "createAccount",
+    tag = "accounts",
+    summary = "Open an account",
+    params(KeyOptional),
+    request_body = OpenBody,
+    responses(
+        (status = 201, description = "The new account", body = AccountBody),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+        (status = 404, description = "USER_NOT_FOUND"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn open(
     State(state): State<AppState>,
     command: Command<OpenBody>,
@@ -74,14 +90,32 @@ async fn open(
     ready.submit(&state, action, StatusCode::CREATED).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u64>,
+    /// The id of the last item of the previous page.
+    #[param(value_type = Option<String>, format = Uuid)]
     starting_after: Option<AccountId>,
+    #[param(value_type = Option<String>, format = Uuid)]
     owner_id: Option<UserId>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/accounts",
+    operation_id = "listAccounts",
+    tag = "accounts",
+    summary = "List accounts",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of accounts", body = super::openapi::AccountList),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -131,6 +165,19 @@ async fn readable(state: &AppState, caller: &Caller, id: &str) -> Result<Account
     Ok(account)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{id}",
+    operation_id = "getAccount",
+    tag = "accounts",
+    summary = "Read an account",
+    params(super::openapi::PathId),
+    responses(
+        (status = 200, description = "The account", body = AccountBody),
+        (status = 404, description = "ACCOUNT_NOT_FOUND"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn read(
     State(state): State<AppState>,
     caller: Caller,
@@ -141,13 +188,31 @@ async fn read(
     Ok(Json(AccountBody::from(&account)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct EntriesQuery {
+    /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u64>,
+    /// The id of the last item of the previous page.
+    #[param(value_type = Option<String>, format = Uuid)]
     starting_after: Option<EntryId>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{id}/entries",
+    operation_id = "listAccountEntries",
+    tag = "accounts",
+    summary = "An account's ledger lines",
+    params(super::openapi::PathId, EntriesQuery),
+    responses(
+        (status = 200, description = "A page of ledger lines", body = super::openapi::EntryList),
+        (status = 404, description = "ACCOUNT_NOT_FOUND"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn entries(
     State(state): State<AppState>,
     caller: Caller,
@@ -174,6 +239,20 @@ async fn entries(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/freeze",
+    operation_id = "freezeAccount",
+    tag = "accounts",
+    summary = "Freeze (manager+)",
+    params(super::openapi::PathId, KeyOptional),
+    responses(
+        (status = 200, description = "The account", body = AccountBody),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+        (status = 404, description = "ACCOUNT_NOT_FOUND"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn freeze(
     State(state): State<AppState>,
     command: Command<NoBody>,
@@ -181,6 +260,20 @@ async fn freeze(
     set_status(&state, command, AccountStatus::Frozen).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/unfreeze",
+    operation_id = "unfreezeAccount",
+    tag = "accounts",
+    summary = "Unfreeze (manager+)",
+    params(super::openapi::PathId, KeyOptional),
+    responses(
+        (status = 200, description = "The account", body = AccountBody),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+        (status = 404, description = "ACCOUNT_NOT_FOUND"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn unfreeze(
     State(state): State<AppState>,
     command: Command<NoBody>,

@@ -8,6 +8,7 @@ use coffre_domain::audit::{AuditAction, AuditEvent, ChainReport};
 use coffre_domain::ids::{AuditEventId, UserId};
 use coffre_store::AuditFilter;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::listing::{ListBody, page_limit};
 use crate::auth::caller::Caller;
@@ -21,17 +22,36 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/audit-events/verify", get(verify))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u64>,
+    /// The id of the last item of the previous page.
+    #[param(value_type = Option<String>, format = Uuid)]
     starting_after: Option<AuditEventId>,
+    #[param(value_type = Option<String>, format = Uuid)]
     actor_id: Option<UserId>,
     resource_type: Option<String>,
     resource_id: Option<String>,
     action: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit-events",
+    operation_id = "listAuditEvents",
+    tag = "audit",
+    summary = "The audit log (admin)",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of audit events", body = super::openapi::AuditEventList),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -64,6 +84,18 @@ async fn list(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit-events/verify",
+    operation_id = "verifyAuditChain",
+    tag = "audit",
+    summary = "Check the hash chain (admin)",
+    responses(
+        (status = 200, description = "The chain check", body = super::openapi::ChainReport),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn verify(
     State(state): State<AppState>,
     caller: Caller,

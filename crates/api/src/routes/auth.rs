@@ -31,6 +31,7 @@ pub(super) fn routes() -> Router<AppState> {
 
 /// A user as clients see it.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub(crate) struct UserBody {
     #[schema(value_type = String, format = Uuid)]
     id: UserId,
@@ -73,6 +74,18 @@ pub(crate) struct TokenPair {
     expires_in: u64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/register",
+    operation_id = "register",
+    tag = "auth",
+    summary = "Register a user",
+    request_body = Credentials,
+    responses(
+        (status = 201, description = "The new user", body = UserBody),
+        (status = 409, description = "EMAIL_TAKEN"),
+    ),
+)]
 async fn register(
     State(state): State<AppState>,
     client: Client,
@@ -95,6 +108,18 @@ async fn register(
 
 /// Every wrong pair answers the same, after the same work: an unknown email is checked against
 /// a dummy hash, a disabled user's password is checked like anyone's.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    operation_id = "login",
+    tag = "auth",
+    summary = "Log in",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "A token pair", body = TokenPair),
+        (status = 401, description = "INVALID_CREDENTIALS"),
+    ),
+)]
 async fn login(
     State(state): State<AppState>,
     client: Client,
@@ -153,10 +178,23 @@ async fn login(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RefreshRequest)]
 pub(crate) struct RefreshBody {
     refresh_token: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    operation_id = "refreshTokens",
+    tag = "auth",
+    summary = "Rotate the refresh token",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "A new token pair", body = TokenPair),
+        (status = 401, description = "INVALID_TOKEN, REFRESH_TOKEN_REUSED"),
+    ),
+)]
 async fn refresh(
     State(state): State<AppState>,
     client: Client,
@@ -181,6 +219,17 @@ async fn refresh(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    operation_id = "logout",
+    tag = "auth",
+    summary = "Revoke the session",
+    responses(
+        (status = 204, description = "The session is revoked"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn logout(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, ApiError> {
     state
         .store()
@@ -189,6 +238,17 @@ async fn logout(State(state): State<AppState>, caller: Caller) -> Result<StatusC
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    operation_id = "getMe",
+    tag = "auth",
+    summary = "The caller",
+    responses(
+        (status = 200, description = "The caller", body = UserBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn me(caller: Caller) -> Json<UserBody> {
     Json(caller.user.into())
 }

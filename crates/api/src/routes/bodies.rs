@@ -10,6 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Account)]
 pub(crate) struct AccountBody {
     #[schema(value_type = String, format = Uuid)]
     id: AccountId,
@@ -44,6 +45,7 @@ impl From<&Account> for AccountBody {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Transfer)]
 pub(crate) struct TransferBody {
     #[schema(value_type = String, format = Uuid)]
     id: TransferId,
@@ -79,6 +81,7 @@ impl From<&Transfer> for TransferBody {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Entry)]
 pub(crate) struct EntryBody {
     #[schema(value_type = String, format = Uuid)]
     id: EntryId,
@@ -103,6 +106,7 @@ impl From<&Entry> for EntryBody {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Payment)]
 pub(crate) struct PaymentBody {
     #[schema(value_type = String, format = Uuid)]
     id: PaymentId,

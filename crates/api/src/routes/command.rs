@@ -12,6 +12,10 @@ use coffre_domain::ledger::Action;
 use coffre_store::{Fingerprint, IdempotencyKey};
 use http::StatusCode;
 use serde::de::DeserializeOwned;
+use utoipa::IntoParams;
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 
 use crate::auth::caller::Bearer;
 use crate::engine;
@@ -26,6 +30,12 @@ pub(crate) trait KeyRule {
 
 pub(crate) enum KeyRequired {}
 
+impl IntoParams for KeyRequired {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![key_parameter(Required::True)]
+    }
+}
+
 impl KeyRule for KeyRequired {
     fn check(key: KeyHeader) -> Result<Option<IdempotencyKey>, ApiError> {
         key.required().map(Some)
@@ -33,6 +43,25 @@ impl KeyRule for KeyRequired {
 }
 
 pub(crate) enum KeyOptional {}
+
+impl IntoParams for KeyOptional {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![key_parameter(Required::False)]
+    }
+}
+
+/// The `Idempotency-Key` header as the OpenAPI document declares it.
+fn key_parameter(required: Required) -> Parameter {
+    ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(required)
+        .description(Some(
+            "1 to 255 printable ASCII characters, scoped to the caller",
+        ))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build()
+}
 
 impl KeyRule for KeyOptional {
     fn check(key: KeyHeader) -> Result<Option<IdempotencyKey>, ApiError> {

@@ -25,16 +25,37 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = HealthStatus)]
 pub(crate) struct Status {
     status: &'static str,
 }
 
 const OK: Status = Status { status: "ok" };
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "getHealth",
+    tag = "operations",
+    summary = "The process runs",
+    responses(
+        (status = 200, description = "The process runs", body = Status),
+    ),
+)]
 async fn healthz() -> Json<Status> {
     Json(OK)
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "getReadiness",
+    tag = "operations",
+    summary = "The database answers",
+    responses(
+        (status = 200, description = "The database answers", body = Status),
+    ),
+)]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     match tokio::time::timeout(READINESS_PING_TIMEOUT, state.store().ping()).await {
         Ok(Ok(())) => Ok(Json(OK)),

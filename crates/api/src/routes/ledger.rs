@@ -20,6 +20,7 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = LedgerReport)]
 pub(crate) struct ReportBody {
     ok: bool,
     currencies: Vec<CurrencySumBody>,
@@ -29,6 +30,7 @@ pub(crate) struct ReportBody {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CurrencySum)]
 pub(crate) struct CurrencySumBody {
     #[schema(value_type = String, example = "EUR")]
     currency: Currency,
@@ -53,6 +55,18 @@ impl From<LedgerReport> for ReportBody {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/ledger/verify",
+    operation_id = "verifyLedger",
+    tag = "ledger",
+    summary = "Check the ledger's invariants (admin)",
+    responses(
+        (status = 200, description = "The ledger check", body = ReportBody),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn verify(
     State(state): State<AppState>,
     caller: Caller,

@@ -5,6 +5,7 @@ use coffre_domain::access;
 use coffre_domain::ids::AccountId;
 use coffre_store::{Page, PageLimit, PartyFilter};
 use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 
 use super::reads::{Item, Read, audit_read};
 use crate::auth::caller::Caller;
@@ -45,11 +46,17 @@ pub(super) async fn answer_page<R, B>(
 }
 
 /// The query of `GET /v1/transfers` and `GET /v1/payments`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct PartyListQuery<Id> {
+    /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
+    /// The id of the last item of the previous page.
+    #[param(value_type = Option<String>, format = Uuid)]
     pub starting_after: Option<Id>,
+    #[param(value_type = Option<String>, format = Uuid)]
     pub account_id: Option<AccountId>,
 }
 

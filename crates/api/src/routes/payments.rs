@@ -15,8 +15,8 @@ use http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::bodies::PaymentBody;
-use super::command::{Command, KeyRequired, KeyRule, NoBody};
+use super::bodies::{PaymentBody, TransferBody};
+use super::command::{Command, KeyOptional, KeyRequired, KeyRule, NoBody};
 use super::listing::{ListBody, PartyListQuery, answer_page, page_limit, party_filter};
 use super::reads::{Item, Read, audit_read};
 use crate::auth::caller::{Bearer, Caller};
@@ -37,6 +37,7 @@ pub(super) fn routes() -> Router<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreatePaymentRequest)]
 pub(crate) struct CreateBody {
     #[schema(value_type = String, format = Uuid)]
     payer_account_id: AccountId,
@@ -48,6 +49,22 @@ pub(crate) struct CreateBody {
     currency: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/payments",
+    operation_id = "createPayment",
+    tag = "payments",
+    summary = "Create a payment (payer's owner)",
+    params(KeyRequired),
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "The pending payment", body = PaymentBody),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+        (status = 404, description = "ACCOUNT_NOT_FOUND"),
+        (status = 422, description = "SAME_ACCOUNT, CURRENCY_MISMATCH"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     command: Command<CreateBody, KeyRequired>,
@@ -85,6 +102,22 @@ fn hex_upper(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02X}")).collect()
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/payments/{id}/authorize",
+    operation_id = "authorizePayment",
+    tag = "payments",
+    summary = "Hold the amount (payer's owner)",
+    params(super::openapi::PathId, KeyOptional),
+    responses(
+        (status = 200, description = "The authorized payment", body = PaymentBody),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+        (status = 404, description = "PAYMENT_NOT_FOUND"),
+        (status = 409, description = "INVALID_STATE"),
+        (status = 422, description = "ACCOUNT_FROZEN, INSUFFICIENT_FUNDS"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn authorize(
     State(state): State<AppState>,
     command: Command<NoBody>,
@@ -104,6 +137,7 @@ async fn authorize(
 /// `{amount?}`: an optional amount, in the payment's currency.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AmountRequest)]
 pub(crate) struct AmountBody {
     /// Default: all that the transition allows.
     #[schema(value_type = Option<String>, example = "10.00")]
@@ -147,6 +181,23 @@ async fn move_amount<K: KeyRule>(
         .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/payments/{id}/capture",
+    operation_id = "capturePayment",
+    tag = "payments",
+    summary = "Capture (payee's owner, admin)",
+    params(super::openapi::PathId, KeyOptional),
+    request_body(content = Option<AmountBody>, description = "Optional: no body stands for `{}`"),
+    responses(
+        (status = 200, description = "The captured payment", body = PaymentBody),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+        (status = 404, description = "PAYMENT_NOT_FOUND"),
+        (status = 409, description = "INVALID_STATE"),
+        (status = 422, description = "AMOUNT_EXCEEDS_AUTHORIZED, ACCOUNT_FROZEN"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn capture(
     State(state): State<AppState>,
     command: Command<AmountBody>,
@@ -159,6 +210,21 @@ async fn capture(
     move_amount(&state, command, StatusCode::OK, action).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/payments/{id}/cancel",
+    operation_id = "cancelPayment",
+    tag = "payments",
+    summary = "Cancel (either party's owner, manager+)",
+    params(super::openapi::PathId, KeyOptional),
+    responses(
+        (status = 200, description = "The canceled payment", body = PaymentBody),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+        (status = 404, description = "PAYMENT_NOT_FOUND"),
+        (status = 409, description = "INVALID_STATE"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn cancel(
     State(state): State<AppState>,
     command: Command<NoBody>,
@@ -174,10 +240,27 @@ async fn cancel(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = FailPaymentRequest)]
 pub(crate) struct FailBody {
     reason: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/payments/{id}/fail",
+    operation_id = "failPayment",
+    tag = "payments",
+    summary = "Fail a pending payment (manager+)",
+    params(super::openapi::PathId, KeyOptional),
+    request_body = FailBody,
+    responses(
+        (status = 200, description = "The failed payment", body = PaymentBody),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+        (status = 404, description = "PAYMENT_NOT_FOUND"),
+        (status = 409, description = "INVALID_STATE"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn fail(
     State(state): State<AppState>,
     command: Command<FailBody>,
@@ -194,6 +277,23 @@ async fn fail(
         .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/payments/{id}/refunds",
+    operation_id = "refundPayment",
+    tag = "payments",
+    summary = "Refund (payee's owner, admin)",
+    params(super::openapi::PathId, KeyRequired),
+    request_body(content = Option<AmountBody>, description = "Optional: no body stands for `{}`"),
+    responses(
+        (status = 201, description = "The refund transfer", body = TransferBody),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+        (status = 404, description = "PAYMENT_NOT_FOUND"),
+        (status = 409, description = "INVALID_STATE"),
+        (status = 422, description = "AMOUNT_EXCEEDS_REFUNDABLE, ACCOUNT_FROZEN, INSUFFICIENT_FUNDS"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn refund(
     State(state): State<AppState>,
     command: Command<AmountBody, KeyRequired>,
@@ -236,6 +336,19 @@ fn item(record: &PaymentRecord) -> Item {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/payments/{id}",
+    operation_id = "getPayment",
+    tag = "payments",
+    summary = "Read a payment",
+    params(super::openapi::PathId),
+    responses(
+        (status = 200, description = "The payment", body = PaymentBody),
+        (status = 404, description = "PAYMENT_NOT_FOUND"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn read(
     State(state): State<AppState>,
     caller: Caller,
@@ -246,6 +359,19 @@ async fn read(
     Ok(Json(PaymentBody::from(&record.payment.view())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/payments",
+    operation_id = "listPayments",
+    tag = "payments",
+    summary = "List payments",
+    params(PartyListQuery<PaymentId>),
+    responses(
+        (status = 200, description = "A page of payments", body = super::openapi::PaymentList),
+        (status = 404, description = "ACCOUNT_NOT_FOUND"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,

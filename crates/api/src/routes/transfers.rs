@@ -49,6 +49,7 @@ fn description(text: Option<String>) -> Result<Option<Description>, ApiError> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateTransferRequest)]
 pub(crate) struct TransferRequest {
     #[schema(value_type = String, format = Uuid)]
     from_account_id: AccountId,
@@ -61,6 +62,22 @@ pub(crate) struct TransferRequest {
     description: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/transfers",
+    operation_id = "createTransfer",
+    tag = "transfers",
+    summary = "Move money between accounts",
+    params(KeyRequired),
+    request_body = TransferRequest,
+    responses(
+        (status = 201, description = "The transfer", body = TransferBody),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+        (status = 404, description = "ACCOUNT_NOT_FOUND"),
+        (status = 422, description = "SAME_ACCOUNT, CURRENCY_MISMATCH, ACCOUNT_FROZEN, INSUFFICIENT_FUNDS"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn transfer(
     State(state): State<AppState>,
     command: Command<TransferRequest, KeyRequired>,
@@ -81,6 +98,7 @@ async fn transfer(
 /// A deposit's or a withdrawal's body: one account and the money.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AccountMovementRequest)]
 pub(crate) struct AccountMovement {
     #[schema(value_type = String, format = Uuid)]
     account_id: AccountId,
@@ -91,6 +109,22 @@ pub(crate) struct AccountMovement {
     description: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/deposits",
+    operation_id = "createDeposit",
+    tag = "transfers",
+    summary = "Deposit (admin)",
+    params(KeyRequired),
+    request_body = AccountMovement,
+    responses(
+        (status = 201, description = "The transfer from the system account", body = TransferBody),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+        (status = 404, description = "ACCOUNT_NOT_FOUND"),
+        (status = 422, description = "CURRENCY_MISMATCH, ACCOUNT_FROZEN"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn deposit(
     State(state): State<AppState>,
     command: Command<AccountMovement, KeyRequired>,
@@ -107,6 +141,22 @@ async fn deposit(
         .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/withdrawals",
+    operation_id = "createWithdrawal",
+    tag = "transfers",
+    summary = "Withdraw (owner, admin)",
+    params(KeyRequired),
+    request_body = AccountMovement,
+    responses(
+        (status = 201, description = "The transfer to the system account", body = TransferBody),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+        (status = 404, description = "ACCOUNT_NOT_FOUND"),
+        (status = 422, description = "CURRENCY_MISMATCH, ACCOUNT_FROZEN, INSUFFICIENT_FUNDS"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn withdraw(
     State(state): State<AppState>,
     command: Command<AccountMovement, KeyRequired>,
@@ -130,6 +180,19 @@ fn item(record: &TransferRecord) -> Item {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/transfers/{id}",
+    operation_id = "getTransfer",
+    tag = "transfers",
+    summary = "Read a transfer",
+    params(super::openapi::PathId),
+    responses(
+        (status = 200, description = "The transfer", body = TransferBody),
+        (status = 404, description = "TRANSFER_NOT_FOUND"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn read(
     State(state): State<AppState>,
     caller: Caller,
@@ -147,6 +210,19 @@ async fn read(
     Ok(Json(TransferBody::from(&record.transfer)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/transfers",
+    operation_id = "listTransfers",
+    tag = "transfers",
+    summary = "List transfers",
+    params(PartyListQuery<TransferId>),
+    responses(
+        (status = 200, description = "A page of transfers", body = super::openapi::TransferList),
+        (status = 404, description = "ACCOUNT_NOT_FOUND"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,

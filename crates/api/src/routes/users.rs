@@ -8,7 +8,7 @@ use coffre_domain::ids::UserId;
 use coffre_domain::user::Role;
 use coffre_store::{UpdateUser, UserChanges};
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::UserBody;
 use super::listing::{ListBody, page_limit};
@@ -23,13 +23,31 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/users/{id}", patch(update))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u64>,
+    /// The id of the last item of the previous page.
+    #[param(value_type = Option<String>, format = Uuid)]
     starting_after: Option<UserId>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/users",
+    operation_id = "listUsers",
+    tag = "users",
+    summary = "List users (manager+)",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of users", body = super::openapi::UserList),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -52,12 +70,29 @@ async fn list(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UpdateUserRequest)]
 pub(crate) struct UpdateBody {
     #[schema(value_type = Option<String>, example = "manager")]
     role: Option<Role>,
     disabled: Option<bool>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/users/{id}",
+    operation_id = "updateUser",
+    tag = "users",
+    summary = "Change a role or disable (admin)",
+    params(super::openapi::PathId),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = "The user", body = UserBody),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+        (status = 404, description = "USER_NOT_FOUND"),
+        (status = 409, description = "LAST_ADMIN"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,

@@ -99,6 +99,48 @@ async fn the_document_covers_api_md_and_matches_real_responses(store: Arc<dyn St
         "an undocumented or unknown operation"
     );
 
+    // What a client generator needs: a unique operationId and a tag on every operation.
+    let mut operation_ids = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"].as_str();
+            assert!(
+                id.is_some_and(|id| operation_ids.insert(id.to_owned())),
+                "{method} {path}: no operationId, or one used twice"
+            );
+            assert!(
+                operation["tags"]
+                    .as_array()
+                    .is_some_and(|tags| !tags.is_empty()),
+                "{method} {path} has no tag"
+            );
+        }
+    }
+
+    let schema_of = |path: &str, method: &str, status: &str| {
+        document["paths"][path][method]["responses"][status]["content"]["application/json"]
+            ["schema"]["$ref"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(
+        document["paths"]["/v1/transfers"]["post"]["operationId"],
+        "createTransfer"
+    );
+    assert_eq!(
+        document["paths"]["/v1/payments"]["get"]["operationId"],
+        "listPayments"
+    );
+    assert!(schema_of("/v1/transfers", "post", "201").ends_with("/Transfer"));
+    assert!(schema_of("/v1/transfers", "get", "200").ends_with("/TransferList"));
+    assert!(
+        document["paths"]["/v1/transfers"]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"]["$ref"]
+            .as_str()
+            .is_some_and(|target| target.ends_with("/CreateTransferRequest"))
+    );
+
     let mut targets = BTreeSet::new();
     refs(&document, &mut targets);
     for target in targets {
@@ -166,13 +208,13 @@ async fn the_document_covers_api_md_and_matches_real_responses(store: Arc<dyn St
     let report = bank.get(&bank.admin, "/v1/ledger/verify").await.json();
     let error = bank.get(&bank.alice, "/v1/transfers/nope").await.json();
     for (schema, real) in [
-        ("AccountBody", bank.account(&payer).await),
-        ("TransferBody", transfer),
-        ("PaymentBody", payment),
-        ("EntryBody", entry),
-        ("UserBody", me),
+        ("Account", bank.account(&payer).await),
+        ("Transfer", transfer),
+        ("Payment", payment),
+        ("Entry", entry),
+        ("User", me),
         ("AuditEvent", event),
-        ("ReportBody", report),
+        ("LedgerReport", report),
         ("ErrorEnvelope", error.clone()),
         ("ErrorBody", error["error"].clone()),
     ] {
