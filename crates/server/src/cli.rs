@@ -1,19 +1,19 @@
-//! The command line: subcommands, and every setting as a flag with its environment variable.
-//! Values arrive as raw strings and are validated in `config`, so a bad one is reported as one
-//! line naming both spellings of the setting.
+//! The command line: subcommands, and every setting as a flag with its environment variable,
+//! its default and its parser (the parsers and the types they give live in `config`).
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::error::ErrorKind;
-use clap::{Args, Parser, Subcommand};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::config::{
-    LogSettings, MAX_ACCESS_TOKEN_TTL_SECS, MAX_AUTHORIZATION_TTL_SECS, MAX_DB_MAX_CONNECTIONS,
-    Settings,
+    self, ConnectionUrl, DataDir, Database, Invalid, LogFilter, LogFormat, LogSettings,
+    MetricsListen, RateLimit, Settings, TrustedProxies,
 };
 
 /// Exit code of a bad setting or a bad command line.
@@ -34,10 +34,10 @@ pub struct Cli {
     command: Option<Command>,
 
     #[command(flatten)]
-    settings: RawSettings,
+    settings: SettingArgs,
 
     #[command(flatten)]
-    log: RawLogSettings,
+    log: LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,120 +102,90 @@ pub struct AdminCreate {
     pub password_stdin: bool,
 }
 
-/// Every setting but logging's, as given. Flags win over environment variables.
-#[derive(Debug, Default, Args)]
-pub struct RawSettings {
-    /// API address; port 0 picks a free port, logged as "listening on ADDR" [default: 127.0.0.1:8080]
-    #[arg(long, env = "COFFRE_LISTEN", global = true, value_name = "HOST:PORT")]
-    pub listen: Option<String>,
+/// Every setting but logging's, each declared once: its flag, its variable, its default and
+/// its parser. Flags win over environment variables. A value that does not parse is reported
+/// by [`parse`] as one line naming both spellings.
+#[derive(Debug, Args)]
+pub struct SettingArgs {
+    /// API address; port 0 picks a free port, logged as "listening on ADDR"
+    #[arg(long, env = "COFFRE_LISTEN", global = true, value_name = "HOST:PORT",
+          default_value = config::DEFAULT_LISTEN, value_parser = config::parse_listen)]
+    pub listen: SocketAddr,
 
-    /// Prometheus /metrics address, or off; logged as "metrics served on ADDR" [default: 127.0.0.1:9464]
-    #[arg(
-        long,
-        env = "COFFRE_METRICS_LISTEN",
-        global = true,
-        value_name = "HOST:PORT|off"
-    )]
-    pub metrics_listen: Option<String>,
+    /// Prometheus /metrics address, apart from the API, or off; logged as "metrics served on ADDR"
+    #[arg(long, env = "COFFRE_METRICS_LISTEN", global = true, value_name = "HOST:PORT|off",
+          default_value = config::DEFAULT_METRICS_LISTEN, value_parser = config::parse_metrics_listen)]
+    pub metrics_listen: MetricsListen,
 
     /// sqlite://PATH (embedded, created if missing) or postgres://USER@HOST/DB [default: sqlite://<data dir>/coffre.db]
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        global = true,
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    pub database_url: Option<String>,
+    #[arg(long, env = "DATABASE_URL", global = true, value_name = "URL", hide_env_values = true,
+          value_parser = config::parse_database_url)]
+    pub database_url: Option<Database>,
 
-    /// Where the embedded database and the generated JWT secret live [default: ./coffre-data]
-    #[arg(long, env = "COFFRE_DATA_DIR", global = true, value_name = "DIR")]
-    pub data_dir: Option<String>,
+    /// Where the embedded database and the generated secrets live
+    #[arg(long, env = "COFFRE_DATA_DIR", global = true, value_name = "DIR",
+          default_value = config::DEFAULT_DATA_DIR, value_parser = config::parse_data_dir)]
+    pub data_dir: DataDir,
 
-    #[arg(
-        long,
-        env = "COFFRE_ACCESS_TOKEN_TTL_SECS",
-        global = true,
-        value_name = "SECS",
-        help = format!("Access token lifetime in seconds, 1 to {MAX_ACCESS_TOKEN_TTL_SECS} (one day) [default: 900]")
-    )]
-    pub access_token_ttl_secs: Option<String>,
+    #[arg(long, env = "COFFRE_ACCESS_TOKEN_TTL_SECS", global = true, value_name = "SECS",
+          help = format!("Access token lifetime in seconds, 1 to {} (one day)",
+                         config::MAX_ACCESS_TOKEN_TTL_SECS),
+          default_value_t = config::DEFAULT_ACCESS_TOKEN_TTL_SECS,
+          value_parser = config::parse_access_token_ttl)]
+    pub access_token_ttl_secs: u64,
 
-    #[arg(
-        long,
-        env = "COFFRE_AUTHORIZATION_TTL_SECS",
-        global = true,
-        value_name = "SECS",
-        help = format!("How long a payment authorization holds funds, in seconds, 1 to {MAX_AUTHORIZATION_TTL_SECS} (30 days) [default: 604800]")
-    )]
-    pub authorization_ttl_secs: Option<String>,
+    #[arg(long, env = "COFFRE_AUTHORIZATION_TTL_SECS", global = true, value_name = "SECS",
+          help = format!("How long a payment authorization holds funds, in seconds, 1 to {} (30 days)",
+                         config::MAX_AUTHORIZATION_TTL_SECS),
+          default_value_t = config::DEFAULT_AUTHORIZATION_TTL_SECS,
+          value_parser = config::parse_authorization_ttl)]
+    pub authorization_ttl_secs: u64,
 
-    /// Requests per client IP on /v1/auth/*: N/s, N/min, N/h, or off [default: 20/min]
-    #[arg(
-        long,
-        env = "COFFRE_RATE_LIMIT_AUTH",
-        global = true,
-        value_name = "RATE"
-    )]
-    pub rate_limit_auth: Option<String>,
+    /// Requests per client IP on /v1/auth/*: N/s, N/min, N/h, or off
+    #[arg(long, env = "COFFRE_RATE_LIMIT_AUTH", global = true, value_name = "RATE",
+          default_value = config::DEFAULT_RATE_LIMIT_AUTH, value_parser = config::parse_rate_limit)]
+    pub rate_limit_auth: RateLimit,
 
-    /// Requests per user on the rest of /v1: N/s, N/min, N/h, or off [default: 100/s]
-    #[arg(
-        long,
-        env = "COFFRE_RATE_LIMIT_API",
-        global = true,
-        value_name = "RATE"
-    )]
-    pub rate_limit_api: Option<String>,
+    /// Requests per user on the rest of /v1: N/s, N/min, N/h, or off
+    #[arg(long, env = "COFFRE_RATE_LIMIT_API", global = true, value_name = "RATE",
+          default_value = config::DEFAULT_RATE_LIMIT_API, value_parser = config::parse_rate_limit)]
+    pub rate_limit_api: RateLimit,
 
     /// Comma-separated CIDRs whose X-Forwarded-For is believed [default: none]
-    #[arg(
-        long,
-        env = "COFFRE_TRUSTED_PROXIES",
-        global = true,
-        value_name = "CIDRS"
-    )]
-    pub trusted_proxies: Option<String>,
+    #[arg(long, env = "COFFRE_TRUSTED_PROXIES", global = true, value_name = "CIDRS",
+          value_parser = config::parse_trusted_proxies)]
+    pub trusted_proxies: Option<TrustedProxies>,
 
     /// redis:// or rediss:// URL; shares rate-limit state across instances [default: unset]
-    #[arg(
-        long,
-        env = "REDIS_URL",
-        global = true,
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    pub redis_url: Option<String>,
+    #[arg(long, env = "REDIS_URL", global = true, value_name = "URL", hide_env_values = true,
+          value_parser = config::parse_redis_url)]
+    pub redis_url: Option<ConnectionUrl>,
 
-    #[arg(
-        long,
-        env = "COFFRE_DB_MAX_CONNECTIONS",
-        global = true,
-        value_name = "N",
-        help = format!("Most connections in the PostgreSQL pool, 1 to {MAX_DB_MAX_CONNECTIONS} [default: 16]")
-    )]
-    pub db_max_connections: Option<String>,
+    #[arg(long, env = "COFFRE_DB_MAX_CONNECTIONS", global = true, value_name = "N",
+          help = format!("Most connections in the PostgreSQL pool, 1 to {}",
+                         config::MAX_DB_MAX_CONNECTIONS),
+          default_value_t = config::DEFAULT_DB_MAX_CONNECTIONS,
+          value_parser = config::parse_db_max_connections)]
+    pub db_max_connections: u32,
 
     /// Where serve appends its signed audit checkpoints, one JSON line each [default: <data dir>/checkpoints.jsonl]
-    #[arg(
-        long,
-        env = "COFFRE_CHECKPOINT_FILE",
-        global = true,
-        value_name = "FILE"
-    )]
-    pub checkpoint_file: Option<String>,
+    #[arg(long, env = "COFFRE_CHECKPOINT_FILE", global = true, value_name = "FILE",
+          value_parser = config::parse_checkpoint_file)]
+    pub checkpoint_file: Option<PathBuf>,
 }
 
 /// Logging's settings, read first so everything after can log.
-#[derive(Debug, Default, Args)]
-pub struct RawLogSettings {
-    /// pretty, or json for one JSON object per line [default: pretty]
-    #[arg(long, env = "COFFRE_LOG_FORMAT", global = true, value_name = "FORMAT")]
-    pub log_format: Option<String>,
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// pretty, or json for one JSON object per line
+    #[arg(long, env = "COFFRE_LOG_FORMAT", global = true, value_name = "FORMAT",
+          default_value = "pretty", value_parser = config::parse_log_format)]
+    pub log_format: LogFormat,
 
-    /// Which events to log, in tracing's EnvFilter syntax, such as info,coffre=debug [default: info]
-    #[arg(long, env = "RUST_LOG", global = true, value_name = "FILTER")]
-    pub log_filter: Option<String>,
+    /// Which events to log, in tracing's EnvFilter syntax, such as info,coffre=debug
+    #[arg(long, env = "RUST_LOG", global = true, value_name = "FILTER",
+          default_value = config::DEFAULT_LOG_FILTER, value_parser = config::parse_log_filter)]
+    pub log_filter: LogFilter,
 }
 
 /// What to do, and with which settings.
@@ -232,7 +202,7 @@ pub fn parse() -> Result<Invocation, ExitCode> {
     let cli = Cli::try_parse().map_err(report_clap_error)?;
     let jwt_secret = std::env::var_os("COFFRE_JWT_SECRET").map(OsString::into_vec);
     let checkpoint_key = std::env::var_os("COFFRE_CHECKPOINT_KEY").map(OsString::into_vec);
-    let log = LogSettings::from_args(cli.log).map_err(|error| fail(&format!("error: {error}")))?;
+    let log = LogSettings::from_args(cli.log);
     let settings = Settings::from_args(cli.settings, jwt_secret)
         .and_then(|settings| settings.with_checkpoint_key(checkpoint_key))
         .map_err(|error| fail(&format!("error: {error}")))?;
@@ -244,6 +214,10 @@ pub fn parse() -> Result<Invocation, ExitCode> {
 }
 
 fn report_clap_error(error: clap::Error) -> ExitCode {
+    // A setting's own parser refused its value: name both of its spellings.
+    if let Some(line) = setting_error(&error) {
+        return fail(&format!("error: {line}"));
+    }
     match error.kind() {
         // Asked-for output: print it whole.
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
@@ -268,6 +242,43 @@ fn report_clap_error(error: clap::Error) -> ExitCode {
             fail(&what)
         }
     }
+}
+
+/// `invalid ENV (--flag) "value": reason`, for a value one of `config`'s parsers
+/// refused; the value as the parser shows it (URLs without their credentials).
+fn setting_error(error: &clap::Error) -> Option<String> {
+    let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let flag = arg.split_whitespace().next()?;
+    let invalid = std::error::Error::source(error)?.downcast_ref::<Invalid>()?;
+    let command = Cli::command();
+    let setting = command
+        .get_arguments()
+        .find(|setting| setting.get_long() == flag.strip_prefix("--"))?;
+    let env = setting.get_env()?.to_str()?;
+    Some(format!(
+        "invalid {env} ({flag}) {:?}: {}",
+        invalid.shown, invalid.reason
+    ))
+}
+
+/// For tests: the settings `args` give (the program name left out), as [`parse`] reads them
+/// but with no environment variable (`jwt_secret` stands for `COFFRE_JWT_SECRET`), or the line a refused value prints (without `error: `).
+#[cfg(test)]
+pub fn settings_from(
+    args: &[&str],
+    jwt_secret: Option<Vec<u8>>,
+) -> Result<(Settings, LogSettings), String> {
+    use clap::FromArgMatches;
+    let matches = Cli::command()
+        .mut_args(|arg| arg.env(None::<&str>))
+        .try_get_matches_from(std::iter::once("coffre").chain(args.iter().copied()))
+        .map_err(|error| setting_error(&error).unwrap_or_else(|| error.to_string()))?;
+    let cli = Cli::from_arg_matches(&matches).map_err(|error| error.to_string())?;
+    let settings =
+        Settings::from_args(cli.settings, jwt_secret).map_err(|error| error.to_string())?;
+    Ok((settings, LogSettings::from_args(cli.log)))
 }
 
 fn fail(line: &str) -> ExitCode {

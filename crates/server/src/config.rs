@@ -1,5 +1,6 @@
-//! Validated settings. Each setting is checked once here; a bad one becomes a `ConfigError`
-//! that names the environment variable and the flag, so the process can stop with one line.
+//! Settings: the types the command line's parsers give (each setting is declared once, in
+//! `cli`, with its parser from here), and what clap cannot say: defaults that follow the data
+//! directory, and the secrets read from the environment alone.
 
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -14,7 +15,7 @@ use ipnet::IpNet;
 use tracing_subscriber::EnvFilter;
 
 use crate::checkpoint::{self, CheckpointKey};
-use crate::cli::{RawLogSettings, RawSettings};
+use crate::cli::{LogArgs, SettingArgs};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Loopback: metrics name routes, error rates and pool sizes, which are for operators only.
@@ -162,16 +163,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// A setting that cannot be used. Values that may hold credentials are shown redacted, and
-/// the JWT secret never.
+/// A secret from the environment that cannot be used; it is never shown.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("invalid {env} ({flag}) {value:?}: {reason}", env = .name.env, flag = .name.flag)]
-    Invalid {
-        name: Name,
-        value: String,
-        reason: String,
-    },
     #[error(
         "invalid COFFRE_JWT_SECRET: it is {len_bytes} bytes long; it must be at least {} bytes",
         JwtSecret::MIN_LEN_BYTES
@@ -181,95 +175,66 @@ pub enum ConfigError {
     CheckpointKey(checkpoint::BadKey),
 }
 
-/// One setting's two spellings, for its error messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Name {
-    env: &'static str,
-    flag: &'static str,
+/// A value a setting's parser refused: what to show of it (a URL without its credentials, the
+/// one bad item of a list) and why. `cli` adds the setting's two names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Invalid {
+    pub shown: String,
+    pub reason: String,
 }
 
-impl Name {
-    const fn new(env: &'static str, flag: &'static str) -> Self {
-        Self { env, flag }
-    }
-
-    fn invalid(self, value: &str, reason: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid {
-            name: self,
-            value: value.to_owned(),
+impl Invalid {
+    fn new(shown: &str, reason: impl Into<String>) -> Self {
+        Self {
+            shown: shown.to_owned(),
             reason: reason.into(),
         }
     }
 }
 
-const LISTEN: Name = Name::new("COFFRE_LISTEN", "--listen");
-const METRICS_LISTEN: Name = Name::new("COFFRE_METRICS_LISTEN", "--metrics-listen");
-const DATABASE_URL: Name = Name::new("DATABASE_URL", "--database-url");
-const DATA_DIR: Name = Name::new("COFFRE_DATA_DIR", "--data-dir");
-const ACCESS_TTL: Name = Name::new("COFFRE_ACCESS_TOKEN_TTL_SECS", "--access-token-ttl-secs");
-const AUTHORIZATION_TTL: Name =
-    Name::new("COFFRE_AUTHORIZATION_TTL_SECS", "--authorization-ttl-secs");
-const RATE_LIMIT_AUTH: Name = Name::new("COFFRE_RATE_LIMIT_AUTH", "--rate-limit-auth");
-const RATE_LIMIT_API: Name = Name::new("COFFRE_RATE_LIMIT_API", "--rate-limit-api");
-const TRUSTED_PROXIES: Name = Name::new("COFFRE_TRUSTED_PROXIES", "--trusted-proxies");
-const REDIS_URL: Name = Name::new("REDIS_URL", "--redis-url");
-const DB_MAX_CONNECTIONS: Name = Name::new("COFFRE_DB_MAX_CONNECTIONS", "--db-max-connections");
-const CHECKPOINT_FILE: Name = Name::new("COFFRE_CHECKPOINT_FILE", "--checkpoint-file");
-const LOG_FORMAT: Name = Name::new("COFFRE_LOG_FORMAT", "--log-format");
-const LOG_FILTER: Name = Name::new("RUST_LOG", "--log-filter");
+/// `COFFRE_METRICS_LISTEN`: an address, or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsListen(pub Option<SocketAddr>);
+
+/// `COFFRE_DATA_DIR`, as given: the default database URL is spelt from its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataDir(String);
+
+/// `COFFRE_TRUSTED_PROXIES`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedProxies(pub Vec<IpNet>);
+
+/// `RUST_LOG`, checked: [`LogSettings`] builds the filter from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFilter(String);
 
 impl Settings {
     /// `jwt_secret` is the raw value of `COFFRE_JWT_SECRET`; its bytes are the key.
-    pub fn from_args(raw: RawSettings, jwt_secret: Option<Vec<u8>>) -> Result<Self, ConfigError> {
-        let data_dir_text = raw.data_dir.as_deref().unwrap_or(DEFAULT_DATA_DIR);
-        let data_dir = parse_data_dir(data_dir_text)?;
-        let database = match raw.database_url.as_deref() {
-            Some(url) => parse_database_url(url)?,
-            None => Database::Sqlite(sqlite_url_in(data_dir_text)),
-        };
+    pub fn from_args(args: SettingArgs, jwt_secret: Option<Vec<u8>>) -> Result<Self, ConfigError> {
+        let DataDir(data_dir_text) = args.data_dir;
+        let data_dir = PathBuf::from(&data_dir_text);
         Ok(Self {
-            listen: parse_listen(LISTEN, raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?,
-            metrics_listen: match raw.metrics_listen.as_deref() {
-                Some("off") => None,
-                value => Some(parse_listen(
-                    METRICS_LISTEN,
-                    value.unwrap_or(DEFAULT_METRICS_LISTEN),
-                )?),
-            },
-            database,
+            listen: args.listen,
+            metrics_listen: args.metrics_listen.0,
+            database: args
+                .database_url
+                .unwrap_or_else(|| Database::Sqlite(sqlite_url_in(&data_dir_text))),
             jwt_secret: jwt_secret.map(parse_jwt_secret).transpose()?,
-            access_token_ttl_secs: parse_secs(
-                ACCESS_TTL,
-                raw.access_token_ttl_secs.as_deref(),
-                DEFAULT_ACCESS_TOKEN_TTL_SECS,
-                MAX_ACCESS_TOKEN_TTL_SECS,
-            )?,
-            authorization_ttl_secs: parse_secs(
-                AUTHORIZATION_TTL,
-                raw.authorization_ttl_secs.as_deref(),
-                DEFAULT_AUTHORIZATION_TTL_SECS,
-                MAX_AUTHORIZATION_TTL_SECS,
-            )?,
-            rate_limit_auth: parse_rate_limit(
-                RATE_LIMIT_AUTH,
-                raw.rate_limit_auth
-                    .as_deref()
-                    .unwrap_or(DEFAULT_RATE_LIMIT_AUTH),
-            )?,
-            rate_limit_api: parse_rate_limit(
-                RATE_LIMIT_API,
-                raw.rate_limit_api
-                    .as_deref()
-                    .unwrap_or(DEFAULT_RATE_LIMIT_API),
-            )?,
-            trusted_proxies: parse_trusted_proxies(raw.trusted_proxies.as_deref().unwrap_or(""))?,
-            redis_url: raw.redis_url.as_deref().map(parse_redis_url).transpose()?,
-            db_max_connections: parse_db_max_connections(raw.db_max_connections.as_deref())?,
+            access_token_ttl_secs: args.access_token_ttl_secs,
+            authorization_ttl_secs: args.authorization_ttl_secs,
+            rate_limit_auth: args.rate_limit_auth,
+            rate_limit_api: args.rate_limit_api,
+            trusted_proxies: args
+                .trusted_proxies
+                .map(|proxies| proxies.0)
+                .unwrap_or_default(),
+            redis_url: args.redis_url,
+            db_max_connections: args.db_max_connections,
             checkpoint_key: None,
-            checkpoint_file: match raw.checkpoint_file.as_deref() {
-                Some(path) => parse_checkpoint_file(path)?,
-                None => data_dir.join(checkpoint::DEFAULT_FILE),
-            },
+            checkpoint_file: args
+                .checkpoint_file
+                .unwrap_or_else(|| data_dir.join(checkpoint::DEFAULT_FILE)),
             data_dir,
         })
     }
@@ -283,27 +248,20 @@ impl Settings {
     }
 }
 
-fn parse_checkpoint_file(value: &str) -> Result<PathBuf, ConfigError> {
-    if value.trim().is_empty() {
-        return Err(CHECKPOINT_FILE.invalid(value, "must not be empty"));
-    }
-    Ok(PathBuf::from(value))
-}
-
 impl LogSettings {
-    pub fn from_args(raw: RawLogSettings) -> Result<Self, ConfigError> {
-        Ok(Self {
-            format: parse_log_format(raw.log_format.as_deref().unwrap_or("pretty"))?,
-            filter: parse_log_filter(raw.log_filter.as_deref().unwrap_or(DEFAULT_LOG_FILTER))?,
-        })
+    pub fn from_args(args: LogArgs) -> Self {
+        Self {
+            format: args.log_format,
+            filter: EnvFilter::new(args.log_filter.0),
+        }
     }
 }
 
-fn parse_listen(name: Name, value: &str) -> Result<SocketAddr, ConfigError> {
+pub fn parse_listen(value: &str) -> Result<SocketAddr, Invalid> {
     if let Ok(addr) = value.parse::<SocketAddr>() {
         return Ok(addr);
     }
-    let expected = || name.invalid(value, "expected HOST:PORT, such as 127.0.0.1:8080");
+    let expected = || Invalid::new(value, "expected HOST:PORT, such as 127.0.0.1:8080");
     let (host, port) = value.rsplit_once(':').ok_or_else(expected)?;
     // An IPv6 address must be bracketed, as in [::1]:8080; unbracketed, its colons are
     // ambiguous with the port's.
@@ -312,17 +270,31 @@ fn parse_listen(name: Name, value: &str) -> Result<SocketAddr, ConfigError> {
     }
     let port = port
         .parse::<u16>()
-        .map_err(|_| name.invalid(value, "expected HOST:PORT with a port from 0 to 65535"))?;
+        .map_err(|_| Invalid::new(value, "expected HOST:PORT with a port from 0 to 65535"))?;
     (host, port)
         .to_socket_addrs()
         .ok()
         .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| name.invalid(value, format!("cannot resolve host {host:?}")))
+        .ok_or_else(|| Invalid::new(value, format!("cannot resolve host {host:?}")))
 }
 
-fn parse_data_dir(value: &str) -> Result<PathBuf, ConfigError> {
+pub fn parse_metrics_listen(value: &str) -> Result<MetricsListen, Invalid> {
+    if value == "off" {
+        return Ok(MetricsListen(None));
+    }
+    parse_listen(value).map(|addr| MetricsListen(Some(addr)))
+}
+
+pub fn parse_data_dir(value: &str) -> Result<DataDir, Invalid> {
     if value.trim().is_empty() {
-        return Err(DATA_DIR.invalid(value, "must not be empty"));
+        return Err(Invalid::new(value, "must not be empty"));
+    }
+    Ok(DataDir(value.to_owned()))
+}
+
+pub fn parse_checkpoint_file(value: &str) -> Result<PathBuf, Invalid> {
+    if value.trim().is_empty() {
+        return Err(Invalid::new(value, "must not be empty"));
     }
     Ok(PathBuf::from(value))
 }
@@ -344,17 +316,17 @@ fn sqlite_url_in(data_dir: &str) -> ConnectionUrl {
     ConnectionUrl(url)
 }
 
-fn parse_database_url(value: &str) -> Result<Database, ConfigError> {
+pub fn parse_database_url(value: &str) -> Result<Database, Invalid> {
     if let Some(rest) = value.strip_prefix("sqlite:") {
         if rest.trim_start_matches("//").is_empty() {
-            return Err(DATABASE_URL.invalid(value, "sqlite:// needs a file path"));
+            return Err(Invalid::new(value, "sqlite:// needs a file path"));
         }
         return Ok(Database::Sqlite(ConnectionUrl(value.to_owned())));
     }
     if value.starts_with("postgres://") || value.starts_with("postgresql://") {
         return Ok(Database::Postgres(ConnectionUrl(value.to_owned())));
     }
-    Err(DATABASE_URL.invalid(
+    Err(Invalid::new(
         &redact_url(value),
         "expected sqlite://PATH or postgres://USER@HOST/DB",
     ))
@@ -374,21 +346,29 @@ fn parse_jwt_secret(bytes: Vec<u8>) -> Result<JwtSecret, ConfigError> {
     })
 }
 
-fn parse_secs(name: Name, value: Option<&str>, default: u64, max: u64) -> Result<u64, ConfigError> {
-    let Some(value) = value else {
-        return Ok(default);
-    };
+fn parse_secs(value: &str, max: u64) -> Result<u64, Invalid> {
     match value.parse::<u64>() {
         Ok(secs) if (1..=max).contains(&secs) => Ok(secs),
-        _ => Err(name.invalid(value, format!("expected whole seconds from 1 to {max}"))),
+        _ => Err(Invalid::new(
+            value,
+            format!("expected whole seconds from 1 to {max}"),
+        )),
     }
 }
 
-fn parse_rate_limit(name: Name, value: &str) -> Result<RateLimit, ConfigError> {
+pub fn parse_access_token_ttl(value: &str) -> Result<u64, Invalid> {
+    parse_secs(value, MAX_ACCESS_TOKEN_TTL_SECS)
+}
+
+pub fn parse_authorization_ttl(value: &str) -> Result<u64, Invalid> {
+    parse_secs(value, MAX_AUTHORIZATION_TTL_SECS)
+}
+
+pub fn parse_rate_limit(value: &str) -> Result<RateLimit, Invalid> {
     if value == "off" {
         return Ok(RateLimit::Off);
     }
-    let invalid = || name.invalid(value, "expected N/s, N/min or N/h with N from 1, or off");
+    let invalid = || Invalid::new(value, "expected N/s, N/min or N/h with N from 1, or off");
     let (count, unit) = value.split_once('/').ok_or_else(invalid)?;
     // Digits only: u32's parser would also take a leading '+'.
     if !count.bytes().all(|byte| byte.is_ascii_digit()) {
@@ -404,69 +384,66 @@ fn parse_rate_limit(name: Name, value: &str) -> Result<RateLimit, ConfigError> {
     Ok(RateLimit::PerPeriod { count, period })
 }
 
-fn parse_trusted_proxies(value: &str) -> Result<Vec<IpNet>, ConfigError> {
+pub fn parse_trusted_proxies(value: &str) -> Result<TrustedProxies, Invalid> {
     value
         .split(',')
         .map(str::trim)
         .filter(|cidr| !cidr.is_empty())
         .map(|cidr| {
-            cidr.parse::<IpNet>().map_err(|_| {
-                TRUSTED_PROXIES.invalid(cidr, "expected CIDRs such as 10.0.0.0/8,::1/128")
-            })
+            cidr.parse::<IpNet>()
+                .map_err(|_| Invalid::new(cidr, "expected CIDRs such as 10.0.0.0/8,::1/128"))
         })
-        .collect()
+        .collect::<Result<_, _>>()
+        .map(TrustedProxies)
 }
 
-fn parse_redis_url(value: &str) -> Result<ConnectionUrl, ConfigError> {
+pub fn parse_redis_url(value: &str) -> Result<ConnectionUrl, Invalid> {
     let rest = value
         .strip_prefix("redis://")
         .or_else(|| value.strip_prefix("rediss://"));
     match rest {
         Some(rest) if !rest.is_empty() => Ok(ConnectionUrl(value.to_owned())),
-        _ => Err(REDIS_URL.invalid(
+        _ => Err(Invalid::new(
             &redact_url(value),
             "expected redis://HOST:PORT or rediss://HOST:PORT",
         )),
     }
 }
 
-fn parse_db_max_connections(value: Option<&str>) -> Result<u32, ConfigError> {
-    let Some(value) = value else {
-        return Ok(DEFAULT_DB_MAX_CONNECTIONS);
-    };
+pub fn parse_db_max_connections(value: &str) -> Result<u32, Invalid> {
     match value.parse::<u32>() {
         Ok(count) if (1..=MAX_DB_MAX_CONNECTIONS).contains(&count) => Ok(count),
-        _ => Err(DB_MAX_CONNECTIONS.invalid(
+        _ => Err(Invalid::new(
             value,
             format!("expected a whole number from 1 to {MAX_DB_MAX_CONNECTIONS}"),
         )),
     }
 }
 
-fn parse_log_format(value: &str) -> Result<LogFormat, ConfigError> {
+pub fn parse_log_format(value: &str) -> Result<LogFormat, Invalid> {
     match value {
         "pretty" => Ok(LogFormat::Pretty),
         "json" => Ok(LogFormat::Json),
-        _ => Err(LOG_FORMAT.invalid(value, "expected pretty or json")),
+        _ => Err(Invalid::new(value, "expected pretty or json")),
     }
 }
 
-fn parse_log_filter(value: &str) -> Result<EnvFilter, ConfigError> {
-    EnvFilter::try_new(value).map_err(|error| LOG_FILTER.invalid(value, error.to_string()))
+pub fn parse_log_filter(value: &str) -> Result<LogFilter, Invalid> {
+    EnvFilter::try_new(value)
+        .map(|_| LogFilter(value.to_owned()))
+        .map_err(|error| Invalid::new(value, error.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn settings(edit: impl FnOnce(&mut RawSettings)) -> Result<Settings, ConfigError> {
-        let mut raw = RawSettings::default();
-        edit(&mut raw);
-        Settings::from_args(raw, None)
+    fn settings(args: &[&str]) -> Result<Settings, String> {
+        crate::cli::settings_from(args, None).map(|(settings, _)| settings)
     }
 
-    fn error_line(edit: impl FnOnce(&mut RawSettings)) -> String {
-        settings(edit).unwrap_err().to_string()
+    fn error_line(args: &[&str]) -> String {
+        settings(args).unwrap_err()
     }
 
     fn sqlite(url: &str) -> Database {
@@ -475,7 +452,7 @@ mod tests {
 
     #[test]
     fn defaults_need_no_settings() {
-        let settings = settings(|_| {}).unwrap();
+        let settings = settings(&[]).unwrap();
         assert_eq!(settings.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(
             settings.metrics_listen,
@@ -495,7 +472,7 @@ mod tests {
         assert!(settings.redis_url.is_none());
         assert_eq!(settings.db_max_connections, 16);
 
-        let log = LogSettings::from_args(RawLogSettings::default()).unwrap();
+        let (_, log) = crate::cli::settings_from(&[], None).unwrap();
         assert_eq!(log.format, LogFormat::Pretty);
         assert_eq!(log.filter.to_string(), "info");
     }
@@ -509,14 +486,14 @@ mod tests {
             ("/", "sqlite:///coffre.db"),
             ("odd?dir#50%", "sqlite://odd%3Fdir%2350%25/coffre.db"),
         ] {
-            let settings = settings(|raw| raw.data_dir = Some(dir.into())).unwrap();
+            let settings = settings(&["--data-dir", dir]).unwrap();
             assert_eq!(settings.database, sqlite(url), "{dir}");
         }
     }
 
     #[test]
     fn listen_takes_addresses_and_resolvable_hosts() {
-        let listen = |text: &str| settings(|raw| raw.listen = Some(text.into())).map(|s| s.listen);
+        let listen = |text: &str| settings(&["--listen", text]).map(|s| s.listen);
         assert_eq!(listen("0.0.0.0:0").unwrap(), "0.0.0.0:0".parse().unwrap());
         assert_eq!(listen("[::1]:9000").unwrap(), "[::1]:9000".parse().unwrap());
         let local = listen("localhost:9000").unwrap();
@@ -530,7 +507,7 @@ mod tests {
             "::1:8080",
             "no-such-host.invalid:80",
         ] {
-            let error = listen(bad).unwrap_err().to_string();
+            let error = listen(bad).unwrap_err();
             assert!(
                 error.starts_with("invalid COFFRE_LISTEN (--listen)"),
                 "{error}"
@@ -540,16 +517,14 @@ mod tests {
 
     #[test]
     fn metrics_listen_takes_an_address_or_off() {
-        let metrics = |text: &str| {
-            settings(|raw| raw.metrics_listen = Some(text.into())).map(|s| s.metrics_listen)
-        };
+        let metrics = |text: &str| settings(&["--metrics-listen", text]).map(|s| s.metrics_listen);
         assert_eq!(metrics("off").unwrap(), None);
         assert_eq!(
             metrics("0.0.0.0:9100").unwrap(),
             Some("0.0.0.0:9100".parse().unwrap())
         );
         for bad in ["", "OFF", "9100", "none"] {
-            let error = metrics(bad).unwrap_err().to_string();
+            let error = metrics(bad).unwrap_err();
             assert!(
                 error.starts_with("invalid COFFRE_METRICS_LISTEN (--metrics-listen)"),
                 "{error}"
@@ -559,7 +534,7 @@ mod tests {
 
     #[test]
     fn database_urls_pick_the_backend() {
-        let database = |url: &str| settings(|raw| raw.database_url = Some(url.into()));
+        let database = |url: &str| settings(&["--database-url", url]);
         for url in ["postgres://u@h/db", "postgresql://u:pw@h:5433/db"] {
             assert_eq!(
                 database(url).unwrap().database,
@@ -570,7 +545,7 @@ mod tests {
             assert_eq!(database(url).unwrap().database, sqlite(url));
         }
         for url in ["sqlite://", "sqlite:", "mysql://u:pw@h/db", "x.db", ""] {
-            let error = database(url).unwrap_err().to_string();
+            let error = database(url).unwrap_err();
             assert!(
                 error.starts_with("invalid DATABASE_URL (--database-url)"),
                 "{error}"
@@ -582,8 +557,7 @@ mod tests {
     #[test]
     fn ttls_are_bounded_and_never_zero() {
         let access = |text: &str| {
-            settings(|raw| raw.access_token_ttl_secs = Some(text.into()))
-                .map(|s| s.access_token_ttl_secs)
+            settings(&["--access-token-ttl-secs", text]).map(|s| s.access_token_ttl_secs)
         };
         assert_eq!(access("1"), Ok(1));
         assert_eq!(access("86400"), Ok(86_400));
@@ -591,8 +565,7 @@ mod tests {
             assert!(access(bad).is_err(), "{bad}");
         }
         let authorization = |text: &str| {
-            settings(|raw| raw.authorization_ttl_secs = Some(text.into()))
-                .map(|s| s.authorization_ttl_secs)
+            settings(&["--authorization-ttl-secs", text]).map(|s| s.authorization_ttl_secs)
         };
         assert_eq!(authorization("2592000"), Ok(2_592_000));
         for bad in ["0", "2592001", "99999999999999999999"] {
@@ -602,7 +575,7 @@ mod tests {
 
     #[test]
     fn rate_limits_read_every_unit_and_off() {
-        let rate = |text: &str| parse_rate_limit(RATE_LIMIT_API, text);
+        let rate = parse_rate_limit;
         assert_eq!(rate("off"), Ok(RateLimit::Off));
         for (text, period) in [
             ("5/s", RatePeriod::Second),
@@ -627,9 +600,8 @@ mod tests {
 
     #[test]
     fn trusted_proxies_are_cidrs() {
-        let proxies = |text: &str| {
-            settings(|raw| raw.trusted_proxies = Some(text.into())).map(|s| s.trusted_proxies)
-        };
+        let proxies =
+            |text: &str| settings(&["--trusted-proxies", text]).map(|s| s.trusted_proxies);
         assert_eq!(proxies("").unwrap(), Vec::<IpNet>::new());
         assert_eq!(
             proxies("10.0.0.0/8, ::1/128").unwrap(),
@@ -645,13 +617,12 @@ mod tests {
 
     #[test]
     fn redis_urls_need_a_redis_scheme_and_a_host() {
-        let redis =
-            |text: &str| settings(|raw| raw.redis_url = Some(text.into())).map(|s| s.redis_url);
+        let redis = |text: &str| settings(&["--redis-url", text]).map(|s| s.redis_url);
         for good in ["redis://127.0.0.1:6379", "rediss://u:pw@cache:6380/0"] {
             assert_eq!(redis(good).unwrap().unwrap().as_str(), good);
         }
         for bad in ["redis://", "http://u:pw@cache", "cache:6379"] {
-            let error = redis(bad).unwrap_err().to_string();
+            let error = redis(bad).unwrap_err();
             assert!(
                 error.starts_with("invalid REDIS_URL (--redis-url)"),
                 "{error}"
@@ -662,9 +633,8 @@ mod tests {
 
     #[test]
     fn the_pool_size_is_bounded() {
-        let pool = |text: &str| {
-            settings(|raw| raw.db_max_connections = Some(text.into())).map(|s| s.db_max_connections)
-        };
+        let pool =
+            |text: &str| settings(&["--db-max-connections", text]).map(|s| s.db_max_connections);
         assert_eq!(pool("1"), Ok(1));
         assert_eq!(pool("1000"), Ok(1000));
         for bad in ["0", "1001", "-1", "many"] {
@@ -675,21 +645,19 @@ mod tests {
     #[test]
     fn log_settings_refuse_unknown_formats_and_bad_filters() {
         let log = |format: &str, filter: &str| {
-            LogSettings::from_args(RawLogSettings {
-                log_format: Some(format.into()),
-                log_filter: Some(filter.into()),
-            })
+            crate::cli::settings_from(&["--log-format", format, "--log-filter", filter], None)
+                .map(|(_, log)| log)
         };
         assert_eq!(
             log("json", "coffre=debug,warn").unwrap().format,
             LogFormat::Json
         );
-        let error = log("xml", "info").unwrap_err().to_string();
+        let error = log("xml", "info").unwrap_err();
         assert!(
             error.starts_with("invalid COFFRE_LOG_FORMAT (--log-format) \"xml\""),
             "{error}"
         );
-        let error = log("pretty", "info,[=").unwrap_err().to_string();
+        let error = log("pretty", "info,[=").unwrap_err();
         assert!(
             error.starts_with("invalid RUST_LOG (--log-filter) \"info,[=\""),
             "{error}"
@@ -698,7 +666,7 @@ mod tests {
 
     #[test]
     fn an_empty_data_dir_is_refused() {
-        let error = error_line(|raw| raw.data_dir = Some(" ".into()));
+        let error = error_line(&["--data-dir", " "]);
         assert!(
             error.starts_with("invalid COFFRE_DATA_DIR (--data-dir)"),
             "{error}"
@@ -707,12 +675,12 @@ mod tests {
 
     #[test]
     fn every_error_is_one_line_naming_the_setting_both_ways() {
-        let error = error_line(|raw| raw.listen = Some("abc".into()));
+        let error = error_line(&["--listen", "abc"]);
         assert_eq!(
             error,
             "invalid COFFRE_LISTEN (--listen) \"abc\": expected HOST:PORT, such as 127.0.0.1:8080"
         );
-        let error = error_line(|raw| raw.access_token_ttl_secs = Some("0".into()));
+        let error = error_line(&["--access-token-ttl-secs", "0"]);
         assert_eq!(
             error,
             "invalid COFFRE_ACCESS_TOKEN_TTL_SECS (--access-token-ttl-secs) \"0\": \
@@ -722,26 +690,26 @@ mod tests {
 
     #[test]
     fn a_short_secret_is_refused_without_printing_it() {
-        let short = Settings::from_args(RawSettings::default(), Some(b"s3cret".to_vec()));
-        let error = short.unwrap_err().to_string();
+        let short = crate::cli::settings_from(&[], Some(b"s3cret".to_vec()));
         assert_eq!(
-            error,
+            short.unwrap_err(),
             "invalid COFFRE_JWT_SECRET: it is 6 bytes long; it must be at least 32 bytes"
         );
-        assert!(Settings::from_args(RawSettings::default(), Some(Vec::new())).is_err());
+        assert!(crate::cli::settings_from(&[], Some(Vec::new())).is_err());
     }
 
     #[test]
     fn secrets_and_passwords_never_show_in_debug_output() {
-        let raw = RawSettings {
-            database_url: Some("postgres://u:pw-db@h/db".into()),
-            redis_url: Some("redis://:pw-redis@h".into()),
-            ..RawSettings::default()
-        };
+        let args = [
+            "--database-url",
+            "postgres://u:pw-db@h/db",
+            "--redis-url",
+            "redis://:pw-redis@h",
+        ];
         // Any bytes are a key: the secret is not text.
         let mut secret = b"s3cret-s3cret-s3cret-s3cret-s3cret".to_vec();
         secret.push(0xff);
-        let settings = Settings::from_args(raw, Some(secret)).unwrap();
+        let (settings, _) = crate::cli::settings_from(&args, Some(secret)).unwrap();
         let printed = format!("{settings:?}");
         for hidden in ["s3cret", "pw-db", "pw-redis"] {
             assert!(!printed.contains(hidden), "{hidden} in {printed}");
