@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::response::Response;
 use coffre_domain::ledger::{Action, CommandResult, Outcome, Refusal};
 use coffre_store::{
-    Executed, Fingerprint, IdempotencyKey, Keyed, LedgerRequest, Origin, Render, StoreError,
+    Executed, Fingerprint, IdempotencyKey, Keyed, LedgerRequest, Origin, Responder, StoreError,
     StoredResponse,
 };
 use http::StatusCode;
@@ -35,8 +35,10 @@ pub(crate) async fn execute(
     action: Action,
     success: StatusCode,
 ) -> Result<Response, ApiError> {
-    let request_id = bearer.client.request_id.as_str().to_owned();
-    let render: Render = Arc::new(move |result| render(result, success, &request_id));
+    let rendering = Arc::new(Rendering {
+        success,
+        request_id: bearer.client.request_id.as_str().to_owned(),
+    });
     let action_name = action.name();
     let request = LedgerRequest {
         origin: Origin::User {
@@ -45,7 +47,7 @@ pub(crate) async fn execute(
             idempotency: key.map(|key| Keyed {
                 key,
                 fingerprint,
-                render: render.clone(),
+                responder: rendering.clone(),
             }),
         },
         context: bearer.audit(),
@@ -54,13 +56,13 @@ pub(crate) async fn execute(
     match state.dispatcher().execute(request).await? {
         Executed::Decided { result, response } => {
             metrics::ledger_command(action_name, &outcome(&result));
-            // A keyed command was rendered in its transaction; the rest are rendered here.
-            let response = response.unwrap_or_else(|| render(&result));
+            // A key's response was rendered in its transaction; the rest are rendered here.
+            let response = response.unwrap_or_else(|| rendering.render(&result));
             if response.status < 500 {
                 return Ok(final_response(response));
             }
-            // Not stored (the store keeps no 5xx): answer through the error path, which logs
-            // the cause.
+            // Not stored (API.md keeps no 5xx): answer through the error path, which logs the
+            // cause.
             Err(match result {
                 Err(refusal) => ApiError::Refused(refusal),
                 Ok(_) => ApiError::Store(StoreError::Internal(
@@ -75,6 +77,39 @@ pub(crate) async fn execute(
     }
 }
 
+/// How one request's result is answered: the status of an accepted account or payment, and
+/// the request id a refusal's envelope names.
+struct Rendering {
+    success: StatusCode,
+    request_id: String,
+}
+
+impl Rendering {
+    /// The one rendering of a command's result. A refusal renders as its error envelope, naming
+    /// the request that first made it.
+    fn render(&self, result: &CommandResult) -> StoredResponse {
+        let (success, request_id) = (self.success, self.request_id.as_str());
+        match result {
+            Ok(Outcome::Account(account)) => json(success, &AccountBody::from(account)),
+            Ok(Outcome::Transfer(transfer)) => {
+                json(StatusCode::CREATED, &TransferBody::from(transfer))
+            }
+            Ok(Outcome::Payment(payment)) => json(success, &PaymentBody::from(payment)),
+            // The payment is now failed, and the request says why.
+            Ok(Outcome::AuthorizationDeclined(_)) => error(Refusal::InsufficientFunds, request_id),
+            Err(refusal) => error(*refusal, request_id),
+        }
+    }
+}
+
+impl Responder for Rendering {
+    /// API.md: a key keeps its first response, except a 5xx, after which the same request may
+    /// run again.
+    fn response_to_keep(&self, result: &CommandResult) -> Option<StoredResponse> {
+        Some(self.render(result)).filter(|response| response.status < 500)
+    }
+}
+
 /// `ok`, or the refusal's error code in lower case, for the metrics.
 fn outcome(result: &CommandResult) -> String {
     match result {
@@ -86,19 +121,6 @@ fn outcome(result: &CommandResult) -> String {
             .code()
             .as_str()
             .to_ascii_lowercase(),
-    }
-}
-
-/// The one rendering of a command's result. A refusal renders as its error envelope, naming
-/// the request that first made it.
-fn render(result: &CommandResult, success: StatusCode, request_id: &str) -> StoredResponse {
-    match result {
-        Ok(Outcome::Account(account)) => json(success, &AccountBody::from(account)),
-        Ok(Outcome::Transfer(transfer)) => json(StatusCode::CREATED, &TransferBody::from(transfer)),
-        Ok(Outcome::Payment(payment)) => json(success, &PaymentBody::from(payment)),
-        // The payment is now failed, and the request says why.
-        Ok(Outcome::AuthorizationDeclined(_)) => error(Refusal::InsufficientFunds, request_id),
-        Err(refusal) => error(*refusal, request_id),
     }
 }
 
@@ -124,5 +146,31 @@ fn json(status: StatusCode, body: &impl Serialize) -> StoredResponse {
                 body: Vec::new(),
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use coffre_domain::money::Currency;
+
+    use super::*;
+
+    #[test]
+    fn a_key_keeps_every_response_but_a_5xx() {
+        let rendering = Rendering {
+            success: StatusCode::CREATED,
+            request_id: "req-1".to_owned(),
+        };
+        let refused = Err(Refusal::InsufficientFunds);
+        assert_eq!(
+            rendering.response_to_keep(&refused),
+            Some(rendering.render(&refused))
+        );
+        let broken = Err(Refusal::SystemAccountMissing(
+            Currency::parse("EUR").unwrap(),
+        ));
+        assert_eq!(rendering.render(&broken).status, 500);
+        assert_eq!(rendering.response_to_keep(&broken), None);
     }
 }

@@ -2,6 +2,8 @@
 
 pub mod access;
 pub mod audit;
+pub mod batch;
+pub mod idempotency;
 pub mod ids;
 pub mod ledger;
 pub mod money;

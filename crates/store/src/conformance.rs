@@ -84,7 +84,7 @@ macro_rules! conformance_tests {
             ledger_batch_refusals_leave_neighbours_alone,
             ledger_a_row_the_database_refuses_fails_only_its_command,
             ledger_idempotency_records_commit_with_their_effect,
-            ledger_five_hundreds_store_no_key_and_old_keys_are_purged,
+            ledger_unkept_responses_store_no_key_and_old_keys_are_purged,
             ledger_sessions_are_checked_in_the_batch,
             ledger_concurrent_opposite_transfers_conserve,
         );

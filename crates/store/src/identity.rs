@@ -3,6 +3,8 @@
 use std::fmt;
 
 use chrono::TimeDelta;
+pub use coffre_domain::batch::SessionRefused;
+use coffre_domain::batch::SessionState;
 use coffre_domain::ids::{SessionId, UserId};
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::{Email, Role};
@@ -111,31 +113,27 @@ pub struct SessionAuth {
     pub expires_at: Timestamp,
 }
 
-/// Why a signed token's session does not let its bearer in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionRefused {
-    /// No such session, or it is another user's: the token was not issued by this server
-    /// (or its session was deleted).
-    Unknown,
-    /// Logged out, expired, or its user disabled: 401 `SESSION_REVOKED`.
-    Revoked,
-}
-
 impl SessionAuth {
-    /// The one per-request rule, wherever the session is read (the request's extractor, or the
-    /// ledger batch's transaction): the session is the token's user's, live, and the user enabled.
+    /// The session as the domain's rule sees it.
+    pub fn state(&self) -> SessionState {
+        SessionState {
+            user_id: self.user.id,
+            role: self.user.role,
+            user_disabled: self.user.disabled,
+            revoked: self.revoked,
+            expires_at: self.expires_at,
+        }
+    }
+
+    /// The per-request rule ([`SessionState::admit`]), for a request's extractor: the user the
+    /// session lets in.
     pub fn admit(
         session: Option<Self>,
         user_id: UserId,
         now: Timestamp,
     ) -> Result<User, SessionRefused> {
         let session = session.ok_or(SessionRefused::Unknown)?;
-        if session.user.id != user_id {
-            return Err(SessionRefused::Unknown);
-        }
-        if session.revoked || session.user.disabled || session.expires_at <= now {
-            return Err(SessionRefused::Revoked);
-        }
+        SessionState::admit(Some(&session.state()), user_id, now)?;
         Ok(session.user)
     }
 }

@@ -1,14 +1,14 @@
 //! What the money path hands a backend and gets back: commands with their origins and keys,
 //! each command's result, and the read models of accounts, transfers and entries.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
-use coffre_domain::access::Actor;
 use coffre_domain::audit::AuditContext;
+use coffre_domain::batch::{self, Caller, KeyCheck, Submitted, Verdict};
 use coffre_domain::ids::{AccountId, PaymentId, SessionId, UserId};
-use coffre_domain::ledger::{Action, Command, CommandResult, Effects, Ledger, Transfer, apply};
+use coffre_domain::ledger::{Action, CommandResult, Effects, Ledger, Transfer};
 use coffre_domain::money::Currency;
 use coffre_domain::payment::AnyPayment;
 use coffre_domain::time::Timestamp;
@@ -17,17 +17,21 @@ use crate::idempotency::{ExistingKey, Fingerprint, IdempotencyKey, NewKey, Store
 use crate::identity::{SessionAuth, SessionRefused};
 use crate::{PageLimit, Store, StoreError};
 
-/// Turns a command's result into the response its key will replay. The HTTP layer supplies
-/// it; the backend calls it inside the effect's transaction, so the stored bytes are exactly
-/// the bytes first answered.
-pub type Render = Arc<dyn Fn(&CommandResult) -> StoredResponse + Send + Sync>;
+/// The caller's side of a keyed command: the response its key keeps for the ledger's result.
+/// The HTTP layer implements it; the batch asks it inside the effect's transaction, so the
+/// stored bytes are exactly the bytes first answered. What it declines to keep, the store does
+/// not keep: the key stays free and the same request runs afresh.
+pub trait Responder: Send + Sync {
+    /// The response to store with the key, or `None` to store none.
+    fn response_to_keep(&self, result: &CommandResult) -> Option<StoredResponse>;
+}
 
-/// A request's `Idempotency-Key`, its fingerprint, and how to render the response it stores.
+/// A request's `Idempotency-Key`, its fingerprint, and who says what response it stores.
 #[derive(Clone)]
 pub struct Keyed {
     pub key: IdempotencyKey,
     pub fingerprint: Fingerprint,
-    pub render: Render,
+    pub responder: Arc<dyn Responder>,
 }
 
 impl fmt::Debug for Keyed {
@@ -89,8 +93,8 @@ impl LedgerRequest {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Executed {
-    /// Decided by the ledger (accepted or refused). With a key, `response` is what the key
-    /// stored (or, for a 5xx, would have): the caller answers those very bytes.
+    /// Decided by the ledger (accepted or refused). `response` is what the key stored, if the
+    /// request had one and its responder kept a response: the caller answers those very bytes.
     Decided {
         result: CommandResult,
         response: Option<StoredResponse>,
@@ -195,79 +199,83 @@ pub struct DecidedBatch {
     /// One per request, in request order.
     pub executed: Vec<Executed>,
     pub effects: Effects,
-    /// The key records to write with the effects (none for a 5xx: API.md stores none), in
+    /// The key records to write with the effects (those whose responder kept a response), in
     /// (user, key) order, not request order: an insert waits for another transaction's
     /// uncommitted record of the same key, so two instances inserting crossing keys in request
     /// order could each wait for the other (a deadlock); in one fixed order they cannot.
     pub keys: Vec<NewKey>,
 }
 
-/// What one request comes to before the ledger sees it.
-enum Admitted {
-    Answered(Executed),
-    Run(Command),
-}
-
-/// Decides a batch against what the backend read and locked: each request's session is
-/// checked first (401 before anything else), then its key (a replay or a reuse answers at
-/// once); the rest go through `ledger::apply` in order, and each keyed one's result is
-/// rendered into the record its key stores.
+/// Decides a batch against what the backend read and locked ([`coffre_domain::batch`]), then
+/// asks each keyed request's responder for the response its key keeps.
 pub fn decide_batch(
     batch: &[LedgerRequest],
     reads: &BatchReads,
     ledger: &mut Ledger,
     now: Timestamp,
 ) -> Result<DecidedBatch, StoreError> {
-    let mut keys_in_batch = HashSet::new();
-    let mut commands = Vec::with_capacity(batch.len());
-    // Per request, its answer if it has one before the ledger; the rest are `commands`.
-    let answers: Vec<Option<Executed>> = batch
-        .iter()
-        .map(
-            |request| match admit(request, reads, &mut keys_in_batch, now) {
-                Admitted::Answered(answer) => Some(answer),
-                Admitted::Run(command) => {
-                    commands.push(command);
-                    None
-                }
+    let existing = |user_id: UserId, key: &IdempotencyKey| reads.keys.get(&(user_id, key.clone()));
+    let submitted = batch.iter().map(|request| Submitted {
+        caller: match &request.origin {
+            Origin::System => Caller::System,
+            Origin::User {
+                session_id,
+                user_id,
+                idempotency,
+            } => Caller::User {
+                user_id: *user_id,
+                session: reads.sessions.get(session_id).map(SessionAuth::state),
+                key: idempotency.as_ref().map(|keyed| KeyCheck {
+                    key: &keyed.key,
+                    fingerprint: keyed.fingerprint,
+                    recorded: existing(*user_id, &keyed.key).map(|record| record.fingerprint),
+                }),
             },
-        )
-        .collect();
-    let (results, effects) = apply(ledger, &commands, now);
-    let mut results = results.into_iter();
+        },
+        context: &request.context,
+        action: &request.action,
+    });
+    let (verdicts, effects) = batch::decide_batch(submitted, ledger, now)
+        .map_err(|error| StoreError::Internal(error.into()))?;
     let mut executed = Vec::with_capacity(batch.len());
     let mut keys = Vec::new();
-    for (request, answer) in batch.iter().zip(answers) {
-        if let Some(answer) = answer {
-            executed.push(answer);
-            continue;
-        }
-        let result = results.next();
-        let Some(result) = result else {
-            return Err(StoreError::Internal(
-                "the ledger answered fewer commands than it was given".into(),
-            ));
-        };
-        let response = match &request.origin {
+    for (request, verdict) in batch.iter().zip(verdicts) {
+        let keyed = match &request.origin {
             Origin::User {
                 user_id,
                 idempotency: Some(keyed),
                 ..
-            } => {
-                let response = (keyed.render)(&result);
-                if response.status < 500 {
+            } => Some((*user_id, keyed)),
+            _ => None,
+        };
+        executed.push(match verdict {
+            Verdict::Decided(result) => {
+                let response = keyed.and_then(|(user_id, keyed)| {
+                    let response = keyed.responder.response_to_keep(&result)?;
                     keys.push(NewKey {
-                        user_id: *user_id,
+                        user_id,
                         key: keyed.key.clone(),
                         fingerprint: keyed.fingerprint,
                         response: response.clone(),
                     });
-                }
-                Some(response)
+                    Some(response)
+                });
+                Executed::Decided { result, response }
             }
-            _ => None,
-        };
-        executed.push(Executed::Decided { result, response });
+            Verdict::Replay => {
+                match keyed.and_then(|(user_id, keyed)| existing(user_id, &keyed.key)) {
+                    Some(record) => Executed::Replayed(record.response.clone()),
+                    None => {
+                        return Err(StoreError::Internal(
+                            "a replay without the record it replays".into(),
+                        ));
+                    }
+                }
+            }
+            Verdict::KeyReused => Executed::KeyReused,
+            Verdict::KeyInUse => Executed::KeyInUse,
+            Verdict::Unauthenticated(refused) => Executed::Unauthenticated(refused),
+        });
     }
     keys.sort_unstable_by(|a, b| (a.user_id, &a.key).cmp(&(b.user_id, &b.key)));
     Ok(DecidedBatch {
@@ -275,48 +283,6 @@ pub fn decide_batch(
         effects,
         keys,
     })
-}
-
-fn admit(
-    request: &LedgerRequest,
-    reads: &BatchReads,
-    keys_in_batch: &mut HashSet<(UserId, IdempotencyKey)>,
-    now: Timestamp,
-) -> Admitted {
-    let command = |actor| Command {
-        actor,
-        context: request.context.clone(),
-        action: request.action.clone(),
-    };
-    let (session_id, user_id, idempotency) = match &request.origin {
-        Origin::System => return Admitted::Run(command(None)),
-        Origin::User {
-            session_id,
-            user_id,
-            idempotency,
-        } => (*session_id, *user_id, idempotency),
-    };
-    let user = match SessionAuth::admit(reads.sessions.get(&session_id).cloned(), user_id, now) {
-        Ok(user) => user,
-        Err(refused) => return Admitted::Answered(Executed::Unauthenticated(refused)),
-    };
-    if let Some(keyed) = idempotency {
-        let scoped = (user_id, keyed.key.clone());
-        if let Some(existing) = reads.keys.get(&scoped) {
-            return Admitted::Answered(if existing.fingerprint == keyed.fingerprint {
-                Executed::Replayed(existing.response.clone())
-            } else {
-                Executed::KeyReused
-            });
-        }
-        if !keys_in_batch.insert(scoped) {
-            return Admitted::Answered(Executed::KeyInUse);
-        }
-    }
-    Admitted::Run(command(Some(Actor {
-        user_id: user.id,
-        role: user.role,
-    })))
 }
 
 /// One page of the expiry sweep: how many due authorizations it looked at, and how many of
@@ -375,6 +341,17 @@ mod tests {
     use super::*;
     use crate::User;
 
+    struct Keep;
+
+    impl Responder for Keep {
+        fn response_to_keep(&self, _: &CommandResult) -> Option<StoredResponse> {
+            Some(StoredResponse {
+                status: 201,
+                body: Vec::new(),
+            })
+        }
+    }
+
     #[test]
     fn key_records_come_out_in_key_order_whatever_the_request_order() {
         let now = Timestamp::now();
@@ -394,10 +371,7 @@ mod tests {
                 idempotency: Some(Keyed {
                     key: IdempotencyKey::parse(text).unwrap(),
                     fingerprint: Fingerprint([0; 32]),
-                    render: Arc::new(|_| StoredResponse {
-                        status: 201,
-                        body: Vec::new(),
-                    }),
+                    responder: Arc::new(Keep),
                 }),
             },
             context: AuditContext::default(),

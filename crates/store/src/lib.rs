@@ -38,7 +38,7 @@ pub use identity::{
 };
 pub use ledger::{
     BatchReads, DecidedBatch, Executed, ExpiryPage, Keyed, LedgerRequest, LockPlan, Origin,
-    PartyFilter, PaymentRecord, Render, TransferRecord, decide_batch, expire_due_authorizations,
+    PartyFilter, PaymentRecord, Responder, TransferRecord, decide_batch, expire_due_authorizations,
 };
 pub use ledger_rows::{
     AccountCheckRow, AccountColumns, AccountRow, CorruptLedgerRow, EntryRow, PaymentColumns,

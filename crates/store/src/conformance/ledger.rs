@@ -1,13 +1,13 @@
 //! Conformance cases for the money path: batches with refusals among accepted commands,
 //! system accounts made on first use, key records written with their effects (replays,
-//! reuse, keys raced within a batch, 5xx not stored, purge), sessions checked in the batch,
+//! reuse, keys raced within a batch, responses the caller does not keep, purge), sessions checked in the batch,
 //! and concurrent opposite transfers.
 
 use std::sync::Arc;
 
 use coffre_domain::audit::{AuditAction, AuditContext};
 use coffre_domain::ids::{AccountId, SessionId, TransferId, UserId};
-use coffre_domain::ledger::{Account, AccountStatus, Action, Outcome, Refusal};
+use coffre_domain::ledger::{Account, AccountStatus, Action, CommandResult, Outcome, Refusal};
 use coffre_domain::money::{Amount, Currency, Money};
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::{Email, Role};
@@ -19,8 +19,8 @@ use coffre_domain::throttle::LoginKeys;
 use crate::idempotency::RETENTION;
 use crate::{
     AuditFilter, CreateUser, Executed, Fingerprint, IdempotencyKey, Keyed, LedgerRequest,
-    NewSession, NewUser, Origin, PageLimit, PartyFilter, PasswordHash, REFRESH_TOKEN_TTL, Render,
-    SessionRefused, Store, StoreError, StoredResponse, TokenHash, UserChanges,
+    NewSession, NewUser, Origin, PageLimit, PartyFilter, PasswordHash, REFRESH_TOKEN_TTL,
+    Responder, SessionRefused, Store, StoreError, StoredResponse, TokenHash, UserChanges,
 };
 
 fn eur() -> Currency {
@@ -299,11 +299,21 @@ fn key(text: &str) -> IdempotencyKey {
     IdempotencyKey::parse(text).unwrap()
 }
 
-fn render_as(status: u16) -> Render {
-    Arc::new(move |result| StoredResponse {
-        status,
-        body: format!("{result:?}").into_bytes(),
-    })
+/// Keeps, for every result, a response of this status whose body names the result; with
+/// `None`, keeps nothing.
+struct KeepAs(Option<u16>);
+
+impl Responder for KeepAs {
+    fn response_to_keep(&self, result: &CommandResult) -> Option<StoredResponse> {
+        self.0.map(|status| StoredResponse {
+            status,
+            body: format!("{result:?}").into_bytes(),
+        })
+    }
+}
+
+fn keep_as(status: u16) -> Arc<dyn Responder> {
+    Arc::new(KeepAs(Some(status)))
 }
 
 fn deposit_keyed(admin: Person, account: AccountId, text: &str, fingerprint: u8) -> LedgerRequest {
@@ -314,7 +324,7 @@ fn deposit_keyed(admin: Person, account: AccountId, text: &str, fingerprint: u8)
             idempotency: Some(Keyed {
                 key: key(text),
                 fingerprint: Fingerprint([fingerprint; 32]),
-                render: render_as(201),
+                responder: keep_as(201),
             }),
         },
         ..deposit(admin, account, 100)
@@ -382,7 +392,7 @@ pub async fn ledger_idempotency_records_commit_with_their_effect(store: &dyn Sto
             Some(Keyed {
                 key: key("k-1"),
                 fingerprint: Fingerprint([fingerprint; 32]),
-                render: render_as(422),
+                responder: keep_as(422),
             }),
         )
     };
@@ -401,7 +411,7 @@ pub async fn ledger_idempotency_records_commit_with_their_effect(store: &dyn Sto
     assert_eq!(balance(store, a.id).await, 100);
 }
 
-pub async fn ledger_five_hundreds_store_no_key_and_old_keys_are_purged(store: &dyn Store) {
+pub async fn ledger_unkept_responses_store_no_key_and_old_keys_are_purged(store: &dyn Store) {
     let admin = person(store, "admin", Role::Admin).await;
     let a = open(store, admin).await;
     let now = Timestamp::now();
@@ -412,14 +422,20 @@ pub async fn ledger_five_hundreds_store_no_key_and_old_keys_are_purged(store: &d
             idempotency: Some(Keyed {
                 key: key("flaky"),
                 fingerprint: Fingerprint([1; 32]),
-                render: render_as(500),
+                responder: Arc::new(KeepAs(None)),
             }),
         },
         ..deposit(admin, a.id, 100)
     };
     let answered = run(store, vec![failing]).await;
     assert!(
-        matches!(&answered[0], Executed::Decided { response: Some(response), .. } if response.status == 500),
+        matches!(
+            &answered[0],
+            Executed::Decided {
+                result: Ok(_),
+                response: None
+            }
+        ),
         "{answered:?}"
     );
     // Not stored: the same key runs afresh.
