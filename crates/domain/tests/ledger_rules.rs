@@ -1211,8 +1211,12 @@ fn a_capture_the_payee_cannot_receive_keeps_the_whole_hold() {
         ),
         at(1),
     );
-    let (result, _) = run(&mut w.ledger, capture(w.admin, id, Some(10)), at(2));
+    let before = w.ledger.clone();
+    let (result, effects) = run(&mut w.ledger, capture(w.admin, id, Some(10)), at(2));
     assert_eq!(result, Err(Refusal::AccountFrozen(w.b)));
+    // Checked before anything changed: not even the payer's account is touched.
+    assert_eq!(w.ledger, before);
+    assert_eq!(effects, Effects::default());
     assert_eq!(held(&w.ledger, w.a), 60_000);
     assert_eq!(balance(&w.ledger, w.a), 100_000);
     assert_eq!(state(&w.ledger, id), PaymentState::Authorized);

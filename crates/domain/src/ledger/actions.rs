@@ -1,0 +1,170 @@
+//! What may be asked of the ledger: a [`Command`] is who asks, with what context, and the
+//! [`Action`] asked for, which also says what a backend must load and lock before [`apply`].
+//!
+//! [`apply`]: super::apply
+
+use chrono::TimeDelta;
+
+use crate::access::Actor;
+use crate::audit::AuditContext;
+use crate::ids::{AccountId, PaymentId, TransferId, UserId};
+use crate::money::{Amount, Currency, Money};
+use crate::payment::{AuthorizationCode, FailureReason};
+use crate::text::{AccountName, Description};
+
+use super::model::AccountStatus;
+
+/// One request to the ledger, with who asks and the context its audit event carries. Only the
+/// expiry sweep acts without an actor; every other action refuses a command without one.
+#[derive(Debug, Clone)]
+pub struct Command {
+    pub actor: Option<Actor>,
+    pub context: AuditContext,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    OpenAccount {
+        id: AccountId,
+        owner_id: UserId,
+        currency: Currency,
+        name: Option<AccountName>,
+    },
+    SetStatus {
+        account_id: AccountId,
+        status: AccountStatus,
+    },
+    Transfer {
+        id: TransferId,
+        from: AccountId,
+        to: AccountId,
+        money: Money,
+        description: Option<Description>,
+    },
+    /// Money entering from the currency's system account.
+    Deposit {
+        id: TransferId,
+        account_id: AccountId,
+        money: Money,
+        description: Option<Description>,
+    },
+    /// Money leaving to the currency's system account.
+    Withdrawal {
+        id: TransferId,
+        account_id: AccountId,
+        money: Money,
+        description: Option<Description>,
+    },
+    CreatePayment {
+        id: PaymentId,
+        payer: AccountId,
+        payee: AccountId,
+        money: Money,
+    },
+    /// Holds the amount on the payer's account for `ttl`.
+    Authorize {
+        payment_id: PaymentId,
+        code: AuthorizationCode,
+        ttl: TimeDelta,
+    },
+    /// Moves `amount` (all if `None`) of the hold to the payee as transfer `transfer_id`.
+    Capture {
+        payment_id: PaymentId,
+        transfer_id: TransferId,
+        amount: Option<Amount>,
+    },
+    CancelPayment {
+        payment_id: PaymentId,
+    },
+    FailPayment {
+        payment_id: PaymentId,
+        reason: FailureReason,
+    },
+    /// Moves `amount` (all that remains if `None`) back to the payer as transfer `transfer_id`.
+    Refund {
+        payment_id: PaymentId,
+        transfer_id: TransferId,
+        amount: Option<Amount>,
+    },
+    /// The background sweep: expires the authorization if it is due, else changes nothing.
+    ExpirePayment {
+        payment_id: PaymentId,
+    },
+}
+
+impl Action {
+    /// The existing accounts the action reads, which a backend must load and lock.
+    /// A payment action's accounts are its payment's payer and payee, which a backend reads
+    /// from the payment it loads; they are not listed here.
+    pub fn accounts(&self) -> Vec<AccountId> {
+        match self {
+            Self::OpenAccount { .. } => Vec::new(),
+            Self::SetStatus { account_id, .. }
+            | Self::Deposit { account_id, .. }
+            | Self::Withdrawal { account_id, .. } => vec![*account_id],
+            Self::Transfer { from, to, .. } => vec![*from, *to],
+            Self::CreatePayment { payer, payee, .. } => vec![*payer, *payee],
+            Self::Authorize { .. }
+            | Self::Capture { .. }
+            | Self::CancelPayment { .. }
+            | Self::FailPayment { .. }
+            | Self::Refund { .. }
+            | Self::ExpirePayment { .. } => Vec::new(),
+        }
+    }
+
+    /// A stable name, for metrics and logs.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::OpenAccount { .. } => "open_account",
+            Self::SetStatus { .. } => "set_account_status",
+            Self::Transfer { .. } => "transfer",
+            Self::Deposit { .. } => "deposit",
+            Self::Withdrawal { .. } => "withdrawal",
+            Self::CreatePayment { .. } => "create_payment",
+            Self::Authorize { .. } => "authorize_payment",
+            Self::Capture { .. } => "capture_payment",
+            Self::CancelPayment { .. } => "cancel_payment",
+            Self::FailPayment { .. } => "fail_payment",
+            Self::Refund { .. } => "refund_payment",
+            Self::ExpirePayment { .. } => "expire_payment",
+        }
+    }
+
+    /// The existing payment the action works on, which a backend must load and lock.
+    pub fn payment(&self) -> Option<PaymentId> {
+        match self {
+            Self::Authorize { payment_id, .. }
+            | Self::Capture { payment_id, .. }
+            | Self::CancelPayment { payment_id }
+            | Self::FailPayment { payment_id, .. }
+            | Self::Refund { payment_id, .. }
+            | Self::ExpirePayment { payment_id } => Some(*payment_id),
+            Self::OpenAccount { .. }
+            | Self::SetStatus { .. }
+            | Self::Transfer { .. }
+            | Self::Deposit { .. }
+            | Self::Withdrawal { .. }
+            | Self::CreatePayment { .. } => None,
+        }
+    }
+
+    /// The currency whose system account the action moves money through, if any; a backend
+    /// creates it when missing and loads and locks it with the others.
+    pub fn system_currency(&self) -> Option<Currency> {
+        match self {
+            Self::Deposit { money, .. } | Self::Withdrawal { money, .. } => Some(money.currency),
+            Self::OpenAccount { .. }
+            | Self::SetStatus { .. }
+            | Self::Transfer { .. }
+            | Self::CreatePayment { .. }
+            | Self::Authorize { .. }
+            | Self::Capture { .. }
+            | Self::CancelPayment { .. }
+            | Self::FailPayment { .. }
+            | Self::Refund { .. }
+            | Self::ExpirePayment { .. } => None,
+        }
+    }
+}

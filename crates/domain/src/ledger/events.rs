@@ -1,0 +1,106 @@
+//! The audit events the ledger records, one builder per kind of change.
+
+use serde_json::json;
+
+use crate::audit::{AuditAction, AuditContext, NewAuditEvent};
+use crate::money::SignedMinor;
+use crate::payment::{AnyPayment, PaymentView};
+use crate::text::AccountName;
+
+use super::model::{Account, AccountStatus, Transfer, TransferKind};
+
+pub(super) fn account_opened(account: &Account, context: &AuditContext) -> NewAuditEvent {
+    NewAuditEvent {
+        action: AuditAction::AccountCreated,
+        resource_type: "account".to_owned(),
+        resource_id: Some(account.id.to_string()),
+        old_value: None,
+        new_value: Some(json!({
+            "owner_id": account.owner_id,
+            "currency": account.currency.code(),
+            "name": account.name.as_ref().map(AccountName::as_str),
+        })),
+        context: context.clone(),
+    }
+}
+
+pub(super) fn status_changed(
+    account: &Account,
+    before: AccountStatus,
+    context: &AuditContext,
+) -> NewAuditEvent {
+    let action = match account.status {
+        AccountStatus::Frozen => AuditAction::AccountFrozen,
+        AccountStatus::Active => AuditAction::AccountUnfrozen,
+    };
+    NewAuditEvent {
+        action,
+        resource_type: "account".to_owned(),
+        resource_id: Some(account.id.to_string()),
+        old_value: Some(json!({"status": before.as_str()})),
+        new_value: Some(json!({"status": account.status.as_str()})),
+        context: context.clone(),
+    }
+}
+
+pub(super) fn transfer_event(transfer: &Transfer, context: &AuditContext) -> NewAuditEvent {
+    NewAuditEvent {
+        action: transfer_action(transfer.kind),
+        resource_type: "transfer".to_owned(),
+        resource_id: Some(transfer.id.to_string()),
+        old_value: None,
+        new_value: Some(json!({
+            "kind": transfer.kind.as_str(),
+            "from_account_id": transfer.from_account_id,
+            "to_account_id": transfer.to_account_id,
+            "amount": transfer.amount.format(transfer.currency),
+            "currency": transfer.currency.code(),
+        })),
+        context: context.clone(),
+    }
+}
+
+fn transfer_action(kind: TransferKind) -> AuditAction {
+    match kind {
+        TransferKind::Transfer => AuditAction::Transfer,
+        TransferKind::Deposit => AuditAction::Deposit,
+        TransferKind::Withdrawal => AuditAction::Withdrawal,
+        TransferKind::Capture => AuditAction::PaymentCaptured,
+        TransferKind::Refund => AuditAction::PaymentRefunded,
+    }
+}
+
+pub(super) fn payment_event(
+    action: AuditAction,
+    before: Option<AnyPayment>,
+    after: &PaymentView,
+    transfer: Option<&Transfer>,
+    context: &AuditContext,
+) -> NewAuditEvent {
+    let currency = after.currency;
+    let amount = |minor: i64| SignedMinor::new(minor).format(currency);
+    let mut new_value = json!({
+        "state": after.state.as_str(),
+        "amount": after.amount.format(currency),
+        "currency": currency.code(),
+        "authorized_amount": amount(after.authorized_minor),
+        "captured_amount": amount(after.captured_minor),
+        "refunded_amount": amount(after.refunded_minor),
+        "failure_reason": after.failure_reason,
+    });
+    if let (Some(transfer), Some(object)) = (transfer, new_value.as_object_mut()) {
+        object.insert("transfer_id".to_owned(), json!(transfer.id));
+        object.insert(
+            "transfer_amount".to_owned(),
+            json!(transfer.amount.format(transfer.currency)),
+        );
+    }
+    NewAuditEvent {
+        action,
+        resource_type: "payment".to_owned(),
+        resource_id: Some(after.id.to_string()),
+        old_value: before.map(|payment| json!({"state": payment.state().as_str()})),
+        new_value: Some(new_value),
+        context: context.clone(),
+    }
+}

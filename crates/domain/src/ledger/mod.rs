@@ -1,0 +1,137 @@
+//! The ledger state machine: `apply` decides a batch of commands against the accounts a
+//! backend has loaded and locked, one command after another, and returns each command's
+//! outcome or typed refusal together with the effects to persist. A refused command changes
+//! nothing: each command checks everything before it changes anything. Every accepted
+//! movement writes two lines that sum to zero.
+//!
+//! Nothing here does I/O: the backend loads, calls [`apply`], and writes what it returns.
+//!
+//! - `model`: accounts, transfers, lines, the ledger, outcomes, refusals, effects;
+//! - `actions`: the commands a backend passes in;
+//! - `accounts`, `movement`, `payments`: what each action does, one method each;
+//! - `events`: the audit events those record;
+//! - `verification`: `ledger/verify`'s invariants.
+
+mod accounts;
+mod actions;
+mod events;
+mod model;
+mod movement;
+mod payments;
+mod verification;
+
+#[cfg(test)]
+mod tests;
+
+pub use actions::{Action, Command};
+pub use model::{
+    Account, AccountStatus, CommandResult, Effects, Entry, Ledger, MAX_BALANCE_MINOR, Outcome,
+    Refusal, Transfer, TransferKind,
+};
+pub use verification::{AccountCheck, CurrencySum, LedgerCheck, LedgerReport, verify};
+
+use crate::access::Actor;
+use crate::audit::AuditContext;
+use crate::time::Timestamp;
+
+/// Applies `commands` in order to `ledger` at `now`. The ledger ends holding every account's
+/// state after the batch; the effects say which accounts to write and what else to insert.
+pub fn apply(
+    ledger: &mut Ledger,
+    commands: &[Command],
+    now: Timestamp,
+) -> (Vec<CommandResult>, Effects) {
+    let mut effects = Effects::default();
+    let results = commands
+        .iter()
+        .map(|command| apply_one(ledger, command, now, &mut effects))
+        .collect();
+    (results, effects)
+}
+
+fn apply_one(
+    ledger: &mut Ledger,
+    command: &Command,
+    now: Timestamp,
+    effects: &mut Effects,
+) -> CommandResult {
+    let mut step = Step {
+        ledger,
+        effects,
+        actor: command.actor.as_ref(),
+        context: &command.context,
+        now,
+    };
+    if let Some(payment_id) = command.action.payment() {
+        step.expire_if_due(payment_id)?;
+    }
+    match &command.action {
+        Action::OpenAccount {
+            id,
+            owner_id,
+            currency,
+            name,
+        } => step.open_account(*id, *owner_id, *currency, name.clone()),
+        Action::SetStatus { account_id, status } => step.set_status(*account_id, *status),
+        Action::Transfer {
+            id,
+            from,
+            to,
+            money,
+            description,
+        } => step.transfer(*id, *from, *to, *money, description.clone()),
+        Action::Deposit {
+            id,
+            account_id,
+            money,
+            description,
+        } => step.deposit(*id, *account_id, *money, description.clone()),
+        Action::Withdrawal {
+            id,
+            account_id,
+            money,
+            description,
+        } => step.withdraw(*id, *account_id, *money, description.clone()),
+        Action::CreatePayment {
+            id,
+            payer,
+            payee,
+            money,
+        } => step.create_payment(*id, *payer, *payee, *money),
+        Action::ExpirePayment { payment_id } => step.expired(*payment_id),
+        Action::Authorize {
+            payment_id,
+            code,
+            ttl,
+        } => step.authorize(*payment_id, code, *ttl),
+        Action::Capture {
+            payment_id,
+            transfer_id,
+            amount,
+        } => step.capture(*payment_id, *transfer_id, *amount),
+        Action::CancelPayment { payment_id } => step.cancel_payment(*payment_id),
+        Action::FailPayment { payment_id, reason } => step.fail_payment(*payment_id, reason),
+        Action::Refund {
+            payment_id,
+            transfer_id,
+            amount,
+        } => step.refund(*payment_id, *transfer_id, *amount),
+    }
+}
+
+/// One command's turn in the batch: the ledger and effects it works on, who asks, the
+/// context its events carry, and the time.
+struct Step<'a> {
+    ledger: &'a mut Ledger,
+    effects: &'a mut Effects,
+    actor: Option<&'a Actor>,
+    context: &'a AuditContext,
+    now: Timestamp,
+}
+
+impl Step<'_> {
+    /// Who asks; only the expiry sweep has no actor, and it asks for nothing that needs one.
+    fn actor(&self) -> Result<&Actor, Refusal> {
+        self.actor.ok_or(Refusal::Forbidden)
+    }
+}
