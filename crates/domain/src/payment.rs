@@ -54,45 +54,51 @@ pub struct Pending;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorized {
-    pub code: AuthorizationCode,
-    pub expires_at: Timestamp,
+    code: AuthorizationCode,
+    expires_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Captured {
-    pub code: AuthorizationCode,
-    pub captured: Amount,
+    code: AuthorizationCode,
+    captured: Amount,
     /// Refunded so far; always below `captured` (all of it makes the payment `Refunded`).
-    pub refunded: Option<Amount>,
+    refunded: Option<Amount>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refunded {
-    pub code: AuthorizationCode,
-    pub captured: Amount,
+    code: AuthorizationCode,
+    captured: Amount,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failed {
-    pub reason: FailureReason,
+    reason: FailureReason,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Canceled {
     /// Set if it was authorized before.
-    pub code: Option<AuthorizationCode>,
+    code: Option<AuthorizationCode>,
     /// `expired` when the authorization ran out; none for a cancellation.
-    pub reason: Option<FailureReason>,
+    reason: Option<FailureReason>,
 }
 
+/// A payment in state `S`. Its fields are private: a payment in any state but `Pending` is
+/// made only by its transition, or read back from storage by [`PaymentView::into_payment`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment<S> {
-    pub terms: Terms,
-    pub state: S,
-    pub updated_at: Timestamp,
+    terms: Terms,
+    state: S,
+    updated_at: Timestamp,
 }
 
 impl<S> Payment<S> {
+    pub fn terms(&self) -> &Terms {
+        &self.terms
+    }
+
     fn into<T>(self, state: T, now: Timestamp) -> Payment<T> {
         Payment {
             terms: self.terms,
@@ -197,6 +203,11 @@ pub enum AfterRefund {
 }
 
 impl Payment<Captured> {
+    /// What was captured, refunds not deducted.
+    pub fn captured(&self) -> Amount {
+        self.state.captured
+    }
+
     /// What may still be refunded.
     pub fn refundable(&self) -> Amount {
         match self.state.refunded {
@@ -456,63 +467,64 @@ impl PaymentView {
             .map_err(|_| bad("failure_reason"))?;
         let updated_at = self.updated_at;
         let none_moved = self.captured_minor == 0 && self.refunded_minor == 0;
+        let amounts_fit = match self.state {
+            PaymentState::Pending => none_moved && self.authorized_minor == 0 && code.is_none(),
+            PaymentState::Authorized => none_moved && self.authorized_minor == full,
+            PaymentState::Captured => self.refunded_minor < self.captured_minor,
+            PaymentState::Refunded => self.refunded_minor == self.captured_minor,
+            PaymentState::Failed | PaymentState::Canceled => none_moved,
+        };
+        if !amounts_fit {
+            return Err(bad("amounts"));
+        }
         Ok(match self.state {
-            PaymentState::Pending if none_moved && self.authorized_minor == 0 && code.is_none() => {
-                AnyPayment::Pending(make(&terms, updated_at, Pending))
-            }
-            PaymentState::Authorized if none_moved && self.authorized_minor == full => {
-                AnyPayment::Authorized(make(
-                    &terms,
-                    updated_at,
-                    Authorized {
-                        code: code.ok_or_else(|| bad("authorization_code"))?,
-                        expires_at: self.expires_at.ok_or_else(|| bad("expires_at"))?,
+            PaymentState::Pending => AnyPayment::Pending(make(&terms, updated_at, Pending)),
+            PaymentState::Authorized => AnyPayment::Authorized(make(
+                &terms,
+                updated_at,
+                Authorized {
+                    code: code.ok_or_else(|| bad("authorization_code"))?,
+                    expires_at: self.expires_at.ok_or_else(|| bad("expires_at"))?,
+                },
+            )),
+            PaymentState::Captured => AnyPayment::Captured(make(
+                &terms,
+                updated_at,
+                Captured {
+                    code: code.ok_or_else(|| bad("authorization_code"))?,
+                    captured: Amount::from_minor(self.captured_minor)
+                        .ok()
+                        .filter(|captured| captured.minor() <= full)
+                        .ok_or_else(|| bad("captured_amount"))?,
+                    refunded: match self.refunded_minor {
+                        0 => None,
+                        minor => {
+                            Some(Amount::from_minor(minor).map_err(|_| bad("refunded_amount"))?)
+                        }
                     },
-                ))
-            }
-            PaymentState::Captured if self.refunded_minor < self.captured_minor => {
-                AnyPayment::Captured(make(
-                    &terms,
-                    updated_at,
-                    Captured {
-                        code: code.ok_or_else(|| bad("authorization_code"))?,
-                        captured: Amount::from_minor(self.captured_minor)
-                            .ok()
-                            .filter(|captured| captured.minor() <= full)
-                            .ok_or_else(|| bad("captured_amount"))?,
-                        refunded: match self.refunded_minor {
-                            0 => None,
-                            minor => Some(
-                                Amount::from_minor(minor).map_err(|_| bad("refunded_amount"))?,
-                            ),
-                        },
-                    },
-                ))
-            }
-            PaymentState::Refunded if self.refunded_minor == self.captured_minor => {
-                AnyPayment::Refunded(make(
-                    &terms,
-                    updated_at,
-                    Refunded {
-                        code: code.ok_or_else(|| bad("authorization_code"))?,
-                        captured: Amount::from_minor(self.captured_minor)
-                            .ok()
-                            .filter(|captured| captured.minor() <= full)
-                            .ok_or_else(|| bad("captured_amount"))?,
-                    },
-                ))
-            }
-            PaymentState::Failed if none_moved => AnyPayment::Failed(make(
+                },
+            )),
+            PaymentState::Refunded => AnyPayment::Refunded(make(
+                &terms,
+                updated_at,
+                Refunded {
+                    code: code.ok_or_else(|| bad("authorization_code"))?,
+                    captured: Amount::from_minor(self.captured_minor)
+                        .ok()
+                        .filter(|captured| captured.minor() <= full)
+                        .ok_or_else(|| bad("captured_amount"))?,
+                },
+            )),
+            PaymentState::Failed => AnyPayment::Failed(make(
                 &terms,
                 updated_at,
                 Failed {
                     reason: reason.ok_or_else(|| bad("failure_reason"))?,
                 },
             )),
-            PaymentState::Canceled if none_moved => {
+            PaymentState::Canceled => {
                 AnyPayment::Canceled(make(&terms, updated_at, Canceled { code, reason }))
             }
-            _ => return Err(bad("amounts")),
         })
     }
 }

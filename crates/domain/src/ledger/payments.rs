@@ -81,11 +81,11 @@ impl Step<'_> {
         let AnyPayment::Pending(pending) = payment.clone() else {
             return Err(Refusal::invalid(&payment, PaymentState::Authorized));
         };
-        let payer = active_account(self.ledger, pending.terms.payer_account_id)?;
+        let payer = active_account(self.ledger, pending.terms().payer_account_id)?;
         // A hold towards a frozen payee could never be captured: it would only lock the
         // payer's money until it expires.
-        active_account(self.ledger, pending.terms.payee_account_id)?;
-        let amount = SignedMinor::from(pending.terms.money.amount);
+        active_account(self.ledger, pending.terms().payee_account_id)?;
+        let amount = SignedMinor::from(pending.terms().money.amount);
         if payer.available() < amount {
             return self.decline(payment, pending);
         }
@@ -116,7 +116,7 @@ impl Step<'_> {
             return Err(Refusal::invalid(&payment, PaymentState::Captured));
         };
         let held = SignedMinor::from(authorized.held());
-        let payer = authorized.terms.payer_account_id;
+        let payer = authorized.terms().payer_account_id;
         let captured = authorized
             .capture(amount, self.now)
             .map_err(|TooMuch(_)| Refusal::AmountExceedsAuthorized)?;
@@ -127,10 +127,10 @@ impl Step<'_> {
             id: transfer_id,
             kind: TransferKind::Capture,
             from: payer,
-            to: captured.terms.payee_account_id,
+            to: captured.terms().payee_account_id,
             money: Money {
-                amount: captured.state.captured,
-                currency: captured.terms.money.currency,
+                amount: captured.captured(),
+                currency: captured.terms().money.currency,
             },
             description: None,
         }
@@ -191,7 +191,7 @@ impl Step<'_> {
         let AnyPayment::Captured(captured) = payment.clone() else {
             return Err(Refusal::invalid(&payment, PaymentState::Refunded));
         };
-        let terms = captured.terms.clone();
+        let terms = captured.terms().clone();
         let (refunded, after) = captured
             .refund(amount, self.now)
             .map_err(|TooMuch(_)| Refusal::AmountExceedsRefundable)?;
@@ -264,7 +264,7 @@ impl Step<'_> {
 
     fn release_hold(&mut self, authorized: &Payment<Authorized>) -> Result<(), Refusal> {
         let held = SignedMinor::from(authorized.held());
-        HoldChange::release(self.ledger, authorized.terms.payer_account_id, held)?.apply(
+        HoldChange::release(self.ledger, authorized.terms().payer_account_id, held)?.apply(
             self.ledger,
             self.now,
             self.effects,
