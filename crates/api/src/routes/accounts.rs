@@ -35,8 +35,9 @@ pub(super) fn routes() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 #[schema(as = CreateAccountRequest)]
 pub(crate) struct OpenBody {
-    #[schema(example = "EUR")]
+    #[schema(schema_with = super::openapi::currency)]
     currency: String,
+    #[schema(schema_with = super::openapi::account_name)]
     name: Option<String>,
     /// Admins only: open the account for this user.
     #[schema(value_type = Option<String>, format = Uuid)]

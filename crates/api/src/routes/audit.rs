@@ -34,8 +34,11 @@ struct AuditQuery {
     starting_after: Option<AuditEventId>,
     #[param(value_type = Option<String>, format = Uuid)]
     actor_id: Option<UserId>,
+    #[param(schema_with = super::openapi::filter_text)]
     resource_type: Option<String>,
+    #[param(schema_with = super::openapi::filter_text)]
     resource_id: Option<String>,
+    #[param(schema_with = super::openapi::audit_action)]
     action: Option<String>,
 }
 

@@ -59,7 +59,11 @@ fn key_parameter(required: Required) -> Parameter {
         .description(Some(
             "1 to 255 printable ASCII characters, scoped to the caller",
         ))
-        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[!-~]{1,255}$")),
+        ))
         .build()
 }
 

@@ -10,8 +10,13 @@ use std::sync::OnceLock;
 use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use coffre_domain::audit::AuditAction;
+use coffre_domain::money::Currency;
+use coffre_domain::user::Role;
 use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterIn};
-use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::schema::{
+    AllOfBuilder, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, ContentBuilder, OpenApi, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{IntoParams, Modify, ToSchema};
@@ -183,7 +188,8 @@ fn document() -> OpenApi {
 }
 
 /// Adds to every operation the errors it shares with others, from what it declares, and the
-/// bearer scheme its `security` names; an optional body may be left out, never sent as `null`.
+/// bearer scheme its `security` names; an optional body may be left out, never sent as `null`;
+/// a request's amount has at most its currency's decimals.
 struct SharedErrors;
 
 impl Modify for SharedErrors {
@@ -205,6 +211,7 @@ impl Modify for SharedErrors {
                 }
             }
         }
+        couple_amounts_to_currencies(openapi);
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
@@ -327,5 +334,240 @@ fn no_null_body(content: &mut Content) {
     let mut rest = one_of.items.iter().filter(|item| !is_null(item));
     if let (Some(only), None) = (rest.next(), rest.next()) {
         content.schema = Some(only.clone());
+    }
+}
+
+// The constraints the server enforces, written into the schemas, so that a request a schema
+// allows is refused for nothing in its shape.
+
+/// Control characters (`char::is_control`), refused in every text.
+const CONTROL: &str = r"\x00-\x1F\x7F-\x9F";
+/// White space (what `str::trim` removes) that is not a control character: a text must hold
+/// something else.
+const SPACE: &str = r"\x20\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+
+/// `coffre_domain::text::Text<max>`: 1 to `max` characters, not only white space, no control
+/// character.
+fn text(max: usize) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(max))
+        .pattern(Some(format!(
+            "^[^{CONTROL}]*[^{CONTROL}{SPACE}][^{CONTROL}]*$"
+        )))
+}
+
+fn nullable(schema: ObjectBuilder, kind: Type) -> ObjectBuilder {
+    schema.schema_type(SchemaType::Array(vec![kind, Type::Null]))
+}
+
+pub(super) fn description() -> Object {
+    nullable(text(500), Type::String).build()
+}
+
+pub(super) fn account_name() -> Object {
+    nullable(text(100), Type::String).build()
+}
+
+pub(super) fn failure_reason() -> Object {
+    text(200).build()
+}
+
+/// A query filter of free text: any, but no control character.
+pub(super) fn filter_text() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!("^[^{CONTROL}]*$")))
+        .build()
+}
+
+pub(super) fn audit_action() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(AuditAction::ALL.map(AuditAction::as_str)))
+        .build()
+}
+
+pub(super) fn role() -> Object {
+    nullable(ObjectBuilder::new(), Type::String)
+        .enum_values(Some(
+            [Role::User, Role::Manager, Role::Admin]
+                .map(Role::as_str)
+                .into_iter()
+                .map(Some)
+                .chain([None]),
+        ))
+        .build()
+}
+
+/// Every code `Currency::parse` accepts, with its number of decimals.
+fn currencies() -> Vec<(String, u32)> {
+    let letters = || b'A'..=b'Z';
+    letters()
+        .flat_map(|a| letters().flat_map(move |b| letters().map(move |c| [a, b, c])))
+        .filter_map(|code| {
+            let code = String::from_utf8_lossy(&code).into_owned();
+            Currency::parse(&code)
+                .ok()
+                .map(|currency| (code, currency.minor_units()))
+        })
+        .collect()
+}
+
+pub(super) fn currency() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(currencies().into_iter().map(|(code, _)| code)))
+        .build()
+}
+
+/// The most decimals any currency has, for an amount whose currency the request does not name.
+fn max_scale() -> u32 {
+    currencies()
+        .into_iter()
+        .map(|(_, scale)| scale)
+        .max()
+        .unwrap_or_default()
+}
+
+/// A positive decimal of at most `scale` decimals, below `Amount::MAX_MINOR` minor units, in
+/// the grammar `[0-9]+(\.[0-9]+)?` (leading zeros, which the server also reads, are left out).
+fn amount_pattern(scale: u32) -> String {
+    let whole_digits = 15_u32.saturating_sub(scale).saturating_sub(1);
+    let whole = format!("[1-9][0-9]{{0,{whole_digits}}}");
+    if scale == 0 {
+        return format!("^{whole}$");
+    }
+    // Below one: some digit of the fraction is not zero.
+    let below_one: Vec<String> = (0..scale)
+        .map(|zeros| {
+            let rest = scale.saturating_sub(zeros).saturating_sub(1);
+            let zeros = "0".repeat(usize::try_from(zeros).unwrap_or_default());
+            let rest = if rest == 0 {
+                String::new()
+            } else {
+                format!("[0-9]{{0,{rest}}}")
+            };
+            format!("{zeros}[1-9]{rest}")
+        })
+        .collect();
+    format!(
+        "^({whole}(\\.[0-9]{{1,{scale}}})?|0\\.({}))$",
+        below_one.join("|")
+    )
+}
+
+fn amount_of_scale(scale: u32) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(amount_pattern(scale)))
+}
+
+pub(super) fn amount() -> Object {
+    amount_of_scale(max_scale())
+        .description(Some(
+            "A positive decimal string with at most the currency's decimals",
+        ))
+        .examples(["12.50"])
+        .build()
+}
+
+pub(super) fn optional_amount() -> Object {
+    nullable(amount_of_scale(max_scale()), Type::String)
+        .description(Some(
+            "A positive decimal string with at most the payment currency's decimals; \
+             default: all that the transition allows",
+        ))
+        .build()
+}
+
+/// A request naming `amount` and `currency`: the amount's decimals depend on the currency, one
+/// branch per number of decimals.
+fn scale_by_currency(request: Schema) -> Schema {
+    let mut by_scale: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for (code, scale) in currencies() {
+        by_scale.entry(scale).or_default().push(code);
+    }
+    let branches = by_scale.into_iter().map(|(scale, codes)| {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property(
+                "currency",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(codes)),
+            )
+            .property("amount", amount_of_scale(scale))
+    });
+    let mut one_of = OneOfBuilder::new();
+    for branch in branches {
+        one_of = one_of.item(branch);
+    }
+    Schema::AllOf(AllOfBuilder::new().item(request).item(one_of).build())
+}
+
+/// The component schemas named by a request body.
+fn request_schemas(openapi: &OpenApi) -> Vec<String> {
+    openapi
+        .paths
+        .paths
+        .values()
+        .flat_map(|item| {
+            [&item.get, &item.post, &item.patch, &item.put, &item.delete]
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(|operation| operation.request_body.as_ref())
+        .flat_map(|body| body.content.values())
+        .filter_map(|content| match &content.schema {
+            Some(RefOr::Ref(reference)) => reference
+                .ref_location
+                .strip_prefix("#/components/schemas/")
+                .map(str::to_owned),
+            _ => None,
+        })
+        .collect()
+}
+
+fn couple_amounts_to_currencies(openapi: &mut OpenApi) {
+    let names = request_schemas(openapi);
+    let Some(components) = openapi.components.as_mut() else {
+        return;
+    };
+    for name in names {
+        let Some(RefOr::T(schema)) = components.schemas.get_mut(&name) else {
+            continue;
+        };
+        let names_both = matches!(schema, Schema::Object(object)
+            if object.properties.contains_key("amount")
+                && object.properties.contains_key("currency"));
+        if names_both {
+            let request = std::mem::replace(schema, Schema::Object(Object::new()));
+            *schema = scale_by_currency(request);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn currencies_are_those_the_server_parses_with_their_decimals() {
+        let currencies = currencies();
+        for (code, scale) in [("EUR", 2), ("JPY", 0), ("BHD", 3), ("CLF", 4)] {
+            assert!(currencies.contains(&(code.to_owned(), scale)), "{code}");
+        }
+        assert!(!currencies.iter().any(|(code, _)| code == "XAU"));
+    }
+
+    #[test]
+    fn amounts_are_positive_within_range_at_their_scale() {
+        assert_eq!(amount_pattern(0), "^[1-9][0-9]{0,14}$");
+        assert_eq!(
+            amount_pattern(2),
+            r"^([1-9][0-9]{0,12}(\.[0-9]{1,2})?|0\.([1-9][0-9]{0,1}|0[1-9]))$"
+        );
     }
 }

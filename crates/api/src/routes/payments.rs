@@ -43,9 +43,9 @@ pub(crate) struct CreateBody {
     payer_account_id: AccountId,
     #[schema(value_type = String, format = Uuid)]
     payee_account_id: AccountId,
-    #[schema(value_type = String, example = "30.00")]
+    #[schema(schema_with = super::openapi::amount)]
     amount: AmountText,
-    #[schema(example = "EUR")]
+    #[schema(schema_with = super::openapi::currency)]
     currency: String,
 }
 
@@ -140,7 +140,7 @@ async fn authorize(
 #[schema(as = AmountRequest)]
 pub(crate) struct AmountBody {
     /// Default: all that the transition allows.
-    #[schema(value_type = Option<String>, example = "10.00")]
+    #[schema(schema_with = super::openapi::optional_amount)]
     amount: Option<AmountText>,
 }
 
@@ -242,6 +242,7 @@ async fn cancel(
 #[serde(deny_unknown_fields)]
 #[schema(as = FailPaymentRequest)]
 pub(crate) struct FailBody {
+    #[schema(schema_with = super::openapi::failure_reason)]
     reason: String,
 }
 

@@ -55,10 +55,11 @@ pub(crate) struct TransferRequest {
     from_account_id: AccountId,
     #[schema(value_type = String, format = Uuid)]
     to_account_id: AccountId,
-    #[schema(value_type = String, example = "12.50")]
+    #[schema(schema_with = super::openapi::amount)]
     amount: AmountText,
-    #[schema(example = "EUR")]
+    #[schema(schema_with = super::openapi::currency)]
     currency: String,
+    #[schema(schema_with = super::openapi::description)]
     description: Option<String>,
 }
 
@@ -102,10 +103,11 @@ async fn transfer(
 pub(crate) struct AccountMovement {
     #[schema(value_type = String, format = Uuid)]
     account_id: AccountId,
-    #[schema(value_type = String, example = "12.50")]
+    #[schema(schema_with = super::openapi::amount)]
     amount: AmountText,
-    #[schema(example = "EUR")]
+    #[schema(schema_with = super::openapi::currency)]
     currency: String,
+    #[schema(schema_with = super::openapi::description)]
     description: Option<String>,
 }
 

@@ -72,7 +72,7 @@ async fn list(
 #[serde(deny_unknown_fields)]
 #[schema(as = UpdateUserRequest)]
 pub(crate) struct UpdateBody {
-    #[schema(value_type = Option<String>, example = "manager")]
+    #[schema(schema_with = super::openapi::role)]
     role: Option<Role>,
     disabled: Option<bool>,
 }

@@ -117,6 +117,29 @@ async fn the_document_covers_api_md_and_matches_real_responses(store: Arc<dyn St
         }
     }
 
+    // Every request body refuses what it does not declare, as the server does.
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(target) =
+                operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
+            else {
+                assert!(
+                    operation["requestBody"].is_null(),
+                    "{method} {path}: inline body"
+                );
+                continue;
+            };
+            let name = target.trim_start_matches("#/components/schemas/");
+            let schema = &document["components"]["schemas"][name];
+            let object = schema["allOf"].get(0).unwrap_or(schema);
+            assert_eq!(
+                object["additionalProperties"],
+                json!(false),
+                "{method} {path}: {name} allows undeclared properties"
+            );
+        }
+    }
+
     let schema_of = |path: &str, method: &str, status: &str| {
         document["paths"][path][method]["responses"][status]["content"]["application/json"]
             ["schema"]["$ref"]
