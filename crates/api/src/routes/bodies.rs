@@ -14,10 +14,11 @@ use utoipa::ToSchema;
 pub(crate) struct AccountBody {
     #[schema(value_type = String, format = Uuid)]
     id: AccountId,
-    #[schema(value_type = Option<String>, format = Uuid)]
+    #[schema(value_type = Option<String>, format = Uuid, required = true)]
     owner_id: Option<UserId>,
     #[schema(value_type = String, example = "EUR")]
     currency: Currency,
+    #[schema(required = true)]
     name: Option<String>,
     balance: String,
     available: String,
@@ -57,6 +58,7 @@ pub(crate) struct TransferBody {
     amount: String,
     #[schema(value_type = String, example = "EUR")]
     currency: Currency,
+    #[schema(required = true)]
     description: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
@@ -121,9 +123,11 @@ pub(crate) struct PaymentBody {
     authorized_amount: String,
     captured_amount: String,
     refunded_amount: String,
+    #[schema(required = true)]
     authorization_code: Option<String>,
+    #[schema(required = true)]
     failure_reason: Option<String>,
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     expires_at: Option<Timestamp>,
     #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,

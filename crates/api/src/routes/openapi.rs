@@ -99,18 +99,22 @@ pub(super) struct AuditEvent {
     seq: i64,
     #[schema(format = DateTime)]
     occurred_at: String,
-    #[schema(format = Uuid)]
+    #[schema(format = Uuid, required = true)]
     actor_id: Option<String>,
-    #[schema(example = "TRANSFER")]
+    #[schema(schema_with = audit_action)]
     action: String,
     resource_type: String,
+    #[schema(required = true)]
     resource_id: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Object>, required = true)]
     old_value: Option<()>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Object>, required = true)]
     new_value: Option<()>,
+    #[schema(required = true)]
     ip_address: Option<String>,
+    #[schema(required = true)]
     user_agent: Option<String>,
+    #[schema(required = true)]
     request_id: Option<String>,
     /// Hex SHA-256 of the previous event.
     prev_hash: String,
@@ -124,6 +128,7 @@ pub(super) struct AuditEvent {
 pub(super) struct ChainReport {
     ok: bool,
     events_checked: u64,
+    #[schema(required = true)]
     first_bad_seq: Option<i64>,
 }
 

@@ -246,5 +246,13 @@ async fn the_document_covers_api_md_and_matches_real_responses(store: Arc<dyn St
             keys(&real),
             "{schema} vs {real}"
         );
+        // Every field is always sent (null when empty), so every one is required.
+        let required: BTreeSet<String> = document["components"]["schemas"][schema]["required"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{schema} requires nothing"))
+            .iter()
+            .map(|name| name.as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(required, keys(&real), "{schema}: required vs sent");
     }
 }
