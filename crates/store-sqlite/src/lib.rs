@@ -15,10 +15,10 @@ use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::Email;
 use coffre_store::{
-    AuditFilter, CreateUser, EnsureAdmin, Executed, LedgerRequest, LoginRecord, NewSession,
-    NewUser, Page, PageLimit, PartyFilter, PasswordHash, PaymentRecord, PoolStats, PurgedLogins,
-    RefreshOutcome, SessionAuth, Store, StoreError, TokenHash, TransferRecord, UpdateUser, User,
-    UserChanges, run_isolating,
+    AuditFilter, BalanceAt, CreateUser, EnsureAdmin, Executed, LedgerRequest, LoginRecord,
+    NewSession, NewUser, Page, PageLimit, PartyFilter, PasswordHash, PaymentRecord, PointInTime,
+    PoolStats, PurgedLogins, RefreshOutcome, SessionAuth, Store, StoreError, TokenHash,
+    TransferRecord, UpdateUser, User, UserChanges, Window, WindowTotals, run_isolating,
 };
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
@@ -29,6 +29,7 @@ use sqlx::sqlite::{
 mod audit;
 mod detached;
 mod error;
+mod history;
 mod idempotency;
 mod lease;
 mod ledger;
@@ -319,6 +320,32 @@ impl Store for SqliteStore {
         starting_after: Option<EntryId>,
     ) -> Result<Page<Entry>, StoreError> {
         ledger::list_entries(&self.pool, account, limit, starting_after).await
+    }
+
+    async fn balance_at(
+        &self,
+        account: AccountId,
+        at: PointInTime,
+    ) -> Result<BalanceAt, StoreError> {
+        history::balance_at(&self.pool, account, at).await
+    }
+
+    async fn window_totals(
+        &self,
+        account: AccountId,
+        window: Window,
+    ) -> Result<WindowTotals, StoreError> {
+        history::window_totals(&self.pool, account, window).await
+    }
+
+    async fn window_entries(
+        &self,
+        account: AccountId,
+        window: Window,
+        limit: PageLimit,
+        starting_after: Option<EntryId>,
+    ) -> Result<Page<Entry>, StoreError> {
+        history::window_entries(&self.pool, account, window, limit, starting_after).await
     }
 
     async fn find_payment(&self, id: PaymentId) -> Result<Option<PaymentRecord>, StoreError> {

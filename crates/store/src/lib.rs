@@ -18,6 +18,7 @@ use coffre_domain::user::Email;
 pub mod batch;
 mod chain_check;
 mod error;
+mod history;
 pub mod idempotency;
 mod identity;
 pub mod identity_events;
@@ -30,6 +31,7 @@ mod rows;
 pub use batch::{ATTEMPT_DEADLINE, BATCH_BUDGET, BATCH_WAIT, DeadlineExceeded, run_isolating};
 pub use chain_check::{ChainCheck, walk_chain};
 pub use error::StoreError;
+pub use history::{BalanceAt, PointInTime, Window, WindowTotals};
 pub use idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
 pub use identity::{
     CreateUser, EnsureAdmin, LoginRecord, NewSession, NewUser, PasswordHash, REFRESH_TOKEN_TTL,
@@ -273,6 +275,32 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn list_entries(
         &self,
         account: AccountId,
+        limit: PageLimit,
+        starting_after: Option<EntryId>,
+    ) -> Result<Page<Entry>, StoreError>;
+
+    /// The account's balance at `at`, from its lines (one index lookup).
+    async fn balance_at(
+        &self,
+        account: AccountId,
+        at: PointInTime,
+    ) -> Result<BalanceAt, StoreError>;
+
+    /// The sums of the account's lines in `window`. A sum beyond the stored range (only
+    /// possible over an absurd volume) is an `Internal` error, never a wrapped number.
+    async fn window_totals(
+        &self,
+        account: AccountId,
+        window: Window,
+    ) -> Result<WindowTotals, StoreError>;
+
+    /// The account's lines in `window`, oldest first (by time, then id). `starting_after` is
+    /// the id of the last line of the previous page; one that names no line of the account
+    /// gives an empty page.
+    async fn window_entries(
+        &self,
+        account: AccountId,
+        window: Window,
         limit: PageLimit,
         starting_after: Option<EntryId>,
     ) -> Result<Page<Entry>, StoreError>;

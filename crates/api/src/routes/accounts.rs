@@ -146,7 +146,7 @@ async fn list(
     .await
 }
 
-fn item(account: &Account) -> Item {
+pub(super) fn item(account: &Account) -> Item {
     Item {
         id: account.id.to_string(),
         owners: vec![account.owner_id],
@@ -154,7 +154,11 @@ fn item(account: &Account) -> Item {
 }
 
 /// The account at `id` if the caller may read it: anything else is ACCOUNT_NOT_FOUND.
-async fn readable(state: &AppState, caller: &Caller, id: &str) -> Result<Account, ApiError> {
+pub(super) async fn readable(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Account, ApiError> {
     let id: AccountId = id.parse().map_err(|_| ApiError::AccountNotFound)?;
     let account = state
         .store()

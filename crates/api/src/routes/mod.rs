@@ -11,6 +11,7 @@ pub(crate) mod bodies;
 mod command;
 mod fallback;
 mod health;
+mod history;
 mod ledger;
 mod listing;
 mod openapi;
@@ -29,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .merge(users::routes())
         .merge(audit::routes())
         .merge(accounts::routes())
+        .merge(history::routes())
         .merge(transfers::routes())
         .merge(payments::routes())
         .merge(ledger::routes())

@@ -154,6 +154,8 @@ pub(super) struct ChainReport {
         super::accounts::list,
         super::accounts::read,
         super::accounts::entries,
+        super::history::balance,
+        super::history::statement,
         super::accounts::freeze,
         super::accounts::unfreeze,
         super::transfers::transfer,

@@ -20,6 +20,7 @@ mod database_loss;
 mod edge;
 mod errors;
 mod health;
+mod history;
 mod idempotency;
 mod ledger;
 mod logging;
