@@ -68,7 +68,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
 }
 
 /// A request with a validly signed access token whose session has not been read yet. The
-/// money path reads it inside the ledger batch's transaction (DESIGN.md §5), saving a read per
+/// money path reads it inside the ledger batch's transaction (DESIGN.md §2), saving a read per
 /// request; anything answered before that must read it first ([`Bearer::first`]), so a revoked
 /// token meets 401 before any other answer.
 #[derive(Debug, Clone)]
