@@ -1,6 +1,6 @@
 //! The HTTP side of idempotency (API.md "Idempotency"): the `Idempotency-Key` header, the
 //! request fingerprint, and turning a stored response back into a response. The key's record
-//! is read and written by the ledger batch (see `coffre_store::decide_batch`).
+//! is read and written by the ledger batch (see `coffre_store::orchestrator`).
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};

@@ -6,19 +6,21 @@
 //! the accounts, and their foreign-key checks take `KEY SHARE` locks, which `NO KEY UPDATE`
 //! does not block.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use coffre_domain::audit::NewAuditEvent;
 use coffre_domain::ids::{AccountId, EntryId, PaymentId, SessionId, TransferId, UserId};
 use coffre_domain::ledger::{Account, Effects, Entry, Ledger, LedgerCheck, LedgerReport, Transfer};
 use coffre_domain::money::Currency;
 use coffre_domain::payment::AnyPayment;
 use coffre_domain::time::Timestamp;
 use coffre_store::idempotency::{ExistingKey, NewKey};
+use coffre_store::orchestrator::{BatchRun, KeyReads, LedgerBackend, run_batch};
 use coffre_store::{
-    AccountCheckRow, AccountColumns, AccountRow, BatchReads, EntryRow, Executed, IdempotencyKey,
-    LedgerRequest, LockPlan, Page, PageLimit, PartyFilter, PaymentColumns, PaymentRecord,
-    PaymentRow, SessionAuth, StoreError, TransferRecord, TransferRow, decide_batch, system_account,
+    AccountCheckRow, AccountColumns, AccountRow, EntryRow, Executed, IdempotencyKey, LedgerRequest,
+    LockPlan, Page, PageLimit, PartyFilter, PaymentColumns, PaymentRecord, PaymentRow, SessionAuth,
+    StoreError, TransferRecord, TransferRow, system_account,
 };
 use futures_util::TryStreamExt;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -82,115 +84,110 @@ async fn ensure_system_accounts(
 
 /// One run of a whole batch, on one connection within its deadline (see [`lease`]); the caller
 /// retries it on contention. Most batches commit on their first attempt, which reads no key
-/// records.
-pub(crate) async fn execute(
+/// records ([`KeyReads::Optimistic`]).
+pub(crate) async fn run_part(
     pool: PgPool,
     batch: Arc<Vec<LedgerRequest>>,
 ) -> Result<Vec<Executed>, StoreError> {
     let plan = LockPlan::of(batch.iter());
     lease::run(&pool, async |connection: &mut PgConnection| {
         ensure_system_accounts(connection, &plan.system_currencies).await?;
-        if let Attempt::Committed(executed) =
-            attempt(connection, &batch, &plan, KeyReads::Optimistic).await?
+        if let BatchRun::Commit(executed) =
+            transaction(connection, &batch, &plan, KeyReads::Optimistic).await?
         {
             return Ok(executed);
         }
-        match attempt(connection, &batch, &plan, KeyReads::Read).await? {
-            Attempt::Committed(executed) => Ok(executed),
+        match transaction(connection, &batch, &plan, KeyReads::Read).await? {
+            BatchRun::Commit(executed) => Ok(executed),
             // Another instance committed one of these keys between this read and this insert.
-            Attempt::KeyExists => Err(StoreError::Contention.into()),
+            BatchRun::KeyExists => Err(StoreError::Contention.into()),
         }
     })
     .await
 }
 
-/// How a batch attempt learns of its keys' existing records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum KeyReads {
-    /// Assume none exists, and let the records' insert say otherwise: the common case costs
-    /// no read, and a key that turns out to exist (a replay, or another instance's request
-    /// that committed first) sends the batch back to run again with [`KeyReads::Read`].
-    Optimistic,
-    Read,
-}
-
-enum Attempt {
-    Committed(Vec<Executed>),
-    /// Some key already had a record: nothing was committed; run again, reading the keys.
-    KeyExists,
-}
-
-async fn attempt(
+/// One transaction of [`run_part`]: the batch's steps ([`run_batch`]) over these statements.
+async fn transaction(
     connection: &mut PgConnection,
     batch: &[LedgerRequest],
     plan: &LockPlan,
     key_reads: KeyReads,
-) -> Result<Attempt, Failure> {
+) -> Result<BatchRun, Failure> {
     let mut transaction = connection.begin().await.map_err(map_error)?;
-    let body = decide_and_write(&mut transaction, batch, plan, key_reads).await;
-    lease::end(transaction, body).await
+    let run = run_batch(&mut Statements(&mut transaction), batch, plan, key_reads)
+        .await
+        .map(|run| {
+            let end = match run {
+                BatchRun::Commit(_) => End::Commit,
+                BatchRun::KeyExists => End::Rollback,
+            };
+            (run, end)
+        });
+    lease::end(transaction, run).await
 }
 
-async fn decide_and_write(
-    transaction: &mut PgConnection,
-    batch: &[LedgerRequest],
-    plan: &LockPlan,
-    key_reads: KeyReads,
-) -> Result<(Attempt, End), StoreError> {
-    let reads = BatchReads {
-        sessions: read_sessions(transaction, batch).await?,
-        keys: match key_reads {
-            KeyReads::Optimistic => HashMap::new(),
-            KeyReads::Read => read_keys(transaction, batch).await?,
-        },
-    };
-    let payments = lock_payments(transaction, &plan.payments).await?;
-    let accounts = plan.accounts_with(&payments);
-    let mut ledger = lock_accounts(transaction, &accounts, &plan.system_currencies)
-        .await?
-        .with_payments(payments);
-    let decided = decide_batch(batch, &reads, &mut ledger, Timestamp::now())?;
-    write_effects(transaction, &ledger, &decided.effects).await?;
-    if !insert_keys(transaction, &decided.keys).await? {
-        return Ok((Attempt::KeyExists, End::Rollback));
+/// The money path's statements on PostgreSQL, inside the batch's transaction: one statement
+/// per step, over arrays.
+struct Statements<'c>(&'c mut PgConnection);
+
+impl LedgerBackend for Statements<'_> {
+    async fn read_sessions(
+        &mut self,
+        ids: &[SessionId],
+    ) -> Result<HashMap<SessionId, SessionAuth>, StoreError> {
+        let ids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
+        sessions::read_auths(self.0, &ids).await
     }
-    append_audit(transaction, decided.effects.audit).await?;
-    Ok((Attempt::Committed(decided.executed), End::Commit))
-}
 
-/// The batch's sessions with their users, as they are now: a revocation committed before
-/// this statement is seen.
-async fn read_sessions(
-    connection: &mut PgConnection,
-    batch: &[LedgerRequest],
-) -> Result<HashMap<SessionId, SessionAuth>, StoreError> {
-    // Each once, however many of the batch's commands a session sends.
-    let ids: BTreeSet<Uuid> = batch
-        .iter()
-        .filter_map(LedgerRequest::session_id)
-        .map(|id| id.as_uuid())
-        .collect();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
+    /// A key whose first request commits after this read is caught when its record is inserted
+    /// (see [`Self::insert_keys`]).
+    async fn read_keys(
+        &mut self,
+        keys: &[(UserId, &IdempotencyKey)],
+    ) -> Result<HashMap<(UserId, IdempotencyKey), ExistingKey>, StoreError> {
+        read_keys(self.0, keys).await
     }
-    let ids: Vec<Uuid> = ids.into_iter().collect();
-    sessions::read_auths(connection, &ids).await
+
+    async fn lock_payments(&mut self, ids: &[PaymentId]) -> Result<Vec<AnyPayment>, StoreError> {
+        lock_payments(self.0, ids).await
+    }
+
+    async fn lock_accounts(
+        &mut self,
+        ids: &[AccountId],
+        system_currencies: &[Currency],
+    ) -> Result<Vec<Account>, StoreError> {
+        lock_accounts(self.0, ids, system_currencies).await
+    }
+
+    async fn write_effects(
+        &mut self,
+        ledger: &Ledger,
+        effects: &Effects,
+    ) -> Result<(), StoreError> {
+        write_effects(self.0, ledger, effects).await
+    }
+
+    /// Some key already had a record if it was committed before, or by another instance's
+    /// transaction (which the insert waits for): the run then rolls back and runs again
+    /// reading the keys, which replays that record.
+    async fn insert_keys(&mut self, records: &[NewKey]) -> Result<bool, StoreError> {
+        insert_keys(self.0, records).await
+    }
+
+    async fn append_audit(&mut self, events: Vec<NewAuditEvent>) -> Result<(), StoreError> {
+        append_audit(self.0, events).await.map(drop)
+    }
 }
 
-/// The records of the batch's keys that exist. A key whose first request commits after this
-/// read is caught when its record is inserted (see [`insert_keys`]).
 async fn read_keys(
     connection: &mut PgConnection,
-    batch: &[LedgerRequest],
+    keys: &[(UserId, &IdempotencyKey)],
 ) -> Result<HashMap<(UserId, IdempotencyKey), ExistingKey>, StoreError> {
-    let (users, keys): (Vec<Uuid>, Vec<&str>) = batch
+    let (users, keys): (Vec<Uuid>, Vec<&str>) = keys
         .iter()
-        .filter_map(LedgerRequest::key)
         .map(|(user, key)| (user.as_uuid(), key.as_str()))
         .unzip();
-    if users.is_empty() {
-        return Ok(HashMap::new());
-    }
     let rows = sqlx::query!(
         "SELECT user_id, key, fingerprint, response_status, response_body          FROM idempotency_keys          WHERE (user_id, key) IN (SELECT * FROM UNNEST($1::uuid[], $2::text[]))",
         &users,
@@ -213,16 +210,10 @@ async fn read_keys(
         .collect()
 }
 
-/// Writes the batch's key records; `false` if some key already had one (committed before,
-/// or by another instance's transaction, which the insert waits for): the batch must then not
-/// commit, and runs again reading the keys, which replays that record.
 async fn insert_keys(
     connection: &mut PgConnection,
     records: &[NewKey],
 ) -> Result<bool, StoreError> {
-    if records.is_empty() {
-        return Ok(true);
-    }
     let users: Vec<Uuid> = records.iter().map(|r| r.user_id.as_uuid()).collect();
     let keys: Vec<&str> = records.iter().map(|r| r.key.as_str()).collect();
     let fingerprints: Vec<&[u8]> = records.iter().map(|r| r.fingerprint.0.as_slice()).collect();
@@ -253,9 +244,6 @@ async fn lock_payments(
     connection: &mut PgConnection,
     ids: &[PaymentId],
 ) -> Result<Vec<AnyPayment>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
     let ids: Vec<Uuid> = ids.iter().map(PaymentId::as_uuid).collect();
     let rows = sqlx::query_as!(
         PaymentRow,
@@ -282,7 +270,7 @@ async fn lock_accounts(
     connection: &mut PgConnection,
     accounts: &[AccountId],
     system_currencies: &[Currency],
-) -> Result<Ledger, StoreError> {
+) -> Result<Vec<Account>, StoreError> {
     let ids: Vec<Uuid> = accounts.iter().map(AccountId::as_uuid).collect();
     let currencies: Vec<&str> = system_currencies.iter().map(Currency::code).collect();
     // One list of ids, so the lock is a primary-key probe per account: an `OR` with the system
@@ -301,11 +289,9 @@ async fn lock_accounts(
     .fetch_all(&mut *connection)
     .await
     .map_err(map_error)?;
-    let accounts = rows
-        .into_iter()
+    rows.into_iter()
         .map(|row| row.into_account().map_err(internal))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Ledger::new(accounts))
+        .collect()
 }
 
 async fn write_effects(

@@ -310,7 +310,7 @@ impl Store for PgStore {
                 let pool = pool.clone();
                 // Each part shared, not copied, by every attempt the contention retries make.
                 retry::on_contention(no_retry_after, move || {
-                    ledger::execute(pool.clone(), Arc::clone(&part))
+                    ledger::run_part(pool.clone(), Arc::clone(&part))
                 })
             })
             .await;

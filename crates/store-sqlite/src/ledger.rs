@@ -2,18 +2,21 @@
 //! database's only write lock from its first statement, so every account it reads is as good
 //! as locked, and batches run one after another.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use coffre_domain::ids::{AccountId, EntryId, PaymentId, TransferId, UserId};
+use coffre_domain::audit::NewAuditEvent;
+use coffre_domain::ids::{AccountId, EntryId, PaymentId, SessionId, TransferId, UserId};
 use coffre_domain::ledger::{Account, Effects, Entry, Ledger, LedgerCheck, LedgerReport, Transfer};
 use coffre_domain::money::Currency;
 use coffre_domain::payment::AnyPayment;
 use coffre_domain::time::Timestamp;
 use coffre_store::idempotency::{ExistingKey, NewKey};
+use coffre_store::orchestrator::{BatchRun, KeyReads, LedgerBackend, run_batch};
 use coffre_store::{
-    AccountCheckRow, AccountColumns, AccountRow, BatchReads, EntryRow, Executed, IdempotencyKey,
-    LedgerRequest, LockPlan, Page, PageLimit, PartyFilter, PaymentColumns, PaymentRecord,
-    PaymentRow, StoreError, TransferRecord, TransferRow, decide_batch, system_account,
+    AccountCheckRow, AccountColumns, AccountRow, EntryRow, Executed, IdempotencyKey, LedgerRequest,
+    LockPlan, Page, PageLimit, PartyFilter, PaymentColumns, PaymentRecord, PaymentRow, SessionAuth,
+    StoreError, TransferRecord, TransferRow, system_account,
 };
 use futures_util::TryStreamExt;
 use sqlx::{Connection, SqliteConnection, SqlitePool};
@@ -26,61 +29,109 @@ use crate::transaction::BEGIN_IMMEDIATE;
 
 type DateTime = chrono::DateTime<chrono::Utc>;
 
-/// One run of a whole batch, on one connection within its deadline (see [`lease`]).
-pub(crate) async fn execute(
+/// One run of a whole batch, on one connection within its deadline (see [`lease`]). Under the
+/// write lock every key's record is read before its insert, so a run always commits.
+pub(crate) async fn run_part(
     pool: &SqlitePool,
     batch: Arc<Vec<LedgerRequest>>,
 ) -> Result<Vec<Executed>, StoreError> {
+    let plan = LockPlan::of(batch.iter());
     lease::run(pool, async |connection: &mut SqliteConnection| {
         let mut transaction = connection
             .begin_with(BEGIN_IMMEDIATE)
             .await
             .map_err(map_error)?;
-        let body = decide_and_write(&mut transaction, &batch).await;
-        lease::end(transaction, body).await
+        let run = run_batch(
+            &mut Statements(&mut transaction),
+            &batch,
+            &plan,
+            KeyReads::Read,
+        )
+        .await
+        .and_then(|run| match run {
+            BatchRun::Commit(executed) => Ok((executed, End::Commit)),
+            BatchRun::KeyExists => Err(StoreError::Internal(
+                "a key record appeared under the write lock".into(),
+            )),
+        });
+        lease::end(transaction, run).await
     })
     .await
 }
 
-async fn decide_and_write(
-    transaction: &mut SqliteConnection,
-    batch: &[LedgerRequest],
-) -> Result<(Vec<Executed>, End), StoreError> {
-    let mut reads = BatchReads::default();
-    for session_id in batch.iter().filter_map(LedgerRequest::session_id) {
-        // A session sending several commands of the batch is read once.
-        if reads.sessions.contains_key(&session_id) {
-            continue;
+/// The money path's statements on SQLite, inside the batch's `BEGIN IMMEDIATE` transaction:
+/// the write lock is held from the first statement, so every row read is as good as locked, and
+/// each read is a primary-key probe.
+struct Statements<'c>(&'c mut SqliteConnection);
+
+impl LedgerBackend for Statements<'_> {
+    async fn read_sessions(
+        &mut self,
+        ids: &[SessionId],
+    ) -> Result<HashMap<SessionId, SessionAuth>, StoreError> {
+        let mut sessions = HashMap::with_capacity(ids.len());
+        for id in ids {
+            if let Some(auth) = sessions::read_auth(self.0, id.as_uuid()).await? {
+                sessions.insert(*id, auth);
+            }
         }
-        if let Some(auth) = sessions::read_auth(transaction, session_id.as_uuid()).await? {
-            reads.sessions.insert(session_id, auth);
+        Ok(sessions)
+    }
+
+    async fn read_keys(
+        &mut self,
+        keys: &[(UserId, &IdempotencyKey)],
+    ) -> Result<HashMap<(UserId, IdempotencyKey), ExistingKey>, StoreError> {
+        let mut records = HashMap::new();
+        for (user, key) in keys {
+            if let Some(existing) = read_key(self.0, *user, key).await? {
+                records.insert((*user, (*key).clone()), existing);
+            }
         }
+        Ok(records)
     }
-    for (user, key) in batch.iter().filter_map(LedgerRequest::key) {
-        if let Some(existing) = read_key(transaction, user, key).await? {
-            reads.keys.insert((user, key.clone()), existing);
+
+    async fn lock_payments(&mut self, ids: &[PaymentId]) -> Result<Vec<AnyPayment>, StoreError> {
+        let mut payments = Vec::with_capacity(ids.len());
+        for id in ids {
+            payments.extend(load_payment(self.0, *id).await?);
         }
+        Ok(payments)
     }
-    let plan = LockPlan::of(batch);
-    let mut payments = Vec::new();
-    for id in &plan.payments {
-        payments.extend(load_payment(transaction, *id).await?);
+
+    async fn lock_accounts(
+        &mut self,
+        ids: &[AccountId],
+        system_currencies: &[Currency],
+    ) -> Result<Vec<Account>, StoreError> {
+        let mut accounts = Vec::with_capacity(ids.len().saturating_add(system_currencies.len()));
+        for id in ids {
+            accounts.extend(load_account(self.0, *id).await?);
+        }
+        for currency in system_currencies {
+            accounts.push(system_account_of(self.0, *currency).await?);
+        }
+        Ok(accounts)
     }
-    let mut accounts = Vec::new();
-    for id in plan.accounts_with(&payments) {
-        accounts.extend(load_account(transaction, id).await?);
+
+    async fn write_effects(
+        &mut self,
+        ledger: &Ledger,
+        effects: &Effects,
+    ) -> Result<(), StoreError> {
+        write_effects(self.0, ledger, effects).await
     }
-    for currency in &plan.system_currencies {
-        accounts.push(system_account_of(transaction, *currency).await?);
+
+    async fn insert_keys(&mut self, records: &[NewKey]) -> Result<bool, StoreError> {
+        for record in records {
+            insert_key(self.0, record).await?;
+        }
+        Ok(true)
     }
-    let mut ledger = Ledger::new(accounts).with_payments(payments);
-    let decided = decide_batch(batch, &reads, &mut ledger, Timestamp::now())?;
-    write_effects(transaction, &ledger, &decided.effects).await?;
-    for record in &decided.keys {
-        insert_key(transaction, record).await?;
+
+    async fn append_audit(&mut self, events: Vec<NewAuditEvent>) -> Result<(), StoreError> {
+        append_audit(self.0, events).await.map(drop)
     }
-    append_audit(transaction, decided.effects.audit).await?;
-    Ok((decided.executed, End::Commit))
 }
 
 async fn read_key(

@@ -278,7 +278,7 @@ impl Store for SqliteStore {
             let results = run_isolating(batch, |part, _no_retry_after| {
                 let pool = pool.clone();
                 // SQLite has no contention to retry: `BEGIN IMMEDIATE` waits for the lock.
-                async move { ledger::execute(&pool, part).await }
+                async move { ledger::run_part(&pool, part).await }
             })
             .await;
             Ok(results)

@@ -1,20 +1,19 @@
 //! What the money path hands a backend and gets back: commands with their origins and keys,
 //! each command's result, and the read models of accounts, transfers and entries.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
 use coffre_domain::audit::AuditContext;
-use coffre_domain::batch::{self, Caller, KeyCheck, Submitted, Verdict};
 use coffre_domain::ids::{AccountId, PaymentId, SessionId, UserId};
-use coffre_domain::ledger::{Action, CommandResult, Effects, Ledger, Transfer};
+use coffre_domain::ledger::{Action, CommandResult, Transfer};
 use coffre_domain::money::Currency;
 use coffre_domain::payment::AnyPayment;
 use coffre_domain::time::Timestamp;
 
-use crate::idempotency::{ExistingKey, Fingerprint, IdempotencyKey, NewKey, StoredResponse};
-use crate::identity::{SessionAuth, SessionRefused};
+use crate::idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
+use crate::identity::SessionRefused;
 use crate::{PageLimit, Store, StoreError};
 
 /// The caller's side of a keyed command: the response its key keeps for the ledger's result.
@@ -184,107 +183,6 @@ impl LockPlan {
     }
 }
 
-/// What a backend read, in the batch's transaction, before deciding it.
-#[derive(Debug, Default)]
-pub struct BatchReads {
-    /// The sessions the batch's requests name; a missing one does not exist.
-    pub sessions: HashMap<SessionId, SessionAuth>,
-    /// The records of the batch's keys that exist.
-    pub keys: HashMap<(UserId, IdempotencyKey), ExistingKey>,
-}
-
-/// A decided batch, for the backend to persist.
-#[derive(Debug)]
-pub struct DecidedBatch {
-    /// One per request, in request order.
-    pub executed: Vec<Executed>,
-    pub effects: Effects,
-    /// The key records to write with the effects (those whose responder kept a response), in
-    /// (user, key) order, not request order: an insert waits for another transaction's
-    /// uncommitted record of the same key, so two instances inserting crossing keys in request
-    /// order could each wait for the other (a deadlock); in one fixed order they cannot.
-    pub keys: Vec<NewKey>,
-}
-
-/// Decides a batch against what the backend read and locked ([`coffre_domain::batch`]), then
-/// asks each keyed request's responder for the response its key keeps.
-pub fn decide_batch(
-    batch: &[LedgerRequest],
-    reads: &BatchReads,
-    ledger: &mut Ledger,
-    now: Timestamp,
-) -> Result<DecidedBatch, StoreError> {
-    let existing = |user_id: UserId, key: &IdempotencyKey| reads.keys.get(&(user_id, key.clone()));
-    let submitted = batch.iter().map(|request| Submitted {
-        caller: match &request.origin {
-            Origin::System => Caller::System,
-            Origin::User {
-                session_id,
-                user_id,
-                idempotency,
-            } => Caller::User {
-                user_id: *user_id,
-                session: reads.sessions.get(session_id).map(SessionAuth::state),
-                key: idempotency.as_ref().map(|keyed| KeyCheck {
-                    key: &keyed.key,
-                    fingerprint: keyed.fingerprint,
-                    recorded: existing(*user_id, &keyed.key).map(|record| record.fingerprint),
-                }),
-            },
-        },
-        context: &request.context,
-        action: &request.action,
-    });
-    let (verdicts, effects) = batch::decide_batch(submitted, ledger, now)
-        .map_err(|error| StoreError::Internal(error.into()))?;
-    let mut executed = Vec::with_capacity(batch.len());
-    let mut keys = Vec::new();
-    for (request, verdict) in batch.iter().zip(verdicts) {
-        let keyed = match &request.origin {
-            Origin::User {
-                user_id,
-                idempotency: Some(keyed),
-                ..
-            } => Some((*user_id, keyed)),
-            _ => None,
-        };
-        executed.push(match verdict {
-            Verdict::Decided(result) => {
-                let response = keyed.and_then(|(user_id, keyed)| {
-                    let response = keyed.responder.response_to_keep(&result)?;
-                    keys.push(NewKey {
-                        user_id,
-                        key: keyed.key.clone(),
-                        fingerprint: keyed.fingerprint,
-                        response: response.clone(),
-                    });
-                    Some(response)
-                });
-                Executed::Decided { result, response }
-            }
-            Verdict::Replay => {
-                match keyed.and_then(|(user_id, keyed)| existing(user_id, &keyed.key)) {
-                    Some(record) => Executed::Replayed(record.response.clone()),
-                    None => {
-                        return Err(StoreError::Internal(
-                            "a replay without the record it replays".into(),
-                        ));
-                    }
-                }
-            }
-            Verdict::KeyReused => Executed::KeyReused,
-            Verdict::KeyInUse => Executed::KeyInUse,
-            Verdict::Unauthenticated(refused) => Executed::Unauthenticated(refused),
-        });
-    }
-    keys.sort_unstable_by(|a, b| (a.user_id, &a.key).cmp(&(b.user_id, &b.key)));
-    Ok(DecidedBatch {
-        executed,
-        effects,
-        keys,
-    })
-}
-
 /// One page of the expiry sweep: how many due authorizations it looked at, and how many of
 /// them it expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,77 +227,4 @@ pub async fn expire_due_authorizations(
         .filter(|result| matches!(result, Ok(Executed::Decided { result: Ok(_), .. })))
         .count();
     Ok(ExpiryPage { looked_at, expired })
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
-mod tests {
-    use coffre_domain::ids::AccountId;
-    use coffre_domain::money::Currency;
-    use coffre_domain::user::{Email, Role};
-
-    use super::*;
-    use crate::User;
-
-    struct Keep;
-
-    impl Responder for Keep {
-        fn response_to_keep(&self, _: &CommandResult) -> Option<StoredResponse> {
-            Some(StoredResponse {
-                status: 201,
-                body: Vec::new(),
-            })
-        }
-    }
-
-    #[test]
-    fn key_records_come_out_in_key_order_whatever_the_request_order() {
-        let now = Timestamp::now();
-        let user = User {
-            id: UserId::new(),
-            email: Email::parse("keys@order.test").unwrap(),
-            role: Role::User,
-            disabled: false,
-            created_at: now,
-            updated_at: now,
-        };
-        let session_id = SessionId::new();
-        let opening = |text: &str| LedgerRequest {
-            origin: Origin::User {
-                session_id,
-                user_id: user.id,
-                idempotency: Some(Keyed {
-                    key: IdempotencyKey::parse(text).unwrap(),
-                    fingerprint: Fingerprint([0; 32]),
-                    responder: Arc::new(Keep),
-                }),
-            },
-            context: AuditContext::default(),
-            action: Action::OpenAccount {
-                id: AccountId::new(),
-                owner_id: user.id,
-                currency: Currency::parse("EUR").unwrap(),
-                name: None,
-            },
-        };
-        let batch = vec![opening("c"), opening("a"), opening("b")];
-        let mut reads = BatchReads::default();
-        reads.sessions.insert(
-            session_id,
-            SessionAuth {
-                user: user.clone(),
-                revoked: false,
-                expires_at: Timestamp::from_datetime(
-                    now.as_datetime() + chrono::TimeDelta::hours(1),
-                ),
-            },
-        );
-        let decided = decide_batch(&batch, &reads, &mut Ledger::new(Vec::new()), now).unwrap();
-        let keys: Vec<&str> = decided
-            .keys
-            .iter()
-            .map(|record| record.key.as_str())
-            .collect();
-        assert_eq!(keys, ["a", "b", "c"]);
-    }
 }

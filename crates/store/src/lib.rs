@@ -2,8 +2,9 @@
 //! of stored audit rows both backends share, and (with the `conformance` feature) the suite
 //! every backend must pass.
 //!
-//! Store methods are whole business operations: each backend owns its transactions, its SQL and
-//! its locking, and no transaction object crosses this boundary.
+//! Store methods are whole business operations: each backend owns its transactions and its SQL,
+//! and no transaction object crosses this boundary. The money path's steps, and so its lock
+//! order, are written once, in [`orchestrator`], over the statements each backend supplies.
 
 use async_trait::async_trait;
 use coffre_domain::audit::{AuditContext, AuditEvent, ChainHead, ChainReport, NewAuditEvent};
@@ -25,6 +26,7 @@ pub mod identity_events;
 mod ledger;
 mod ledger_rows;
 mod login_throttle;
+pub mod orchestrator;
 mod page;
 mod rows;
 
@@ -39,8 +41,8 @@ pub use identity::{
     UserChanges,
 };
 pub use ledger::{
-    BatchReads, DecidedBatch, Executed, ExpiryPage, Keyed, LedgerRequest, LockPlan, Origin,
-    PartyFilter, PaymentRecord, Responder, TransferRecord, decide_batch, expire_due_authorizations,
+    Executed, ExpiryPage, Keyed, LedgerRequest, LockPlan, Origin, PartyFilter, PaymentRecord,
+    Responder, TransferRecord, expire_due_authorizations,
 };
 pub use ledger_rows::{
     AccountCheckRow, AccountColumns, AccountRow, CorruptLedgerRow, EntryRow, PaymentColumns,
@@ -240,12 +242,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     // The ledger.
 
-    /// The engine's one door (DESIGN.md §2): in one transaction, reads the requests' sessions
-    /// and key records, locks every account the batch touches in ascending id order (creating
-    /// missing system accounts first), decides the batch with [`decide_batch`], writes the
-    /// effects and each keyed request's record with its rendered response, appends the audit
-    /// events and commits; contention is retried with the whole batch. It runs to its end even
-    /// if the caller's future is dropped.
+    /// The engine's one door (DESIGN.md §2): runs the batch in one transaction through
+    /// [`orchestrator::run_batch`] (sessions and key records read, payments and accounts
+    /// locked in ascending id order, the batch decided by the domain, the effects, the key
+    /// records each request's responder kept and the audit events written) and commits;
+    /// contention is retried with the whole batch. It runs to its end even if the caller's
+    /// future is dropped.
     ///
     /// Each run has [`ATTEMPT_DEADLINE`] and the batch [`BATCH_BUDGET`]; a command whose own
     /// data the database refuses fails alone (see [`run_isolating`]), a fault of the database
