@@ -1,4 +1,4 @@
-//! Group commit (DESIGN.md §2): one task in front of `Store::execute` gathers the commands that
+//! Group commit (DESIGN.md §2): one task in front of `Store::commit_batch` gathers the commands that
 //! arrive while the previous batch commits into the next batch, up to [`MAX_BATCH`]. Idle, a
 //! command commits alone; under load, many share one transaction: one lock of each account,
 //! one audit-chain append, one commit. Each command keeps its own outcome (the ledger decides
@@ -43,7 +43,7 @@ impl Dispatcher {
     }
 
     /// Runs one command in the next batch and returns its own result.
-    pub async fn execute(&self, request: LedgerRequest) -> Result<Executed, StoreError> {
+    pub async fn enqueue(&self, request: LedgerRequest) -> Result<Executed, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(Job { request, reply })
@@ -65,7 +65,7 @@ async fn dispatch(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
         metrics::engine_batch(requests.len());
         // Bounded, so that a batch stuck on a dead connection cannot hold up every command
         // queued behind it: the store keeps its own deadlines, this is the backstop.
-        let results = match tokio::time::timeout(BATCH_WAIT, store.execute(requests)).await {
+        let results = match tokio::time::timeout(BATCH_WAIT, store.commit_batch(requests)).await {
             Ok(results) => results,
             Err(_elapsed) => {
                 tracing::error!("a ledger batch outlived its deadline; its commands answer 503");

@@ -27,7 +27,7 @@ use crate::state::AppState;
 /// is stored in the effect's own transaction.
 /// `success` is the status of an accepted command whose outcome is an account or a payment
 /// (201 when it creates one, 200 when it changes one); a movement always answers 201.
-pub(crate) async fn execute(
+pub(crate) async fn submit(
     state: &AppState,
     bearer: &Bearer,
     key: Option<IdempotencyKey>,
@@ -53,7 +53,7 @@ pub(crate) async fn execute(
         context: bearer.audit(),
         action,
     };
-    match state.dispatcher().execute(request).await? {
+    match state.dispatcher().enqueue(request).await? {
         Executed::Decided { result, response } => {
             metrics::ledger_command(action_name, &outcome(&result));
             // A key's response was rendered in its transaction; the rest are rendered here.

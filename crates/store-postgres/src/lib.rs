@@ -302,7 +302,7 @@ impl Store for PgStore {
             .await
     }
 
-    async fn execute(&self, batch: Vec<LedgerRequest>) -> Vec<Result<Executed, StoreError>> {
+    async fn commit_batch(&self, batch: Vec<LedgerRequest>) -> Vec<Result<Executed, StoreError>> {
         let size = batch.len();
         let pool = self.pool.clone();
         detached::run(async move {

@@ -43,7 +43,7 @@ fn sweep_of_nothing() -> Vec<LedgerRequest> {
 }
 
 async fn execute(store: &PgStore) -> Result<Executed, StoreError> {
-    let mut results = tokio::time::timeout(HANG_GUARD, store.execute(sweep_of_nothing()))
+    let mut results = tokio::time::timeout(HANG_GUARD, store.commit_batch(sweep_of_nothing()))
         .await
         .expect("the batch ended");
     assert_eq!(results.len(), 1);

@@ -271,7 +271,7 @@ impl Store for SqliteStore {
         audit::events_after(&self.pool, after_seq).await
     }
 
-    async fn execute(&self, batch: Vec<LedgerRequest>) -> Vec<Result<Executed, StoreError>> {
+    async fn commit_batch(&self, batch: Vec<LedgerRequest>) -> Vec<Result<Executed, StoreError>> {
         let size = batch.len();
         let pool = self.pool.clone();
         detached::run(async move {

@@ -17,7 +17,7 @@ pub const ATTEMPT_DEADLINE: Duration = Duration::from_secs(5);
 /// much time since the batch began; its commands not yet decided answer 503.
 pub const BATCH_BUDGET: Duration = Duration::from_secs(10);
 
-/// The longest a caller of [`Store::execute`](crate::Store::execute) has to wait: every run
+/// The longest a caller of [`Store::commit_batch`](crate::Store::commit_batch) has to wait: every run
 /// starts within the budget and ends within its deadline. A second more for the task hops.
 pub const BATCH_WAIT: Duration = Duration::from_secs(16);
 

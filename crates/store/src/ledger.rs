@@ -57,7 +57,7 @@ pub enum Origin {
     System,
 }
 
-/// One command of a batch given to [`Store::execute`](crate::Store::execute).
+/// One command of a batch given to [`Store::commit_batch`](crate::Store::commit_batch).
 #[derive(Debug, Clone)]
 pub struct LedgerRequest {
     pub origin: Origin,
@@ -218,7 +218,7 @@ pub async fn expire_due_authorizations(
         .collect();
     // Expiring is idempotent by state (an expired payment is no longer due), so a sweep that
     // failed after committing (an ambiguous commit) only finds less to do next time.
-    let results = store.execute(batch).await;
+    let results = store.commit_batch(batch).await;
     if let Some(error) = results.iter().find_map(|result| result.as_ref().err()) {
         return Err(error.duplicate());
     }

@@ -252,7 +252,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Each run has [`ATTEMPT_DEADLINE`] and the batch [`BATCH_BUDGET`]; a command whose own
     /// data the database refuses fails alone (see [`run_isolating`]), a fault of the database
     /// fails the commands it reaches. One result per request, in request order.
-    async fn execute(&self, batch: Vec<LedgerRequest>) -> Vec<Result<Executed, StoreError>>;
+    async fn commit_batch(&self, batch: Vec<LedgerRequest>) -> Vec<Result<Executed, StoreError>>;
 
     async fn find_account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
 
@@ -319,7 +319,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Page<PaymentRecord>, StoreError>;
 
     /// Authorized payments whose deadline is at or before `now`, oldest deadline first, at
-    /// most `limit`: what the expiry sweep hands to `execute`.
+    /// most `limit`: what the expiry sweep hands to `commit_batch`.
     async fn due_authorizations(
         &self,
         now: Timestamp,

@@ -146,7 +146,7 @@ impl<B: CommandBody, K: KeyRule> FromRequest<AppState> for Command<B, K> {
 
 impl<B, K> Command<B, K> {
     /// Builds the action from the body and the route's `{id}`, and submits it. `success` is as
-    /// [`engine::execute`] takes it.
+    /// [`engine::submit`] takes it.
     pub(crate) async fn submit(
         self,
         state: &AppState,
@@ -196,7 +196,7 @@ impl Ready {
         action: Action,
         success: StatusCode,
     ) -> Result<Response, ApiError> {
-        engine::execute(
+        engine::submit(
             state,
             &self.bearer,
             self.key,

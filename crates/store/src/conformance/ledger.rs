@@ -102,7 +102,7 @@ fn request(person: Person, action: Action) -> LedgerRequest {
 
 async fn run(store: &dyn Store, batch: Vec<LedgerRequest>) -> Vec<Executed> {
     store
-        .execute(batch)
+        .commit_batch(batch)
         .await
         .into_iter()
         .map(Result::unwrap)
@@ -261,7 +261,7 @@ pub async fn ledger_a_row_the_database_refuses_fails_only_its_command(store: &dy
         },
     );
     let results = store
-        .execute(vec![
+        .commit_batch(vec![
             deposit(admin, a.id, 1_000),
             deposit_keyed(admin, a.id, "isolated-1", 1),
             transfer(alice, a.id, b.id, 300),
@@ -543,7 +543,7 @@ pub async fn ledger_concurrent_opposite_transfers_conserve(store: &dyn Store) {
         } else {
             transfer(bob, b.id, a.id, 70)
         };
-        store.execute(vec![request])
+        store.commit_batch(vec![request])
     });
     for mut results in join_all(batches).await {
         let executed = results
