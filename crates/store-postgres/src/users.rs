@@ -1,11 +1,12 @@
 //! Users in PostgreSQL: registration, the admin command, lookups and an admin's changes under
 //! the last-admin guard.
 
-use coffre_domain::audit::AuditContext;
+use coffre_domain::audit::{AuditContext, NewAuditEvent};
 use coffre_domain::ids::UserId;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::{Email, Role};
 use coffre_store::identity_events::{password_reset, registered, user_changed, users_listed};
+use coffre_store::user_update::{UserUpdateBackend, update_user};
 use coffre_store::{
     CreateUser, EnsureAdmin, LoginRecord, NewUser, Page, PageLimit, PasswordHash,
     SessionRevocation, StoreError, UpdateUser, User, UserChanges, UserRow,
@@ -215,53 +216,67 @@ pub(crate) async fn update(
     ctx: AuditContext,
 ) -> Result<UpdateUser, StoreError> {
     let mut transaction = pool.begin().await.map_err(map_error)?;
-    sqlx::query!("SELECT pg_advisory_xact_lock($1)", LAST_ADMIN_GUARD_LOCK)
-        .execute(&mut *transaction)
+    let update = update_user(&mut UserStatements(&mut transaction), id, changes, &ctx).await?;
+    // An answer that wrote nothing rolls back at once rather than when the dropped
+    // transaction's connection is next used: it holds the guard lock other admin changes wait
+    // for.
+    if update.commit {
+        transaction.commit().await
+    } else {
+        transaction.rollback().await
+    }
+    .map_err(map_error)?;
+    Ok(update.outcome)
+}
+
+/// An admin's change's statements on PostgreSQL.
+struct UserStatements<'c>(&'c mut PgConnection);
+
+impl UserUpdateBackend for UserStatements<'_> {
+    /// Takes the guard lock first, then the user's row.
+    async fn lock_user(&mut self, id: UserId) -> Result<Option<User>, StoreError> {
+        sqlx::query!("SELECT pg_advisory_xact_lock($1)", LAST_ADMIN_GUARD_LOCK)
+            .execute(&mut *self.0)
+            .await
+            .map_err(map_error)?;
+        sqlx::query_as!(
+            UserRow,
+            "SELECT id, email, role, disabled, created_at, updated_at \
+             FROM users WHERE id = $1 FOR UPDATE",
+            id.as_uuid(),
+        )
+        .fetch_optional(&mut *self.0)
+        .await
+        .map_err(map_error)?
+        .map(decode)
+        .transpose()
+    }
+
+    async fn active_admins(&mut self) -> Result<i64, StoreError> {
+        active_admins(self.0).await
+    }
+
+    async fn write_user(&mut self, user: &User) -> Result<(), StoreError> {
+        sqlx::query!(
+            "UPDATE users SET role = $2, disabled = $3, updated_at = $4 WHERE id = $1",
+            user.id.as_uuid(),
+            user.role.as_str(),
+            user.disabled,
+            user.updated_at.as_datetime(),
+        )
+        .execute(&mut *self.0)
         .await
         .map_err(map_error)?;
-    let row = sqlx::query_as!(
-        UserRow,
-        "SELECT id, email, role, disabled, created_at, updated_at \
-         FROM users WHERE id = $1 FOR UPDATE",
-        id.as_uuid(),
-    )
-    .fetch_optional(&mut *transaction)
-    .await
-    .map_err(map_error)?;
-    // Every early answer rolls back at once rather than when the dropped transaction's
-    // connection is next used: it holds the guard lock other admin changes wait for.
-    let Some(row) = row else {
-        transaction.rollback().await.map_err(map_error)?;
-        return Ok(UpdateUser::NotFound);
-    };
-    let before = decode(row)?;
-    let now = Timestamp::now();
-    let Some(after) = changes.applied_to(&before, now) else {
-        transaction.rollback().await.map_err(map_error)?;
-        return Ok(UpdateUser::Updated(before));
-    };
-    let removes_an_admin = before.is_active_admin() && !after.is_active_admin();
-    if removes_an_admin && active_admins(&mut transaction).await? <= 1 {
-        transaction.rollback().await.map_err(map_error)?;
-        return Ok(UpdateUser::LastAdmin);
+        Ok(())
     }
-    sqlx::query!(
-        "UPDATE users SET role = $2, disabled = $3, updated_at = $4 WHERE id = $1",
-        id.as_uuid(),
-        after.role.as_str(),
-        after.disabled,
-        now.as_datetime(),
-    )
-    .execute(&mut *transaction)
-    .await
-    .map_err(map_error)?;
-    if after.disabled && !before.disabled {
-        crate::sessions::revoke_all_of(&mut transaction, id, now, SessionRevocation::UserDisabled)
-            .await?;
+
+    async fn revoke_sessions(&mut self, id: UserId, now: Timestamp) -> Result<(), StoreError> {
+        crate::sessions::revoke_all_of(self.0, id, now, SessionRevocation::UserDisabled).await
     }
-    append_audit(&mut transaction, user_changed(&before, &after, &ctx)).await?;
-    transaction.commit().await.map_err(map_error)?;
-    Ok(UpdateUser::Updated(after))
+
+    async fn append_audit(&mut self, events: Vec<NewAuditEvent>) -> Result<(), StoreError> {
+        append_audit(self.0, events).await.map(drop)
+    }
 }
 
 /// Admins who can still log in, as committed now: under the guard lock, every change that

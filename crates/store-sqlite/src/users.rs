@@ -3,11 +3,12 @@
 //! write lock from its first statement: changes are serial, so counting the admins and then
 //! removing one cannot race.
 
-use coffre_domain::audit::AuditContext;
+use coffre_domain::audit::{AuditContext, NewAuditEvent};
 use coffre_domain::ids::UserId;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::{Email, Role};
 use coffre_store::identity_events::{password_reset, registered, user_changed, users_listed};
+use coffre_store::user_update::{UserUpdateBackend, update_user};
 use coffre_store::{
     CreateUser, EnsureAdmin, LoginRecord, NewUser, Page, PageLimit, PasswordHash,
     SessionRevocation, StoreError, UpdateUser, User, UserChanges, UserRow,
@@ -256,41 +257,53 @@ pub(crate) async fn update(
     ctx: &AuditContext,
 ) -> Result<UpdateUser, StoreError> {
     let mut transaction = begin_immediate(pool).await?;
-    // Every early answer rolls back at once: the transaction holds the write lock.
-    let Some(before) = find_by_id(&mut transaction, id).await? else {
-        transaction.rollback().await.map_err(map_error)?;
-        return Ok(UpdateUser::NotFound);
-    };
-    let now = Timestamp::now();
-    let Some(after) = changes.applied_to(&before, now) else {
-        transaction.rollback().await.map_err(map_error)?;
-        return Ok(UpdateUser::Updated(before));
-    };
-    let removes_an_admin = before.is_active_admin() && !after.is_active_admin();
-    if removes_an_admin && active_admins(&mut transaction).await? <= 1 {
-        transaction.rollback().await.map_err(map_error)?;
-        return Ok(UpdateUser::LastAdmin);
+    let update = update_user(&mut UserStatements(&mut transaction), id, changes, ctx).await?;
+    // An answer that wrote nothing rolls back at once: the transaction holds the write lock.
+    if update.commit {
+        transaction.commit().await
+    } else {
+        transaction.rollback().await
     }
-    let user_id = id.as_uuid();
-    let role = after.role.as_str();
-    let updated_at = now.as_datetime();
-    sqlx::query!(
-        "UPDATE users SET role = ?2, disabled = ?3, updated_at = ?4 WHERE id = ?1",
-        user_id,
-        role,
-        after.disabled,
-        updated_at,
-    )
-    .execute(&mut *transaction)
-    .await
     .map_err(map_error)?;
-    if after.disabled && !before.disabled {
-        crate::sessions::revoke_all_of(&mut transaction, id, now, SessionRevocation::UserDisabled)
-            .await?;
+    Ok(update.outcome)
+}
+
+/// An admin's change's statements on SQLite, under the write lock `BEGIN IMMEDIATE` took.
+struct UserStatements<'c>(&'c mut SqliteConnection);
+
+impl UserUpdateBackend for UserStatements<'_> {
+    async fn lock_user(&mut self, id: UserId) -> Result<Option<User>, StoreError> {
+        find_by_id(self.0, id).await
     }
-    append_audit(&mut transaction, user_changed(&before, &after, ctx)).await?;
-    transaction.commit().await.map_err(map_error)?;
-    Ok(UpdateUser::Updated(after))
+
+    async fn active_admins(&mut self) -> Result<i64, StoreError> {
+        active_admins(self.0).await
+    }
+
+    async fn write_user(&mut self, user: &User) -> Result<(), StoreError> {
+        let user_id = user.id.as_uuid();
+        let role = user.role.as_str();
+        let updated_at = user.updated_at.as_datetime();
+        sqlx::query!(
+            "UPDATE users SET role = ?2, disabled = ?3, updated_at = ?4 WHERE id = ?1",
+            user_id,
+            role,
+            user.disabled,
+            updated_at,
+        )
+        .execute(&mut *self.0)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn revoke_sessions(&mut self, id: UserId, now: Timestamp) -> Result<(), StoreError> {
+        crate::sessions::revoke_all_of(self.0, id, now, SessionRevocation::UserDisabled).await
+    }
+
+    async fn append_audit(&mut self, events: Vec<NewAuditEvent>) -> Result<(), StoreError> {
+        append_audit(self.0, events).await.map(drop)
+    }
 }
 
 /// Admins who can still log in.

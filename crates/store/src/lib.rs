@@ -29,6 +29,7 @@ mod login_throttle;
 pub mod orchestrator;
 mod page;
 mod rows;
+pub mod user_update;
 
 pub use batch::{ATTEMPT_DEADLINE, BATCH_BUDGET, BATCH_WAIT, DeadlineExceeded, run_isolating};
 pub use chain_check::{ChainCheck, walk_chain};
