@@ -238,19 +238,28 @@ async fn open_account(http: &Http, token: &str) -> String {
     body["id"].as_str().unwrap().to_owned()
 }
 
+/// Logins in flight at once during setup. The login throttle charges every attempt to the
+/// client IP before its password is checked (and refunds it on success), so more than its 20
+/// free failures in flight at once from one IP are refused with 429, as parallel guesses are.
+const SETUP_LOGINS_IN_FLIGHT: usize = 8;
+
 async fn setup(http: Http, customers: usize, accounts: usize) -> Bank {
     let admin = login(&http, "bench@coffre.test").await;
+    let logins = Arc::new(tokio::sync::Semaphore::new(SETUP_LOGINS_IN_FLIGHT));
     let per_customer = accounts.div_ceil(customers).max(1);
     let mut handles = Vec::new();
     for n in 0..customers {
-        let (http, admin) = (http.clone(), admin.clone());
+        let (http, admin, logins) = (http.clone(), admin.clone(), Arc::clone(&logins));
         handles.push(tokio::spawn(async move {
             let email = format!("customer{n}@bench.test");
             let (status, body) = http
                 .call("POST", "/v1/auth/register", None, None, Some(json!({"email": email, "password": PASSWORD})))
                 .await;
             assert_eq!(status, 201, "{body}");
-            let token = login(&http, &email).await;
+            let token = {
+                let _slot = logins.acquire().await.unwrap();
+                login(&http, &email).await
+            };
             let mut accounts = Vec::new();
             for _ in 0..per_customer {
                 let account = open_account(&http, &token).await;
