@@ -109,6 +109,58 @@ impl fmt::Display for AuditAction {
     }
 }
 
+/// What an event is about, in snake_case on the wire and in storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceType {
+    User,
+    Session,
+    Account,
+    /// An account's ledger lines, read through the account (`resource_id` is the account's),
+    /// and likewise its balance at an instant and its statement.
+    AccountEntries,
+    AccountBalance,
+    AccountStatement,
+    Transfer,
+    Payment,
+}
+
+impl ResourceType {
+    pub const ALL: [ResourceType; 8] = [
+        Self::User,
+        Self::Session,
+        Self::Account,
+        Self::AccountEntries,
+        Self::AccountBalance,
+        Self::AccountStatement,
+        Self::Transfer,
+        Self::Payment,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Session => "session",
+            Self::Account => "account",
+            Self::AccountEntries => "account_entries",
+            Self::AccountBalance => "account_balance",
+            Self::AccountStatement => "account_statement",
+            Self::Transfer => "transfer",
+            Self::Payment => "payment",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+impl fmt::Display for ResourceType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Who asked, from where: attached to every event of one request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditContext {
@@ -122,7 +174,7 @@ pub struct AuditContext {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAuditEvent {
     pub action: AuditAction,
-    pub resource_type: String,
+    pub resource_type: ResourceType,
     pub resource_id: Option<String>,
     pub old_value: Option<Value>,
     pub new_value: Option<Value>,
@@ -133,14 +185,14 @@ impl NewAuditEvent {
     /// A manager or admin read other people's data: one resource (`resource_id`), or a list
     /// page (the `ids` it showed).
     pub fn read(
-        resource_type: &str,
+        resource_type: ResourceType,
         resource_id: Option<String>,
         ids: Vec<String>,
         context: AuditContext,
     ) -> Self {
         Self {
             action: AuditAction::Read,
-            resource_type: resource_type.to_owned(),
+            resource_type,
             new_value: (resource_id.is_none()).then(|| serde_json::json!({ "ids": ids })),
             resource_id,
             old_value: None,
@@ -200,7 +252,7 @@ pub struct AuditEvent {
     pub occurred_at: Timestamp,
     pub actor_id: Option<UserId>,
     pub action: AuditAction,
-    pub resource_type: String,
+    pub resource_type: ResourceType,
     pub resource_id: Option<String>,
     pub old_value: Option<Value>,
     pub new_value: Option<Value>,
@@ -273,7 +325,7 @@ impl AuditEvent {
         let actor = self.actor_id.map(|id| id.as_uuid());
         field(actor.as_ref().map(|uuid| uuid.as_bytes().as_slice()));
         field(Some(self.action.as_str().as_bytes()));
-        field(Some(self.resource_type.as_bytes()));
+        field(Some(self.resource_type.as_str().as_bytes()));
         field(self.resource_id.as_deref().map(str::as_bytes));
         let old_value = self.old_value.as_ref().map(canonical_json);
         field(old_value.as_deref().map(str::as_bytes));
@@ -393,7 +445,7 @@ mod tests {
     fn event(action: AuditAction, new_value: Option<Value>) -> NewAuditEvent {
         NewAuditEvent {
             action,
-            resource_type: "account".into(),
+            resource_type: ResourceType::Account,
             resource_id: Some("abc".into()),
             old_value: None,
             new_value,
@@ -486,5 +538,15 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", action.as_str()));
         }
         assert_eq!(AuditAction::parse("transfer"), None);
+    }
+
+    #[test]
+    fn resource_types_round_trip_through_their_names() {
+        for kind in ResourceType::ALL {
+            assert_eq!(ResourceType::parse(kind.as_str()), Some(kind));
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{kind}\""));
+        }
+        assert_eq!(ResourceType::parse("ACCOUNT"), None);
     }
 }

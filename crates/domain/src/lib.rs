@@ -4,6 +4,7 @@ pub mod access;
 pub mod audit;
 pub mod batch;
 pub mod idempotency;
+pub mod identity_events;
 pub mod ids;
 pub mod ledger;
 pub mod money;

@@ -5,6 +5,27 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use validator::ValidateEmail;
 
+use crate::ids::UserId;
+use crate::time::Timestamp;
+
+/// A person allowed to log in, without the password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: Email,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl User {
+    /// Counts toward the admins that must remain: an admin who can still log in.
+    pub fn is_active_admin(&self) -> bool {
+        self.role == Role::Admin && !self.disabled
+    }
+}
+
 /// `user` < `manager` < `admin`: each role can do all the one below it can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -130,6 +151,22 @@ mod tests {
             serde_json::to_string(&Role::Manager).unwrap(),
             "\"manager\""
         );
+    }
+
+    #[test]
+    fn only_an_enabled_admin_is_an_active_admin() {
+        let user = |role, disabled| User {
+            id: UserId::new(),
+            email: Email::parse("a@example.com").unwrap(),
+            role,
+            disabled,
+            created_at: Timestamp::now(),
+            updated_at: Timestamp::now(),
+        };
+        assert!(user(Role::Admin, false).is_active_admin());
+        assert!(!user(Role::Admin, true).is_active_admin());
+        assert!(!user(Role::Manager, false).is_active_admin());
+        assert!(!user(Role::User, true).is_active_admin());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use coffre_domain::audit::{
     AuditAction, AuditContext, AuditEvent, ChainHash, ChainHead, ChainReport, ChainVerifier,
-    NewAuditEvent,
+    NewAuditEvent, ResourceType,
 };
 use coffre_domain::ids::UserId;
 use coffre_domain::time::Timestamp;
@@ -14,7 +14,7 @@ use serde_json::json;
 fn event(n: u32) -> NewAuditEvent {
     NewAuditEvent {
         action: AuditAction::Deposit,
-        resource_type: "transfer".into(),
+        resource_type: ResourceType::Transfer,
         resource_id: Some(format!("t-{n}")),
         old_value: None,
         new_value: Some(json!({ "n": n })),
@@ -73,21 +73,31 @@ fn a_read_event_names_one_resource_or_the_ids_of_a_page() {
         request_id: Some("req-9".into()),
         ..AuditContext::default()
     };
-    let one = NewAuditEvent::read("account", Some("a-1".into()), vec![], context.clone());
+    let one = NewAuditEvent::read(
+        ResourceType::Account,
+        Some("a-1".into()),
+        vec![],
+        context.clone(),
+    );
     assert_eq!(
         one,
         NewAuditEvent {
             action: AuditAction::Read,
-            resource_type: "account".into(),
+            resource_type: ResourceType::Account,
             resource_id: Some("a-1".into()),
             old_value: None,
             new_value: None,
             context: context.clone(),
         }
     );
-    let page = NewAuditEvent::read("transfer", None, vec!["t-1".into(), "t-2".into()], context);
+    let page = NewAuditEvent::read(
+        ResourceType::Transfer,
+        None,
+        vec!["t-1".into(), "t-2".into()],
+        context,
+    );
     assert_eq!(page.resource_id, None);
-    assert_eq!(page.resource_type, "transfer");
+    assert_eq!(page.resource_type, ResourceType::Transfer);
     assert_eq!(page.new_value, Some(json!({"ids": ["t-1", "t-2"]})));
 }
 

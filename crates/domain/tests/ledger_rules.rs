@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, TimeDelta};
 use coffre_domain::access::Actor;
-use coffre_domain::audit::{AuditAction, AuditContext, NewAuditEvent};
+use coffre_domain::audit::{AuditAction, AuditContext, NewAuditEvent, ResourceType};
 use coffre_domain::ids::{AccountId, PaymentId, TransferId, UserId};
 use coffre_domain::ledger::{
     Account, AccountCheck, AccountStatus, Action, Command, CommandResult, Effects, Ledger,
@@ -664,7 +664,7 @@ fn a_transfer_may_spend_exactly_what_is_available_and_not_a_cent_more() {
         effects.audit,
         [NewAuditEvent {
             action: AuditAction::Transfer,
-            resource_type: "transfer".into(),
+            resource_type: ResourceType::Transfer,
             resource_id: Some(t.id.to_string()),
             old_value: None,
             new_value: Some(json!({
@@ -894,7 +894,7 @@ fn creating_a_payment_records_it_pending_and_moves_nothing() {
     assert_eq!(effects.payments_opened, BTreeSet::from([id]));
     assert!(effects.changed.is_empty() && effects.entries.is_empty());
     assert_eq!(actions(&effects), [AuditAction::PaymentCreated]);
-    assert_eq!(effects.audit[0].resource_type, "payment");
+    assert_eq!(effects.audit[0].resource_type, ResourceType::Payment);
     assert_eq!(effects.audit[0].resource_id, Some(id.to_string()));
     assert_eq!(effects.audit[0].old_value, None);
     assert_eq!(

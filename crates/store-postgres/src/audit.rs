@@ -117,7 +117,7 @@ impl Columns {
             action: events.iter().map(|event| event.action.as_str()).collect(),
             resource_type: events
                 .iter()
-                .map(|event| event.resource_type.clone())
+                .map(|event| event.resource_type.as_str().to_owned())
                 .collect(),
             resource_id: events
                 .iter()

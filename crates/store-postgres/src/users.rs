@@ -2,10 +2,10 @@
 //! the last-admin guard.
 
 use coffre_domain::audit::{AuditContext, NewAuditEvent};
+use coffre_domain::identity_events::{password_reset, registered, user_changed, users_listed};
 use coffre_domain::ids::UserId;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::{Email, Role};
-use coffre_store::identity_events::{password_reset, registered, user_changed, users_listed};
 use coffre_store::user_update::{UserUpdateBackend, update_user};
 use coffre_store::{
     CreateUser, EnsureAdmin, LoginRecord, NewUser, Page, PageLimit, PasswordHash,

@@ -43,6 +43,7 @@ pub(crate) async fn append_audit(
         let occurred_at = event.occurred_at.as_datetime();
         let actor_id = event.actor_id.map(|id| id.as_uuid());
         let action = event.action.as_str();
+        let resource_type = event.resource_type.as_str();
         let old_value = event.old_value.as_ref().map(canonical_json);
         let new_value = event.new_value.as_ref().map(canonical_json);
         let prev_hash = event.prev_hash.0.as_slice();
@@ -56,7 +57,7 @@ pub(crate) async fn append_audit(
             occurred_at,
             actor_id,
             action,
-            event.resource_type,
+            resource_type,
             event.resource_id,
             old_value,
             new_value,

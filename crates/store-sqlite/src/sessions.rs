@@ -4,10 +4,10 @@
 //! it committed.
 
 use coffre_domain::audit::AuditContext;
+use coffre_domain::identity_events::{logged_in, logged_out, refresh_token_reused};
 use coffre_domain::ids::{SessionId, UserId};
 use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
-use coffre_store::identity_events::{logged_in, logged_out, refresh_token_reused};
 use coffre_store::{
     NewSession, RefreshOutcome, SessionAuth, SessionAuthRow, SessionRevocation, StoreError,
     TokenHash,
@@ -87,7 +87,7 @@ pub(crate) async fn create(
     .map_err(map_error)?;
     insert_token(&mut transaction, &new.refresh_token_hash, id, now).await?;
     throttle::settle_success(&mut transaction, keys).await?;
-    append_audit(&mut transaction, vec![logged_in(&new, ctx)]).await?;
+    append_audit(&mut transaction, vec![logged_in(new.id, new.user_id, ctx)]).await?;
     transaction.commit().await.map_err(map_error)
 }
 

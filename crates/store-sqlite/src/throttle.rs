@@ -3,10 +3,10 @@
 //! before them, so no more get through than the policy allows.
 
 use coffre_domain::audit::AuditContext;
+use coffre_domain::identity_events::login_failed;
 use coffre_domain::ids::UserId;
 use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
-use coffre_store::identity_events::login_failed;
 use coffre_store::{StoreError, ThrottleRow, lock_order, longest_wait};
 use sqlx::{SqliteConnection, SqlitePool};
 

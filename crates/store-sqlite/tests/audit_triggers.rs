@@ -4,7 +4,7 @@
 // Helpers shared by the tests below fail the test the same way the tests do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use coffre_domain::audit::{AuditAction, AuditContext, NewAuditEvent};
+use coffre_domain::audit::{AuditAction, AuditContext, NewAuditEvent, ResourceType};
 use coffre_store::{AuditFilter, PageLimit, Store};
 use coffre_store_sqlite::SqliteStore;
 use coffre_store_sqlite::testing::{TempDir, fresh_database};
@@ -14,7 +14,7 @@ use sqlx::{Connection, SqliteConnection};
 fn deposit(n: u32) -> NewAuditEvent {
     NewAuditEvent {
         action: AuditAction::Deposit,
-        resource_type: "account".into(),
+        resource_type: ResourceType::Account,
         resource_id: Some(format!("a-{n}")),
         old_value: None,
         new_value: Some(json!({"amount": "10.00", "n": n})),

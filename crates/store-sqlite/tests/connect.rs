@@ -15,7 +15,7 @@ async fn a_missing_file_and_its_directories_are_created() {
     store
         .record_audit(vec![coffre_domain::audit::NewAuditEvent {
             action: coffre_domain::audit::AuditAction::Login,
-            resource_type: "session".into(),
+            resource_type: coffre_domain::audit::ResourceType::Session,
             resource_id: None,
             old_value: None,
             new_value: None,

@@ -140,14 +140,14 @@ impl ChainCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coffre_domain::audit::{AuditAction, AuditContext, ChainHead, NewAuditEvent};
+    use coffre_domain::audit::{AuditAction, AuditContext, ChainHead, NewAuditEvent, ResourceType};
     use coffre_domain::time::Timestamp;
 
     fn chain_of(count: usize) -> Vec<AuditEvent> {
         let events = (0..count)
             .map(|_| NewAuditEvent {
                 action: AuditAction::Login,
-                resource_type: "session".into(),
+                resource_type: ResourceType::Session,
                 resource_id: None,
                 old_value: None,
                 new_value: None,
@@ -233,7 +233,7 @@ mod tests {
     #[test]
     fn a_broken_link_is_reported_by_the_verifier() {
         let mut events = chain_of(3);
-        events[1].resource_type = "account".into();
+        events[1].resource_type = ResourceType::Account;
         let mut check = ChainCheck::new();
         let pushed: Vec<bool> = events
             .into_iter()

@@ -17,7 +17,7 @@
 use std::collections::BTreeSet;
 
 use coffre_domain::audit::{
-    AuditAction, AuditContext, AuditEvent, ChainHash, ChainReport, NewAuditEvent,
+    AuditAction, AuditContext, AuditEvent, ChainHash, ChainReport, NewAuditEvent, ResourceType,
 };
 use coffre_domain::ids::{AuditEventId, UserId};
 use futures_util::future::join_all;
@@ -102,10 +102,14 @@ macro_rules! conformance_tests {
     };
 }
 
-fn event(action: AuditAction, resource_type: &str, resource_id: Option<&str>) -> NewAuditEvent {
+fn event(
+    action: AuditAction,
+    resource_type: ResourceType,
+    resource_id: Option<&str>,
+) -> NewAuditEvent {
     NewAuditEvent {
         action,
-        resource_type: resource_type.into(),
+        resource_type,
         resource_id: resource_id.map(Into::into),
         old_value: None,
         new_value: None,
@@ -127,7 +131,7 @@ fn numbered(count: usize, batch: usize) -> Vec<NewAuditEvent> {
     (0..count)
         .map(|n| NewAuditEvent {
             new_value: Some(json!({"batch": batch, "n": n})),
-            ..event(AuditAction::Transfer, "transfer", None)
+            ..event(AuditAction::Transfer, ResourceType::Transfer, None)
         })
         .collect()
 }
@@ -185,16 +189,20 @@ pub async fn ping_answers_and_migrate_is_idempotent(store: &dyn Store) {
 pub async fn audit_appends_gap_free_linked_events(store: &dyn Store) {
     let first = store
         .record_audit(vec![
-            event(AuditAction::Register, "user", Some("u-1")),
-            event(AuditAction::Login, "session", Some("s-1")),
-            event(AuditAction::AccountCreated, "account", Some("a-1")),
+            event(AuditAction::Register, ResourceType::User, Some("u-1")),
+            event(AuditAction::Login, ResourceType::Session, Some("s-1")),
+            event(
+                AuditAction::AccountCreated,
+                ResourceType::Account,
+                Some("a-1"),
+            ),
         ])
         .await
         .expect("record three events");
     let second = store
         .record_audit(vec![
-            event(AuditAction::Deposit, "transfer", Some("t-1")),
-            event(AuditAction::Logout, "session", Some("s-1")),
+            event(AuditAction::Deposit, ResourceType::Transfer, Some("t-1")),
+            event(AuditAction::Logout, ResourceType::Session, Some("s-1")),
         ])
         .await
         .expect("record two more");
@@ -229,7 +237,7 @@ pub async fn audit_record_of_nothing_appends_nothing(store: &dyn Store) {
     assert_eq!(verify(store).await, sound(0));
 
     let recorded = store
-        .record_audit(vec![event(AuditAction::Login, "session", None)])
+        .record_audit(vec![event(AuditAction::Login, ResourceType::Session, None)])
         .await
         .expect("record after nothing");
     assert_eq!(seqs(&recorded), [1]);
@@ -238,7 +246,7 @@ pub async fn audit_record_of_nothing_appends_nothing(store: &dyn Store) {
 pub async fn audit_round_trips_every_field(store: &dyn Store) {
     let full = NewAuditEvent {
         action: AuditAction::PermissionChanged,
-        resource_type: "user".into(),
+        resource_type: ResourceType::User,
         resource_id: Some("0197a1b2-0000-7000-8000-000000000001".into()),
         old_value: Some(json!({"role": "customer"})),
         new_value: Some(json!({"role": "manager"})),
@@ -249,7 +257,7 @@ pub async fn audit_round_trips_every_field(store: &dyn Store) {
             request_id: Some("req-0123456789".into()),
         },
     };
-    let empty = event(AuditAction::LoginFailed, "session", None);
+    let empty = event(AuditAction::LoginFailed, ResourceType::Session, None);
     let with_empty_strings = NewAuditEvent {
         resource_id: Some(String::new()),
         context: AuditContext {
@@ -258,7 +266,7 @@ pub async fn audit_round_trips_every_field(store: &dyn Store) {
             user_agent: Some(String::new()),
             request_id: Some(String::new()),
         },
-        ..event(AuditAction::Read, "account", None)
+        ..event(AuditAction::Read, ResourceType::Account, None)
     };
     let recorded = store
         .record_audit(vec![full, empty, with_empty_strings])
@@ -290,7 +298,7 @@ pub async fn audit_json_values_round_trip(store: &dyn Store) {
         .map(|value| NewAuditEvent {
             old_value: Some(value.clone()),
             new_value: Some(json!({"wrapped": value})),
-            ..event(AuditAction::Transfer, "transfer", None)
+            ..event(AuditAction::Transfer, ResourceType::Transfer, None)
         })
         .collect();
     let recorded = store
@@ -355,11 +363,23 @@ pub async fn audit_list_filters(store: &dyn Store) {
     let alice_id = alice.to_string();
     store
         .record_audit(vec![
-            by(alice, event(AuditAction::Deposit, "account", Some("a-1"))),
-            by(bob, event(AuditAction::Withdrawal, "account", Some("a-1"))),
-            by(alice, event(AuditAction::Deposit, "account", Some("a-2"))),
-            event(AuditAction::LoginFailed, "session", None),
-            by(alice, event(AuditAction::Login, "user", Some(&alice_id))),
+            by(
+                alice,
+                event(AuditAction::Deposit, ResourceType::Account, Some("a-1")),
+            ),
+            by(
+                bob,
+                event(AuditAction::Withdrawal, ResourceType::Account, Some("a-1")),
+            ),
+            by(
+                alice,
+                event(AuditAction::Deposit, ResourceType::Account, Some("a-2")),
+            ),
+            event(AuditAction::LoginFailed, ResourceType::Session, None),
+            by(
+                alice,
+                event(AuditAction::Login, ResourceType::User, Some(&alice_id)),
+            ),
         ])
         .await
         .expect("record");

@@ -7,29 +7,11 @@ pub use coffre_domain::batch::SessionRefused;
 use coffre_domain::batch::SessionState;
 use coffre_domain::ids::{SessionId, UserId};
 use coffre_domain::time::Timestamp;
-use coffre_domain::user::{Email, Role};
+use coffre_domain::user::{Email, Role, User};
 
 /// How long a session's refresh tokens stay usable after login. Rotation does not extend it:
 /// one login buys this much, however often the token is refreshed.
 pub const REFRESH_TOKEN_TTL: TimeDelta = TimeDelta::days(30);
-
-/// A person allowed to log in, without the password hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub id: UserId,
-    pub email: Email,
-    pub role: Role,
-    pub disabled: bool,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-}
-
-impl User {
-    /// Counts toward the admins that must remain: an admin who can still log in.
-    pub fn is_active_admin(&self) -> bool {
-        self.role == Role::Admin && !self.disabled
-    }
-}
 
 /// A password hash in PHC string format (`$argon2id$v=19$...`). Never printed.
 #[derive(Clone, PartialEq, Eq)]

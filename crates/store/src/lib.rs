@@ -22,7 +22,6 @@ mod error;
 mod history;
 pub mod idempotency;
 mod identity;
-pub mod identity_events;
 mod ledger;
 mod ledger_rows;
 mod login_throttle;
@@ -36,9 +35,11 @@ pub use chain_check::{ChainCheck, walk_chain};
 pub use error::StoreError;
 pub use history::{BalanceAt, PointInTime, Window, WindowTotals};
 pub use idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
+// The store's methods trade in users, so their callers may name the type from here.
+pub use coffre_domain::user::User;
 pub use identity::{
     CreateUser, EnsureAdmin, LoginRecord, NewSession, NewUser, PasswordHash, REFRESH_TOKEN_TTL,
-    RefreshOutcome, SessionAuth, SessionRefused, SessionRevocation, TokenHash, UpdateUser, User,
+    RefreshOutcome, SessionAuth, SessionRefused, SessionRevocation, TokenHash, UpdateUser,
     UserChanges,
 };
 pub use ledger::{

@@ -57,6 +57,8 @@ impl<T> Page<T> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
     pub actor_id: Option<UserId>,
+    /// As the client wrote it, not a `ResourceType`: a name no event has matches nothing,
+    /// like any other filter value.
     pub resource_type: Option<String>,
     pub resource_id: Option<String>,
     pub action: Option<AuditAction>,

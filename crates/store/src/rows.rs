@@ -2,14 +2,14 @@
 //! values.
 
 use chrono::{DateTime, Utc};
-use coffre_domain::audit::{AuditAction, AuditEvent, ChainHash, ChainHead};
+use coffre_domain::audit::{AuditAction, AuditEvent, ChainHash, ChainHead, ResourceType};
 use coffre_domain::ids::{AuditEventId, UserId};
 use coffre_domain::time::Timestamp;
-use coffre_domain::user::{Email, Role};
+use coffre_domain::user::{Email, Role, User};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::identity::{SessionAuth, User};
+use crate::identity::SessionAuth;
 
 /// One `audit_events` row with its columns in their SQL types, before the domain's checks.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +37,9 @@ pub enum CorruptRow {
     #[error("audit event {seq} has the unknown action {action:?}")]
     UnknownAction { seq: i64, action: String },
 
+    #[error("audit event {seq} has the unknown resource type {resource_type:?}")]
+    UnknownResourceType { seq: i64, resource_type: String },
+
     #[error("audit event {seq} has a {column} of {len_bytes} bytes instead of 32")]
     HashLength {
         seq: i64,
@@ -58,6 +61,7 @@ impl CorruptRow {
     pub fn seq(&self) -> i64 {
         match self {
             Self::UnknownAction { seq, .. }
+            | Self::UnknownResourceType { seq, .. }
             | Self::HashLength { seq, .. }
             | Self::Json { seq, .. } => *seq,
         }
@@ -71,6 +75,11 @@ impl AuditRow {
             seq,
             action: self.action,
         })?;
+        let resource_type =
+            ResourceType::parse(&self.resource_type).ok_or(CorruptRow::UnknownResourceType {
+                seq,
+                resource_type: self.resource_type,
+            })?;
         let hash_of = |column: &'static str, bytes: &[u8]| {
             ChainHash::from_slice(bytes).ok_or(CorruptRow::HashLength {
                 seq,
@@ -84,7 +93,7 @@ impl AuditRow {
             occurred_at: Timestamp::from_datetime(self.occurred_at),
             actor_id: self.actor_id.map(UserId::from_uuid),
             action,
-            resource_type: self.resource_type,
+            resource_type,
             resource_id: self.resource_id,
             old_value: self.old_value,
             new_value: self.new_value,
@@ -215,7 +224,7 @@ mod tests {
             ChainHead::EMPTY,
             vec![NewAuditEvent {
                 action: AuditAction::Deposit,
-                resource_type: "account".into(),
+                resource_type: ResourceType::Account,
                 resource_id: Some("a-1".into()),
                 old_value: None,
                 new_value: Some(json!({"amount": "1.00"})),
@@ -231,7 +240,7 @@ mod tests {
             occurred_at: event.occurred_at.as_datetime(),
             actor_id: None,
             action: event.action.as_str().into(),
-            resource_type: event.resource_type,
+            resource_type: event.resource_type.as_str().into(),
             resource_id: event.resource_id,
             old_value: event.old_value,
             new_value: event.new_value,
@@ -257,6 +266,15 @@ mod tests {
         row.action = "MINT".into();
         let error = row.into_event().unwrap_err();
         assert!(matches!(error, CorruptRow::UnknownAction { seq: 1, .. }));
+
+        let mut row = stored_row();
+        row.resource_type = "ACCOUNT".into();
+        let error = row.into_event().unwrap_err();
+        assert!(matches!(
+            error,
+            CorruptRow::UnknownResourceType { seq: 1, .. }
+        ));
+        assert_eq!(error.seq(), 1);
 
         let mut row = stored_row();
         row.hash.pop();

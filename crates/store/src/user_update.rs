@@ -5,10 +5,10 @@
 use std::future::Future;
 
 use coffre_domain::audit::{AuditContext, NewAuditEvent};
+use coffre_domain::identity_events::user_changed;
 use coffre_domain::ids::UserId;
 use coffre_domain::time::Timestamp;
 
-use crate::identity_events::user_changed;
 use crate::{StoreError, UpdateUser, User, UserChanges};
 
 /// The statements of an admin's change that differ between backends, all inside its one

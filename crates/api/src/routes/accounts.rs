@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use coffre_domain::access;
+use coffre_domain::audit::ResourceType;
 use coffre_domain::ids::{AccountId, EntryId, UserId};
 use coffre_domain::ledger::{Account, AccountStatus, Action};
 use coffre_domain::money::Currency;
@@ -140,9 +141,14 @@ async fn list(
         .store()
         .list_accounts(owner, limit, query.starting_after)
         .await?;
-    answer_page(&state, &caller, "account", page, item, |account| {
-        AccountBody::from(account)
-    })
+    answer_page(
+        &state,
+        &caller,
+        ResourceType::Account,
+        page,
+        item,
+        |account| AccountBody::from(account),
+    )
     .await
 }
 
@@ -189,7 +195,13 @@ async fn read(
     Path(id): Path<String>,
 ) -> Result<Json<AccountBody>, ApiError> {
     let account = readable(&state, &caller, &id).await?;
-    audit_read(&state, &caller, "account", Read::One(item(&account))).await?;
+    audit_read(
+        &state,
+        &caller,
+        ResourceType::Account,
+        Read::One(item(&account)),
+    )
+    .await?;
     Ok(Json(AccountBody::from(&account)))
 }
 
@@ -234,7 +246,7 @@ async fn entries(
     audit_read(
         &state,
         &caller,
-        "account_entries",
+        ResourceType::AccountEntries,
         Read::One(item(&account)),
     )
     .await?;

@@ -7,6 +7,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use coffre_domain::audit::ResourceType;
 use coffre_domain::ids::EntryId;
 use coffre_domain::ledger::{Account, Entry};
 use coffre_domain::time::Timestamp;
@@ -81,7 +82,7 @@ async fn balance(
     audit_read(
         &state,
         &caller,
-        "account_balance",
+        ResourceType::AccountBalance,
         Read::One(item(&account)),
     )
     .await?;
@@ -170,7 +171,7 @@ async fn statement(
     audit_read(
         &state,
         &caller,
-        "account_statement",
+        ResourceType::AccountStatement,
         Read::One(item(&account)),
     )
     .await?;

@@ -2,6 +2,7 @@
 //! which transfers and payments a caller's list may hold.
 
 use coffre_domain::access;
+use coffre_domain::audit::ResourceType;
 use coffre_domain::ids::AccountId;
 use coffre_store::{Page, PageLimit, PartyFilter};
 use serde::{Deserialize, Serialize};
@@ -32,7 +33,7 @@ pub(super) struct ListBody<T> {
 pub(super) async fn answer_page<R, B>(
     state: &AppState,
     caller: &Caller,
-    resource_type: &str,
+    resource_type: ResourceType,
     page: Page<R>,
     item: impl Fn(&R) -> Item,
     body: impl Fn(&R) -> B,

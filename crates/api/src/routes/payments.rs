@@ -6,6 +6,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::TimeDelta;
 use coffre_domain::access::{self, PaymentParties};
+use coffre_domain::audit::ResourceType;
 use coffre_domain::ids::{AccountId, PaymentId, TransferId};
 use coffre_domain::ledger::Action;
 use coffre_domain::money::{Amount, AmountText, Currency, Money};
@@ -356,7 +357,13 @@ async fn read(
     Path(id): Path<String>,
 ) -> Result<Json<PaymentBody>, ApiError> {
     let record = visible(&state, &caller, payment_id(&id)?).await?;
-    audit_read(&state, &caller, "payment", Read::One(item(&record))).await?;
+    audit_read(
+        &state,
+        &caller,
+        ResourceType::Payment,
+        Read::One(item(&record)),
+    )
+    .await?;
     Ok(Json(PaymentBody::from(&record.payment.view())))
 }
 
@@ -384,8 +391,13 @@ async fn list(
         .store()
         .list_payments(filter, limit, query.starting_after)
         .await?;
-    answer_page(&state, &caller, "payment", page, item, |record| {
-        PaymentBody::from(&record.payment.view())
-    })
+    answer_page(
+        &state,
+        &caller,
+        ResourceType::Payment,
+        page,
+        item,
+        |record| PaymentBody::from(&record.payment.view()),
+    )
     .await
 }

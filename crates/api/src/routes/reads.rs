@@ -1,7 +1,7 @@
 //! Reads of other people's data by managers and admins leave a READ event (API.md "Audit").
 
 use coffre_domain::access;
-use coffre_domain::audit::NewAuditEvent;
+use coffre_domain::audit::{NewAuditEvent, ResourceType};
 use coffre_domain::ids::UserId;
 
 use crate::auth::caller::Caller;
@@ -25,7 +25,7 @@ pub(super) enum Read {
 pub(super) async fn audit_read(
     state: &AppState,
     caller: &Caller,
-    resource_type: &str,
+    resource_type: ResourceType,
     read: Read,
 ) -> Result<(), ApiError> {
     let actor = caller.actor();

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use coffre_domain::access;
+use coffre_domain::audit::ResourceType;
 use coffre_domain::ids::{AccountId, TransferId};
 use coffre_domain::ledger::Action;
 use coffre_domain::money::{AmountText, Currency, Money};
@@ -208,7 +209,13 @@ async fn read(
         .ok_or(ApiError::TransferNotFound)?;
     access::read_transfer(&caller.actor(), record.from_owner, record.to_owner)
         .map_err(|_| ApiError::TransferNotFound)?;
-    audit_read(&state, &caller, "transfer", Read::One(item(&record))).await?;
+    audit_read(
+        &state,
+        &caller,
+        ResourceType::Transfer,
+        Read::One(item(&record)),
+    )
+    .await?;
     Ok(Json(TransferBody::from(&record.transfer)))
 }
 
@@ -236,8 +243,13 @@ async fn list(
         .store()
         .list_transfers(filter, limit, query.starting_after)
         .await?;
-    answer_page(&state, &caller, "transfer", page, item, |record| {
-        TransferBody::from(&record.transfer)
-    })
+    answer_page(
+        &state,
+        &caller,
+        ResourceType::Transfer,
+        page,
+        item,
+        |record| TransferBody::from(&record.transfer),
+    )
     .await
 }

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::audit::{AuditAction, AuditContext, NewAuditEvent};
+use crate::audit::{AuditAction, AuditContext, NewAuditEvent, ResourceType};
 use crate::money::SignedMinor;
 use crate::payment::{AnyPayment, PaymentView};
 use crate::text::AccountName;
@@ -12,7 +12,7 @@ use super::model::{Account, AccountStatus, Transfer, TransferKind};
 pub(super) fn account_opened(account: &Account, context: &AuditContext) -> NewAuditEvent {
     NewAuditEvent {
         action: AuditAction::AccountCreated,
-        resource_type: "account".to_owned(),
+        resource_type: ResourceType::Account,
         resource_id: Some(account.id.to_string()),
         old_value: None,
         new_value: Some(json!({
@@ -35,7 +35,7 @@ pub(super) fn status_changed(
     };
     NewAuditEvent {
         action,
-        resource_type: "account".to_owned(),
+        resource_type: ResourceType::Account,
         resource_id: Some(account.id.to_string()),
         old_value: Some(json!({"status": before.as_str()})),
         new_value: Some(json!({"status": account.status.as_str()})),
@@ -46,7 +46,7 @@ pub(super) fn status_changed(
 pub(super) fn transfer_event(transfer: &Transfer, context: &AuditContext) -> NewAuditEvent {
     NewAuditEvent {
         action: transfer_action(transfer.kind),
-        resource_type: "transfer".to_owned(),
+        resource_type: ResourceType::Transfer,
         resource_id: Some(transfer.id.to_string()),
         old_value: None,
         new_value: Some(json!({
@@ -97,7 +97,7 @@ pub(super) fn payment_event(
     }
     NewAuditEvent {
         action,
-        resource_type: "payment".to_owned(),
+        resource_type: ResourceType::Payment,
         resource_id: Some(after.id.to_string()),
         old_value: before.map(|payment| json!({"state": payment.state().as_str()})),
         new_value: Some(new_value),

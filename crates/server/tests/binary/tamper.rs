@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use coffre_domain::audit::{AuditAction, AuditContext, AuditEvent, ChainHead, NewAuditEvent};
+use coffre_domain::audit::{
+    AuditAction, AuditContext, AuditEvent, ChainHead, NewAuditEvent, ResourceType,
+};
 use coffre_domain::time::Timestamp;
 use coffre_store_postgres::testing::{TEST_DATABASE_PREFIX, server_url};
 use serde_json::Value;
@@ -117,7 +119,7 @@ impl Setup {
         let forged = (0..count)
             .map(|n| NewAuditEvent {
                 action: AuditAction::Deposit,
-                resource_type: "account".into(),
+                resource_type: ResourceType::Account,
                 resource_id: Some(format!("forged-{n}")),
                 old_value: None,
                 new_value: None,
@@ -138,7 +140,7 @@ impl Setup {
                     .bind(event.id.as_uuid())
                     .bind(event.occurred_at.as_datetime())
                     .bind(event.action.as_str())
-                    .bind(&event.resource_type)
+                    .bind(event.resource_type.as_str())
                     .bind(&event.resource_id)
                     .bind(event.prev_hash.0.to_vec())
                     .bind(event.hash.0.to_vec())
@@ -165,7 +167,7 @@ impl Setup {
                     .bind(event.id.as_uuid())
                     .bind(event.occurred_at.as_datetime())
                     .bind(event.action.as_str())
-                    .bind(&event.resource_type)
+                    .bind(event.resource_type.as_str())
                     .bind(&event.resource_id)
                     .bind(event.prev_hash.0.to_vec())
                     .bind(event.hash.0.to_vec())

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use chrono::TimeDelta;
-use coffre_domain::audit::{AuditAction, AuditContext, AuditEvent};
+use coffre_domain::audit::{AuditAction, AuditContext, AuditEvent, ResourceType};
 use coffre_domain::ids::{SessionId, UserId};
 use coffre_domain::throttle::{LoginKeys, ThrottlePolicy};
 use coffre_domain::time::Timestamp;
@@ -191,7 +191,7 @@ pub async fn identity_create_user_and_email_taken(store: &dyn Store) {
     let registered = events_of(store, AuditAction::Register).await;
     assert_eq!(registered.len(), 2, "EmailTaken writes nothing");
     let event = &registered[0];
-    assert_eq!(event.resource_type, "user");
+    assert_eq!(event.resource_type, ResourceType::User);
     assert_eq!(event.resource_id, Some(alice.id.to_string()));
     assert_eq!(
         event.new_value,
@@ -250,7 +250,7 @@ pub async fn identity_sessions_create_check_and_revoke(store: &dyn Store) {
 
     let logins = events_of(store, AuditAction::Login).await;
     assert_eq!(logins.len(), 1);
-    assert_eq!(logins[0].resource_type, "session");
+    assert_eq!(logins[0].resource_type, ResourceType::Session);
     assert_eq!(logins[0].resource_id, Some(session_id.to_string()));
     assert_eq!(logins[0].actor_id, Some(alice.id));
 
@@ -264,7 +264,7 @@ pub async fn identity_sessions_create_check_and_revoke(store: &dyn Store) {
 
     let logouts = events_of(store, AuditAction::Logout).await;
     assert_eq!(logouts.len(), 1);
-    assert_eq!(logouts[0].resource_type, "session");
+    assert_eq!(logouts[0].resource_type, ResourceType::Session);
     assert_eq!(logouts[0].resource_id, Some(session_id.to_string()));
     assert_eq!(logouts[0].actor_id, Some(alice.id));
 
@@ -349,7 +349,7 @@ pub async fn identity_refresh_rotation_and_reuse(store: &dyn Store) {
     let reuses = events_of(store, AuditAction::RefreshTokenReused).await;
     assert_eq!(reuses.len(), 2);
     for event in &reuses {
-        assert_eq!(event.resource_type, "session");
+        assert_eq!(event.resource_type, ResourceType::Session);
         assert_eq!(event.resource_id, Some(session_id.to_string()));
     }
 
@@ -513,7 +513,7 @@ pub async fn identity_login_throttle_grows(store: &dyn Store) {
 
     let failures = events_of(store, AuditAction::LoginFailed).await;
     assert_eq!(failures.len(), 9 + 21);
-    assert_eq!(failures[0].resource_type, "user");
+    assert_eq!(failures[0].resource_type, ResourceType::User);
     assert_eq!(failures[0].resource_id, Some(victim.id.to_string()));
     assert_eq!(
         failures[0].new_value,
@@ -557,7 +557,7 @@ pub async fn identity_update_user_audits_and_revokes(store: &dyn Store) {
     );
     let changes = events_of(store, AuditAction::PermissionChanged).await;
     assert_eq!(changes.len(), 1);
-    assert_eq!(changes[0].resource_type, "user");
+    assert_eq!(changes[0].resource_type, ResourceType::User);
     assert_eq!(changes[0].resource_id, Some(alice.id.to_string()));
     assert_eq!(changes[0].old_value, Some(json!({"role": "user"})));
     assert_eq!(changes[0].new_value, Some(json!({"role": "manager"})));
@@ -831,7 +831,7 @@ pub async fn identity_list_users_newest_first(store: &dyn Store) {
     let reads = events_of(store, AuditAction::Read).await;
     assert_eq!(reads.len(), 8);
     let newest = reads.iter().max_by_key(|event| event.seq).unwrap();
-    assert_eq!(newest.resource_type, "user");
+    assert_eq!(newest.resource_type, ResourceType::User);
     let shown = newest.new_value.as_ref().unwrap()["ids"]
         .as_array()
         .unwrap()

@@ -1,15 +1,15 @@
-//! The audit events of identity changes, built alike by every backend.
+//! The audit events of identity changes, built here beside the ledger's so that every
+//! backend records the same ones.
 
-use coffre_domain::audit::{AuditAction, AuditContext, NewAuditEvent};
-use coffre_domain::ids::{SessionId, UserId};
-use coffre_domain::user::Email;
 use serde_json::{Value, json};
 
-use crate::identity::{NewSession, User};
+use crate::audit::{AuditAction, AuditContext, NewAuditEvent, ResourceType};
+use crate::ids::{SessionId, UserId};
+use crate::user::{Email, User};
 
 fn event(
     action: AuditAction,
-    resource_type: &str,
+    resource_type: ResourceType,
     resource_id: Option<String>,
     values: (Option<Value>, Option<Value>),
     context: AuditContext,
@@ -17,7 +17,7 @@ fn event(
     let (old_value, new_value) = values;
     NewAuditEvent {
         action,
-        resource_type: resource_type.to_owned(),
+        resource_type,
         resource_id,
         old_value,
         new_value,
@@ -37,7 +37,7 @@ fn acting_as_self(ctx: &AuditContext, user: UserId) -> AuditContext {
 pub fn registered(user: &User, ctx: &AuditContext) -> NewAuditEvent {
     event(
         AuditAction::Register,
-        "user",
+        ResourceType::User,
         Some(user.id.to_string()),
         (
             None,
@@ -52,7 +52,7 @@ pub fn registered(user: &User, ctx: &AuditContext) -> NewAuditEvent {
 pub fn password_reset(user: &User, ctx: &AuditContext) -> NewAuditEvent {
     event(
         AuditAction::PasswordReset,
-        "user",
+        ResourceType::User,
         Some(user.id.to_string()),
         (None, None),
         ctx.clone(),
@@ -62,16 +62,17 @@ pub fn password_reset(user: &User, ctx: &AuditContext) -> NewAuditEvent {
 /// A manager or admin read this page of the user list.
 pub fn users_listed(users: &[User], ctx: &AuditContext) -> NewAuditEvent {
     let ids: Vec<String> = users.iter().map(|user| user.id.to_string()).collect();
-    NewAuditEvent::read("user", None, ids, ctx.clone())
+    NewAuditEvent::read(ResourceType::User, None, ids, ctx.clone())
 }
 
-pub fn logged_in(session: &NewSession, ctx: &AuditContext) -> NewAuditEvent {
+/// `user_id` logged in, opening session `session_id`.
+pub fn logged_in(session_id: SessionId, user_id: UserId, ctx: &AuditContext) -> NewAuditEvent {
     event(
         AuditAction::Login,
-        "session",
-        Some(session.id.to_string()),
-        (None, Some(json!({"user_id": session.user_id.to_string()}))),
-        acting_as_self(ctx, session.user_id),
+        ResourceType::Session,
+        Some(session_id.to_string()),
+        (None, Some(json!({"user_id": user_id.to_string()}))),
+        acting_as_self(ctx, user_id),
     )
 }
 
@@ -81,7 +82,7 @@ pub fn login_failed(email: &str, user_id: Option<UserId>, ctx: &AuditContext) ->
     let email: String = email.chars().take(Email::MAX_CHARS).collect();
     event(
         AuditAction::LoginFailed,
-        "user",
+        ResourceType::User,
         user_id.map(|id| id.to_string()),
         (None, Some(json!({"email": email}))),
         ctx.clone(),
@@ -91,7 +92,7 @@ pub fn login_failed(email: &str, user_id: Option<UserId>, ctx: &AuditContext) ->
 pub fn logged_out(session_id: SessionId, ctx: &AuditContext) -> NewAuditEvent {
     event(
         AuditAction::Logout,
-        "session",
+        ResourceType::Session,
         Some(session_id.to_string()),
         (None, None),
         ctx.clone(),
@@ -101,7 +102,7 @@ pub fn logged_out(session_id: SessionId, ctx: &AuditContext) -> NewAuditEvent {
 pub fn refresh_token_reused(session_id: SessionId, ctx: &AuditContext) -> NewAuditEvent {
     event(
         AuditAction::RefreshTokenReused,
-        "session",
+        ResourceType::Session,
         Some(session_id.to_string()),
         (None, None),
         ctx.clone(),
@@ -116,7 +117,7 @@ pub fn user_changed(before: &User, after: &User, ctx: &AuditContext) -> Vec<NewA
     if before.role != after.role {
         events.push(event(
             AuditAction::PermissionChanged,
-            "user",
+            ResourceType::User,
             resource_id.clone(),
             (
                 Some(json!({"role": before.role.as_str()})),
@@ -133,7 +134,7 @@ pub fn user_changed(before: &User, after: &User, ctx: &AuditContext) -> Vec<NewA
         };
         events.push(event(
             action,
-            "user",
+            ResourceType::User,
             resource_id,
             (
                 Some(json!({"disabled": before.disabled})),
@@ -148,8 +149,8 @@ pub fn user_changed(before: &User, after: &User, ctx: &AuditContext) -> Vec<NewA
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coffre_domain::time::Timestamp;
-    use coffre_domain::user::Role;
+    use crate::time::Timestamp;
+    use crate::user::Role;
 
     fn user(role: Role, disabled: bool) -> User {
         User {
