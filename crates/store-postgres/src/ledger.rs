@@ -28,8 +28,8 @@ use uuid::Uuid;
 
 use crate::audit::append_audit;
 use crate::error::{internal, map_error};
-use crate::lease::{self, End, Failure};
 use crate::sessions;
+use coffre_store_sqlx::{self as lease, End, Failure};
 
 /// Inserts the system accounts of `currencies` that do not exist yet, in a statement of its
 /// own: the batch's transaction then finds and locks them like any other account.
@@ -90,7 +90,7 @@ pub(crate) async fn run_part(
     batch: Arc<Vec<LedgerRequest>>,
 ) -> Result<Vec<Executed>, StoreError> {
     let plan = LockPlan::of(batch.iter());
-    lease::run(&pool, async |connection: &mut PgConnection| {
+    lease::run(&pool, map_error, async |connection: &mut PgConnection| {
         ensure_system_accounts(connection, &plan.system_currencies).await?;
         if let BatchRun::Commit(executed) =
             transaction(connection, &batch, &plan, KeyReads::Optimistic).await?
@@ -123,7 +123,7 @@ async fn transaction(
             };
             (run, end)
         });
-    lease::end(transaction, run).await
+    lease::end(transaction, map_error, run).await
 }
 
 /// The money path's statements on PostgreSQL, inside the batch's transaction: one statement

@@ -32,7 +32,6 @@ mod detached;
 mod error;
 mod history;
 mod idempotency;
-mod lease;
 mod ledger;
 mod purge;
 mod retry;

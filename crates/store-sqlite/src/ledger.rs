@@ -23,9 +23,9 @@ use sqlx::{Connection, SqliteConnection, SqlitePool};
 
 use crate::audit::append_audit;
 use crate::error::{internal, map_error};
-use crate::lease::{self, End};
 use crate::sessions;
 use crate::transaction::BEGIN_IMMEDIATE;
+use coffre_store_sqlx::{self as lease, End};
 
 type DateTime = chrono::DateTime<chrono::Utc>;
 
@@ -36,26 +36,30 @@ pub(crate) async fn run_part(
     batch: Arc<Vec<LedgerRequest>>,
 ) -> Result<Vec<Executed>, StoreError> {
     let plan = LockPlan::of(batch.iter());
-    lease::run(pool, async |connection: &mut SqliteConnection| {
-        let mut transaction = connection
-            .begin_with(BEGIN_IMMEDIATE)
+    lease::run(
+        pool,
+        map_error,
+        async |connection: &mut SqliteConnection| {
+            let mut transaction = connection
+                .begin_with(BEGIN_IMMEDIATE)
+                .await
+                .map_err(map_error)?;
+            let run = run_batch(
+                &mut Statements(&mut transaction),
+                &batch,
+                &plan,
+                KeyReads::Read,
+            )
             .await
-            .map_err(map_error)?;
-        let run = run_batch(
-            &mut Statements(&mut transaction),
-            &batch,
-            &plan,
-            KeyReads::Read,
-        )
-        .await
-        .and_then(|run| match run {
-            BatchRun::Commit(executed) => Ok((executed, End::Commit)),
-            BatchRun::KeyExists => Err(StoreError::Internal(
-                "a key record appeared under the write lock".into(),
-            )),
-        });
-        lease::end(transaction, run).await
-    })
+            .and_then(|run| match run {
+                BatchRun::Commit(executed) => Ok((executed, End::Commit)),
+                BatchRun::KeyExists => Err(StoreError::Internal(
+                    "a key record appeared under the write lock".into(),
+                )),
+            });
+            lease::end(transaction, map_error, run).await
+        },
+    )
     .await
 }
 

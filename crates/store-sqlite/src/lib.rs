@@ -31,7 +31,6 @@ mod detached;
 mod error;
 mod history;
 mod idempotency;
-mod lease;
 mod ledger;
 mod purge;
 mod sessions;

@@ -1,25 +1,28 @@
-//! The money path's connections (DESIGN.md §2, "Faults"): each run of a batch takes a
-//! connection of its own and must end within [`ATTEMPT_DEADLINE`]. A connection whose run
-//! missed the deadline, or whose transaction could not be ended cleanly, is closed instead of
-//! going back to the pool (it may be stuck on a peer that vanished, or hold a transaction
-//! nobody will end), and the next run opens a fresh one.
+//! What both SQLx backends share, written once over `sqlx::Database`: the money path's
+//! connection leases (DESIGN.md §2, "Faults"). Each run of a batch takes a connection of its
+//! own and must end within [`ATTEMPT_DEADLINE`]. A connection whose run missed the deadline,
+//! or whose transaction could not be ended cleanly, is closed instead of going back to the pool
+//! (it may be stuck on a peer that vanished or a stalled disk, or count itself inside a
+//! transaction nobody will end), and the next run opens a fresh one.
 
 use coffre_store::{ATTEMPT_DEADLINE, StoreError};
 use sqlx::pool::PoolConnection;
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{Database, Pool, Transaction};
 
-use crate::error::map_error;
+/// How a backend turns a driver error into a store error.
+pub type MapError = fn(sqlx::Error) -> StoreError;
 
 /// A run's failure, and whether the connection it ran on may serve again.
 #[derive(Debug)]
-pub(crate) struct Failure {
-    pub(crate) error: StoreError,
+pub struct Failure {
+    pub error: StoreError,
     sound: bool,
 }
 
 impl From<StoreError> for Failure {
-    /// A statement the server refused (contention, a constraint) leaves its connection usable;
-    /// anything else (I/O, protocol, a decoding surprise) leaves it in doubt.
+    /// A statement the database refused (contention or a busy write lock, a constraint) leaves
+    /// its connection usable; anything else (I/O, protocol, a full disk, a decoding surprise)
+    /// leaves it in doubt.
     fn from(error: StoreError) -> Self {
         let sound = matches!(
             error,
@@ -31,7 +34,7 @@ impl From<StoreError> for Failure {
 
 /// How a transaction's body wants it ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum End {
+pub enum End {
     Commit,
     Rollback,
 }
@@ -39,9 +42,10 @@ pub(crate) enum End {
 /// Acquires a connection and runs `run` on it within [`ATTEMPT_DEADLINE`] (the wait for the
 /// connection included). The connection goes back to the pool only if the run ended in time
 /// and left it sound; otherwise it is closed.
-pub(crate) async fn run<T>(
-    pool: &PgPool,
-    run: impl AsyncFnOnce(&mut PgConnection) -> Result<T, Failure>,
+pub async fn run<DB: Database, T>(
+    pool: &Pool<DB>,
+    map_error: MapError,
+    run: impl AsyncFnOnce(&mut DB::Connection) -> Result<T, Failure>,
 ) -> Result<T, StoreError> {
     let attempt = async {
         let mut lease = Lease {
@@ -73,12 +77,12 @@ pub(crate) async fn run<T>(
 /// connection out of the pool (which may open another at once) and closes it on the spot,
 /// without a goodbye that a dead peer would make wait: a run cut short by its deadline (its
 /// future dropped mid-statement) never hands its connection to anyone else.
-struct Lease {
-    connection: Option<PoolConnection<Postgres>>,
+struct Lease<DB: Database> {
+    connection: Option<PoolConnection<DB>>,
     sound: bool,
 }
 
-impl Drop for Lease {
+impl<DB: Database> Drop for Lease<DB> {
     fn drop(&mut self) {
         if !self.sound
             && let Some(connection) = self.connection.take()
@@ -90,11 +94,14 @@ impl Drop for Lease {
 }
 
 /// Ends `transaction` as its body asked (`body`'s `End`), or rolls it back after the body's
-/// error. A commit or rollback that fails leaves the connection in doubt: with a commit, the
-/// server may or may not have committed (the caller answers 503, and the keys make a retry
-/// safe), and either way nobody may reuse that connection.
-pub(crate) async fn end<T>(
-    transaction: Transaction<'_, Postgres>,
+/// error. A commit or rollback that fails leaves the connection in doubt, and nobody may reuse
+/// it: after a failed commit the database may or may not have committed (the caller answers
+/// 503, and the keys make a retry safe); after a full disk SQLite may already have rolled the
+/// transaction back, so the ROLLBACK fails and SQLx would count the connection as still inside
+/// it.
+pub async fn end<DB: Database, T>(
+    transaction: Transaction<'_, DB>,
+    map_error: MapError,
     body: Result<(T, End), StoreError>,
 ) -> Result<T, Failure> {
     let unsound = |error: sqlx::Error| Failure {
