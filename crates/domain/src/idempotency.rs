@@ -65,6 +65,25 @@ mod tests {
     }
 
     #[test]
+    fn a_key_reads_back_as_given() {
+        assert_eq!(
+            IdempotencyKey::parse("rent-2026-11").unwrap().as_str(),
+            "rent-2026-11"
+        );
+    }
+
+    #[test]
+    fn a_fingerprint_is_exactly_32_bytes() {
+        let bytes: Vec<u8> = (0..32).collect();
+        assert_eq!(
+            Fingerprint::from_slice(&bytes).map(|fingerprint| fingerprint.0.to_vec()),
+            Some(bytes.clone())
+        );
+        assert_eq!(Fingerprint::from_slice(&bytes[..31]), None);
+        assert_eq!(Fingerprint::from_slice(&[bytes, vec![0]].concat()), None);
+    }
+
+    #[test]
     fn fingerprints_print_their_first_four_bytes() {
         assert_eq!(
             format!("{:?}", Fingerprint([0xab; 32])),
