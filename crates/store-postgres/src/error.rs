@@ -36,7 +36,7 @@ pub(crate) fn map_error(error: sqlx::Error) -> StoreError {
     match error {
         sqlx::Error::Database(database_error) => map_database_error(database_error),
         // The connection broke (reset, closed, confused): a COMMIT in flight may or may not
-        // have committed, and the answer is 503 either way, never 500 (API.md: a retry with
+        // have committed, so it is `Unavailable` either way, never `Internal` (a retry with
         // the same key is safe).
         error @ (sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)

@@ -47,13 +47,13 @@ static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// How long a request waits for a pooled connection (or for a new one to open) before the
 /// database counts as unavailable: long enough for a busy pool, short enough that a dead
-/// database answers 503 quickly instead of hanging.
+/// database is reported unavailable quickly instead of hanging.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What every pooled session sets, so that nothing the server does for Coffre waits or runs
 /// without end: a statement (reads of big tables included) runs at most 10 s; a lock is
 /// awaited at most 2 s, well inside a batch's `ATTEMPT_DEADLINE`, so a row held elsewhere
-/// fails the batch cleanly (503) instead of running out its deadline; a session left inside a
+/// fails the batch cleanly (unavailable) instead of running out its deadline; a session left inside a
 /// transaction by a client that vanished is ended (and its locks freed) after 5 s; and the
 /// server probes an idle client's socket after 10 s, so it notices a dead one.
 /// Migrations run on a connection of their own without these limits (a migration may lock a

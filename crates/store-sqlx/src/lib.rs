@@ -95,10 +95,10 @@ impl<DB: Database> Drop for Lease<DB> {
 
 /// Ends `transaction` as its body asked (`body`'s `End`), or rolls it back after the body's
 /// error. A commit or rollback that fails leaves the connection in doubt, and nobody may reuse
-/// it: after a failed commit the database may or may not have committed (the caller answers
-/// 503, and the keys make a retry safe); after a full disk SQLite may already have rolled the
-/// transaction back, so the ROLLBACK fails and SQLx would count the connection as still inside
-/// it.
+/// it: after a failed commit the database may or may not have committed (it is reported
+/// unavailable, and the keys make a retry safe); after a full disk SQLite may already have
+/// rolled the transaction back, so the ROLLBACK fails and SQLx would count the connection as
+/// still inside it.
 pub async fn end<DB: Database, T>(
     transaction: Transaction<'_, DB>,
     map_error: MapError,

@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use crate::{Executed, LedgerRequest, StoreError};
 
 /// The longest one run of a batch may take, from asking the pool for a connection to the end
-/// of its commit. A run that misses it answers 503, and its connection is closed: it may be
+/// of its commit. A run that misses it fails its commands as `Unavailable`, and its connection is closed: it may be
 /// stuck on a peer that vanished, or on a lock held elsewhere.
 pub const ATTEMPT_DEADLINE: Duration = Duration::from_secs(5);
 
 /// No run of a batch (a retry after contention, a part of a split batch) starts after this
-/// much time since the batch began; its commands not yet decided answer 503.
+/// much time since the batch began; its commands not yet decided fail as `Unavailable`.
 pub const BATCH_BUDGET: Duration = Duration::from_secs(10);
 
 /// The longest a caller of [`Store::commit_batch`](crate::Store::commit_batch) has to wait: every run
@@ -27,14 +27,15 @@ pub const BATCH_WAIT: Duration = Duration::from_secs(16);
 pub struct DeadlineExceeded;
 
 impl StoreError {
-    /// The batch ran out of time: 503, and a retry with the same key is safe (it replays the
-    /// batch's answer if the batch committed after all, and runs afresh if it did not).
+    /// The batch ran out of time: as good as unavailable, and a retry with the same key is safe
+    /// (it replays the batch's result if the batch committed after all, and runs afresh if it
+    /// did not).
     pub fn deadline_exceeded() -> Self {
         Self::Unavailable(Box::new(DeadlineExceeded))
     }
 
     /// The same failure, for another command of the batch (a `StoreError` is not `Clone`: its
-    /// sources are boxed errors). The kind, which decides the answer, is kept; the cause was
+    /// sources are boxed errors). The kind, which is all a caller acts on, is kept; the cause was
     /// logged once.
     pub fn duplicate(&self) -> Self {
         match self {
@@ -102,7 +103,7 @@ where
                 parts.push(Arc::new(second.to_vec()));
                 parts.push(Arc::new(first.to_vec()));
             }
-            // The command alone: it gets the error (a 500, logged with its request id).
+            // The command alone: it gets the error, as an internal one.
             Err(error) if error.belongs_to_a_command() => results.push(Err(error)),
             Err(error) => {
                 fail_rest(&mut results, total, &error);

@@ -4,12 +4,12 @@ use std::error::Error;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached (connection refused, pool timed out, closed):
-    /// the request may succeed later. Maps to 503.
+    /// the request may succeed later.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] Box<dyn Error + Send + Sync>),
 
-    /// A serialization failure or deadlock that outlived its retries. Maps to 409
-    /// `CONCURRENT_MODIFICATION`.
+    /// A serialization failure or deadlock that outlived its retries: the same request may
+    /// succeed if sent again.
     #[error("concurrent modification: retries exhausted")]
     Contention,
 
@@ -17,7 +17,7 @@ pub enum StoreError {
     #[error("constraint {constraint} refused the write")]
     Constraint { constraint: String },
 
-    /// Anything else: a bug or corrupted data. Logged in full, answered as a plain 500.
+    /// Anything else: a bug or corrupted data, for the caller to log in full.
     #[error("database error: {0}")]
     Internal(#[source] Box<dyn Error + Send + Sync>),
 }

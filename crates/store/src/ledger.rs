@@ -17,7 +17,7 @@ use crate::identity::SessionRefused;
 use crate::{PageLimit, Store, StoreError};
 
 /// The caller's side of a keyed command: the response its key keeps for the ledger's result.
-/// The HTTP layer implements it; the batch asks it inside the effect's transaction, so the
+/// The caller (the API) implements it; the batch asks it inside the effect's transaction, so the
 /// stored bytes are exactly the bytes first answered. What it declines to keep, the store does
 /// not keep: the key stays free and the same request runs afresh.
 pub trait Responder: Send + Sync {
@@ -100,12 +100,11 @@ pub enum Executed {
     },
     /// The same request completed before: its first response, to answer again.
     Replayed(StoredResponse),
-    /// The key was used for another request (422 `IDEMPOTENCY_KEY_REUSED`).
+    /// The key was used for another request (its fingerprint differs).
     KeyReused,
-    /// An earlier request of the same batch carries the key: the two ran at once (409
-    /// `IDEMPOTENCY_KEY_IN_USE`).
+    /// An earlier request of the same batch carries the key: the two ran at once.
     KeyInUse,
-    /// The session does not let its bearer in (401); nothing was read or done.
+    /// The session does not let its bearer in; nothing was read or done.
     Unauthenticated(SessionRefused),
 }
 
