@@ -73,6 +73,7 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
         Some((_, metrics_addr)) => tracing::info!("metrics served on {metrics_addr}"),
         None => tracing::info!("metrics are off"),
     }
+    let shutdown = shutdown_signal();
     // Last of the start-up lines: scripts and tests wait for it.
     tracing::info!("listening on {addr}");
 
@@ -113,7 +114,7 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
     let served = coffre_api::serve_router(
         listener,
         coffre_api::router(state),
-        shutdown_signal(),
+        shutdown,
         connection_limits(settings.db_max_connections),
     )
     .await;
@@ -322,18 +323,30 @@ async fn evict_idle_rate_limit_keys(state: AppState) {
 }
 
 /// Resolves on the first SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = interrupt => {}
-                _ = terminate.recv() => {}
-            }
-        }
+/// Registers for SIGTERM and SIGINT at once, and returns a future that completes on either.
+/// Registered before the server says it listens: a signal sent as soon as the first request is
+/// answered must start the drain, not find no handler and kill the process (which it did under
+/// load, when the accept loop had not yet polled a lazily registering future).
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    let watch = |kind: SignalKind, name: &'static str| match signal(kind) {
+        Ok(stream) => Some(stream),
         Err(error) => {
-            tracing::warn!(%error, "cannot watch SIGTERM; stopping on SIGINT only");
-            let _ = interrupt.await;
+            tracing::warn!(%error, "cannot watch {name}");
+            None
+        }
+    };
+    let mut terminate = watch(SignalKind::terminate(), "SIGTERM");
+    let mut interrupt = watch(SignalKind::interrupt(), "SIGINT");
+    async move {
+        let received = async |stream: &mut Option<tokio::signal::unix::Signal>| match stream {
+            Some(stream) => {
+                stream.recv().await;
+            }
+            None => std::future::pending().await,
+        };
+        tokio::select! {
+            () = received(&mut terminate) => {}
+            () = received(&mut interrupt) => {}
         }
     }
 }

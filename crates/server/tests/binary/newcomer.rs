@@ -136,3 +136,17 @@ async fn metrics_are_served_apart_from_the_api() {
     assert_eq!(server.metrics_addr(), None);
     assert!(server.log.join("\n").contains("metrics are off"));
 }
+
+#[tokio::test]
+async fn a_term_as_soon_as_it_listens_stops_it_cleanly() {
+    // The handler must be in place before the `listening on` line, or the signal kills the
+    // process instead of draining it.
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = coffre(dir.path());
+        command.args(["--listen", "127.0.0.1:0"]);
+        let server = start(command).await;
+        let status = server.stop_with("TERM").await;
+        assert!(status.success(), "{status:?}");
+    }
+}
