@@ -638,11 +638,7 @@ pub(crate) async fn list_entries(
     .fetch_all(pool)
     .await
     .map_err(map_error)?;
-    let entries = rows
-        .into_iter()
-        .map(|row| row.into_entry().map_err(internal))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page::from_fetched(entries, limit))
+    EntryRow::into_page(rows, limit).map_err(internal)
 }
 
 pub(crate) async fn find_payment(

@@ -646,11 +646,7 @@ pub(crate) async fn list_entries(
     .fetch_all(pool)
     .await
     .map_err(map_error)?;
-    let entries = rows
-        .into_iter()
-        .map(|row| row.into_entry().map_err(internal))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page::from_fetched(entries, limit))
+    EntryRow::into_page(rows, limit).map_err(internal)
 }
 
 /// One read transaction: WAL gives it a snapshot, so concurrent transfers cannot make a sound

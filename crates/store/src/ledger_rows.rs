@@ -11,6 +11,7 @@ use coffre_domain::time::Timestamp;
 use uuid::Uuid;
 
 use crate::ledger::{PaymentRecord, TransferRecord};
+use crate::{Page, PageLimit};
 
 #[derive(Debug, thiserror::Error)]
 #[error("stored {table} row {id} has an invalid {column}")]
@@ -154,6 +155,15 @@ pub struct EntryRow {
 }
 
 impl EntryRow {
+    /// A page of lines from the rows fetched for it (one more than `limit` tells `has_more`).
+    pub fn into_page(rows: Vec<Self>, limit: PageLimit) -> Result<Page<Entry>, CorruptLedgerRow> {
+        let entries = rows
+            .into_iter()
+            .map(Self::into_entry)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_fetched(entries, limit))
+    }
+
     pub fn into_entry(self) -> Result<Entry, CorruptLedgerRow> {
         Ok(Entry {
             id: EntryId::from_uuid(self.id),
