@@ -50,6 +50,15 @@ fn minor(amount: &Value) -> i64 {
     if text.starts_with('-') { -value } else { value }
 }
 
+/// Alice's `GET /v1/accounts/{account}/{path}`, asserted 200.
+async fn read(bank: &Bank, account: &str, path: String) -> Value {
+    let response = bank
+        .get(&bank.alice, &format!("/v1/accounts/{account}/{path}"))
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    response.json()
+}
+
 fn at(line: &Value) -> &str {
     line["created_at"].as_str().unwrap()
 }
@@ -57,20 +66,7 @@ fn at(line: &Value) -> &str {
 async fn a_balance_as_of_an_instant_replays_the_lines(store: Arc<dyn Store>) {
     let bank = bank(store).await;
     let (account, lines) = activity(&bank).await;
-    let balance = |as_of: String| {
-        let bank = &bank;
-        let account = &account;
-        async move {
-            let response = bank
-                .get(
-                    &bank.alice,
-                    &format!("/v1/accounts/{account}/balance{as_of}"),
-                )
-                .await;
-            assert_eq!(response.status, StatusCode::OK, "{}", response.text());
-            response.json()
-        }
-    };
+    let balance = |as_of: String| read(&bank, &account, format!("balance{as_of}"));
     let mut replayed = 0;
     for line in &lines {
         replayed += minor(&line["amount"]);
@@ -92,20 +88,7 @@ async fn a_balance_as_of_an_instant_replays_the_lines(store: Arc<dyn Store>) {
 async fn a_statement_adds_up_and_pages_oldest_first(store: Arc<dyn Store>) {
     let bank = bank(store).await;
     let (account, lines) = activity(&bank).await;
-    let statement = |query: String| {
-        let bank = &bank;
-        let account = &account;
-        async move {
-            let response = bank
-                .get(
-                    &bank.alice,
-                    &format!("/v1/accounts/{account}/statement{query}"),
-                )
-                .await;
-            assert_eq!(response.status, StatusCode::OK, "{}", response.text());
-            response.json()
-        }
-    };
+    let statement = |query: String| read(&bank, &account, format!("statement{query}"));
     // The two payments out: from the first one's instant (inclusive) to the refund's (exclusive).
     let window = format!("?from={}&to={}", at(&lines[1]), at(&lines[3]));
     let whole = statement(window.clone()).await;
