@@ -7,6 +7,7 @@ pub mod idempotency;
 pub mod identity_events;
 pub mod ids;
 pub mod ledger;
+pub mod metadata;
 pub mod money;
 pub mod payment;
 pub mod text;
