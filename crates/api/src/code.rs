@@ -32,6 +32,7 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     ValidationFailed,
     InsufficientFunds,
+    BalanceLimitExceeded,
     CurrencyMismatch,
     AccountFrozen,
     SameAccount,
@@ -44,7 +45,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 34] = [
         Self::MalformedRequest,
         Self::IdempotencyKeyRequired,
         Self::MissingToken,
@@ -69,6 +70,7 @@ impl ErrorCode {
         Self::UnsupportedMediaType,
         Self::ValidationFailed,
         Self::InsufficientFunds,
+        Self::BalanceLimitExceeded,
         Self::CurrencyMismatch,
         Self::AccountFrozen,
         Self::SameAccount,
@@ -105,6 +107,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::ValidationFailed
             | Self::InsufficientFunds
+            | Self::BalanceLimitExceeded
             | Self::CurrencyMismatch
             | Self::AccountFrozen
             | Self::SameAccount
@@ -144,6 +147,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::ValidationFailed => "VALIDATION_FAILED",
             Self::InsufficientFunds => "INSUFFICIENT_FUNDS",
+            Self::BalanceLimitExceeded => "BALANCE_LIMIT_EXCEEDED",
             Self::CurrencyMismatch => "CURRENCY_MISMATCH",
             Self::AccountFrozen => "ACCOUNT_FROZEN",
             Self::SameAccount => "SAME_ACCOUNT",
@@ -191,6 +195,9 @@ impl ErrorCode {
             }
             Self::ValidationFailed => "The request is not valid.",
             Self::InsufficientFunds => "The account does not hold enough funds.",
+            Self::BalanceLimitExceeded => {
+                "The amount would take the receiving balance above its max_balance."
+            }
             Self::CurrencyMismatch => "The currencies do not match.",
             Self::AccountFrozen => "The account is frozen.",
             Self::SameAccount => "The source and destination accounts are the same.",
@@ -211,7 +218,7 @@ mod tests {
     use super::*;
 
     /// The codes of the table in API.md §2, as written there.
-    const API_MD_CODES: [&str; 33] = [
+    const API_MD_CODES: [&str; 34] = [
         "MALFORMED_REQUEST",
         "IDEMPOTENCY_KEY_REQUIRED",
         "MISSING_TOKEN",
@@ -236,6 +243,7 @@ mod tests {
         "UNSUPPORTED_MEDIA_TYPE",
         "VALIDATION_FAILED",
         "INSUFFICIENT_FUNDS",
+        "BALANCE_LIMIT_EXCEEDED",
         "CURRENCY_MISMATCH",
         "ACCOUNT_FROZEN",
         "SAME_ACCOUNT",
@@ -284,6 +292,7 @@ mod tests {
         assert_eq!(status_of("PAYLOAD_TOO_LARGE"), 413);
         assert_eq!(status_of("UNSUPPORTED_MEDIA_TYPE"), 415);
         assert_eq!(status_of("AMOUNT_EXCEEDS_REFUNDABLE"), 422);
+        assert_eq!(status_of("BALANCE_LIMIT_EXCEEDED"), 422);
         assert_eq!(status_of("RATE_LIMITED"), 429);
         assert_eq!(status_of("INTERNAL_ERROR"), 500);
         assert_eq!(status_of("SERVICE_UNAVAILABLE"), 503);

@@ -182,6 +182,15 @@ impl ApiError {
                  keeps."
                     .to_owned()
             }
+            Self::Refused(Refusal::SystemAccountLimits(_)) => {
+                "A currency's system account has no limits: it carries every deposit and \
+                 withdrawal in that currency."
+                    .to_owned()
+            }
+            Self::Refused(Refusal::LimitsBreached(_)) => {
+                "The account's balance or available balance is already outside these limits."
+                    .to_owned()
+            }
             Self::PayloadTooLarge
             | Self::UnsupportedMediaType
             | Self::NotFound
@@ -222,7 +231,11 @@ fn refusal_code(refusal: Refusal) -> ErrorCode {
         Refusal::CurrencyMismatch => ErrorCode::CurrencyMismatch,
         Refusal::AccountFrozen(_) => ErrorCode::AccountFrozen,
         Refusal::InsufficientFunds => ErrorCode::InsufficientFunds,
-        Refusal::BalanceLimit(_) | Refusal::SystemAccountFreeze(_) => ErrorCode::ValidationFailed,
+        Refusal::BalanceLimitExceeded(_) => ErrorCode::BalanceLimitExceeded,
+        Refusal::BalanceLimit(_)
+        | Refusal::SystemAccountFreeze(_)
+        | Refusal::SystemAccountLimits(_)
+        | Refusal::LimitsBreached(_) => ErrorCode::ValidationFailed,
         Refusal::PaymentNotFound(_) => ErrorCode::PaymentNotFound,
         Refusal::InvalidState { .. } => ErrorCode::InvalidState,
         Refusal::AmountExceedsAuthorized => ErrorCode::AmountExceedsAuthorized,

@@ -105,6 +105,11 @@ pub fn freeze_account(actor: &Actor) -> Decision {
     actor.requires(Role::Manager)
 }
 
+/// Setting an account's limits: admins only; others who see the account are forbidden.
+pub fn set_account_limits(actor: &Actor, owner: Option<UserId>) -> Decision {
+    actor.act_on(&[owner], actor.at_least(Role::Admin))
+}
+
 pub fn deposit(actor: &Actor) -> Decision {
     actor.requires(Role::Admin)
 }

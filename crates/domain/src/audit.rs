@@ -30,6 +30,7 @@ pub enum AuditAction {
     AccountCreated,
     AccountFrozen,
     AccountUnfrozen,
+    AccountLimitsChanged,
     Transfer,
     Deposit,
     Withdrawal,
@@ -44,7 +45,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 23] = [
+    pub const ALL: [AuditAction; 24] = [
         Self::Register,
         Self::Login,
         Self::LoginFailed,
@@ -57,6 +58,7 @@ impl AuditAction {
         Self::AccountCreated,
         Self::AccountFrozen,
         Self::AccountUnfrozen,
+        Self::AccountLimitsChanged,
         Self::Transfer,
         Self::Deposit,
         Self::Withdrawal,
@@ -84,6 +86,7 @@ impl AuditAction {
             Self::AccountCreated => "ACCOUNT_CREATED",
             Self::AccountFrozen => "ACCOUNT_FROZEN",
             Self::AccountUnfrozen => "ACCOUNT_UNFROZEN",
+            Self::AccountLimitsChanged => "ACCOUNT_LIMITS_CHANGED",
             Self::Transfer => "TRANSFER",
             Self::Deposit => "DEPOSIT",
             Self::Withdrawal => "WITHDRAWAL",

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use coffre_domain::access::Actor;
 use coffre_domain::audit::AuditContext;
 use coffre_domain::ids::{AccountId, TransferId, UserId};
-use coffre_domain::ledger::{Account, AccountStatus, Action, Command, Ledger, Outcome, apply};
+use coffre_domain::ledger::{
+    Account, AccountStatus, Action, BalanceLimits, Command, Ledger, Outcome, apply,
+};
 use coffre_domain::money::{Amount, Currency, Money, SignedMinor};
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::Role;
@@ -45,6 +47,7 @@ fn world() -> World {
         balance: SignedMinor::ZERO,
         held: SignedMinor::ZERO,
         status: AccountStatus::Active,
+        limits: BalanceLimits::DEFAULT,
         created_at: now,
         updated_at: now,
     };
@@ -309,6 +312,7 @@ mod payments {
                 balance: SignedMinor::new(balance),
                 held: SignedMinor::ZERO,
                 status: AccountStatus::Active,
+                limits: BalanceLimits::DEFAULT,
                 created_at: start,
                 updated_at: start,
             };

@@ -17,8 +17,9 @@ use coffre_domain::access::Actor;
 use coffre_domain::audit::{AuditAction, AuditContext, NewAuditEvent, ResourceType};
 use coffre_domain::ids::{AccountId, PaymentId, TransferId, UserId};
 use coffre_domain::ledger::{
-    Account, AccountCheck, AccountStatus, Action, Command, CommandResult, Effects, Ledger,
-    LedgerReport, MAX_BALANCE_MINOR, Outcome, Refusal, Transfer, TransferKind, apply, verify,
+    Account, AccountCheck, AccountStatus, Action, BalanceLimits, Command, CommandResult, Effects,
+    Ledger, LedgerReport, LimitsChange, MAX_BALANCE_MINOR, Outcome, Refusal, Transfer,
+    TransferKind, apply, verify,
 };
 use coffre_domain::money::{Amount, Currency, Money, SignedMinor};
 use coffre_domain::payment::{
@@ -73,6 +74,7 @@ fn account(owner: Option<UserId>, currency: Currency, balance: i64) -> Account {
         balance: SignedMinor::new(balance),
         held: SignedMinor::ZERO,
         status: AccountStatus::Active,
+        limits: BalanceLimits::DEFAULT,
         created_at: at(0),
         updated_at: at(0),
     }
@@ -348,6 +350,16 @@ fn each_action_names_what_a_backend_must_load_and_lock() {
             },
             "set_account_status",
             vec![a],
+            None,
+            None,
+        ),
+        (
+            Action::UpdateAccount {
+                account_id: b,
+                limits: LimitsChange::default(),
+            },
+            "update_account",
+            vec![b],
             None,
             None,
         ),
@@ -1529,6 +1541,7 @@ fn check(owner: Option<UserId>, balance: i64, held: i64) -> AccountCheck {
         currency: eur(),
         balance: SignedMinor::new(balance),
         held: SignedMinor::new(held),
+        limits: BalanceLimits::DEFAULT,
         lines_sum: SignedMinor::new(balance),
         holds_sum: SignedMinor::new(held),
     }

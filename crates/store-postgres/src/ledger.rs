@@ -277,7 +277,8 @@ async fn lock_accounts(
     // accounts' condition made PostgreSQL scan the whole table instead.
     let rows = sqlx::query_as!(
         AccountRow,
-        "SELECT id, owner_id, currency, name, balance, held, status, created_at, updated_at \
+        "SELECT id, owner_id, currency, name, balance, held, status, overdraft_limit, \
+                max_balance, created_at, updated_at \
          FROM accounts \
          WHERE id = ANY($1::uuid[] || ARRAY(SELECT id FROM accounts \
                                              WHERE owner_id IS NULL AND currency = ANY($2))) \
@@ -308,9 +309,10 @@ async fn write_effects(
         let columns = Columns::of(&opened);
         sqlx::query!(
             "INSERT INTO accounts (id, owner_id, currency, name, balance, held, status, \
-             created_at, updated_at) \
+             overdraft_limit, max_balance, created_at, updated_at) \
              SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], \
-             $6::bigint[], $7::text[], $8::timestamptz[], $9::timestamptz[])",
+             $6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::timestamptz[], \
+             $11::timestamptz[])",
             &columns.id,
             &columns.owner_id as _,
             &columns.currency as _,
@@ -318,6 +320,8 @@ async fn write_effects(
             &columns.balance,
             &columns.held,
             &columns.status as _,
+            &columns.overdraft_limit,
+            &columns.max_balance as _,
             &columns.created_at,
             &columns.updated_at,
         )
@@ -335,14 +339,18 @@ async fn write_effects(
         let columns = Columns::of(&changed);
         sqlx::query!(
             "UPDATE accounts SET balance = new.balance, held = new.held, status = new.status, \
+             overdraft_limit = new.overdraft_limit, max_balance = new.max_balance, \
              updated_at = new.updated_at \
-             FROM UNNEST($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], \
-                         $5::timestamptz[]) AS new(id, balance, held, status, updated_at) \
+             FROM UNNEST($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], \
+                         $6::bigint[], $7::timestamptz[]) \
+                  AS new(id, balance, held, status, overdraft_limit, max_balance, updated_at) \
              WHERE accounts.id = new.id",
             &columns.id,
             &columns.balance,
             &columns.held,
             &columns.status as _,
+            &columns.overdraft_limit,
+            &columns.max_balance as _,
             &columns.updated_at,
         )
         .execute(&mut *connection)
@@ -499,6 +507,8 @@ struct Columns {
     balance: Vec<i64>,
     held: Vec<i64>,
     status: Vec<&'static str>,
+    overdraft_limit: Vec<i64>,
+    max_balance: Vec<Option<i64>>,
     created_at: Vec<chrono::DateTime<chrono::Utc>>,
     updated_at: Vec<chrono::DateTime<chrono::Utc>>,
 }
@@ -514,6 +524,8 @@ impl Columns {
             balance: rows.iter().map(|r| r.balance).collect(),
             held: rows.iter().map(|r| r.held).collect(),
             status: rows.iter().map(|r| r.status).collect(),
+            overdraft_limit: rows.iter().map(|r| r.overdraft_limit).collect(),
+            max_balance: rows.iter().map(|r| r.max_balance).collect(),
             created_at: rows.iter().map(|r| r.created_at).collect(),
             updated_at: rows.iter().map(|r| r.updated_at).collect(),
         }
@@ -526,7 +538,8 @@ pub(crate) async fn find_account(
 ) -> Result<Option<Account>, StoreError> {
     sqlx::query_as!(
         AccountRow,
-        "SELECT id, owner_id, currency, name, balance, held, status, created_at, updated_at \
+        "SELECT id, owner_id, currency, name, balance, held, status, overdraft_limit, \
+                max_balance, created_at, updated_at \
          FROM accounts WHERE id = $1",
         id.as_uuid(),
     )
@@ -545,7 +558,8 @@ pub(crate) async fn list_accounts(
 ) -> Result<Page<Account>, StoreError> {
     let rows = sqlx::query_as!(
         AccountRow,
-        "SELECT id, owner_id, currency, name, balance, held, status, created_at, updated_at \
+        "SELECT id, owner_id, currency, name, balance, held, status, overdraft_limit, \
+                max_balance, created_at, updated_at \
          FROM accounts \
          WHERE ($1::uuid IS NULL OR owner_id = $1) AND ($2::uuid IS NULL OR id < $2) \
          ORDER BY id DESC LIMIT $3",
@@ -733,6 +747,7 @@ pub(crate) async fn verify(pool: &PgPool) -> Result<LedgerReport, StoreError> {
     let mut rows = sqlx::query_as!(
         AccountCheckRow,
         r#"SELECT account.id, account.owner_id, account.currency, account.balance, account.held,
+                  account.overdraft_limit, account.max_balance,
                   COALESCE(lines.sum, 0)::bigint AS "lines_sum!",
                   COALESCE((SELECT SUM(p.amount) FROM payments p
                             WHERE p.payer_account_id = account.id

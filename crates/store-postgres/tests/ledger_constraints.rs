@@ -1,5 +1,5 @@
 //! The ledger tables refuse, by constraint or trigger, what the domain's types forbid: a
-//! customer below zero, a hold above the balance, a zero line, a transfer to itself, any edit
+//! customer outside its limits, a hold beyond them, limits a system account cannot have, a zero line, a transfer to itself, any edit
 //! of posted history, and a payment in a state its typestate cannot hold.
 
 // Helpers shared by the test below fail the test the same way the test does.
@@ -72,6 +72,31 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
         (
             "UPDATE accounts SET held = -1 WHERE id = '00000000-0000-7000-8000-000000000002'",
             "accounts_held_check",
+        ),
+        (
+            "UPDATE accounts SET overdraft_limit = 20, held = 121 \
+             WHERE id = '00000000-0000-7000-8000-000000000001'",
+            "accounts_customer_balance_check",
+        ),
+        (
+            "UPDATE accounts SET max_balance = 99 \
+             WHERE id = '00000000-0000-7000-8000-000000000001'",
+            "accounts_customer_balance_check",
+        ),
+        (
+            "UPDATE accounts SET overdraft_limit = -1 \
+             WHERE id = '00000000-0000-7000-8000-000000000001'",
+            "accounts_overdraft_limit_check",
+        ),
+        (
+            "UPDATE accounts SET max_balance = 1000000000000001 \
+             WHERE id = '00000000-0000-7000-8000-000000000001'",
+            "accounts_max_balance_check",
+        ),
+        (
+            "UPDATE accounts SET overdraft_limit = 5 \
+             WHERE id = '00000000-0000-7000-8000-000000000002'",
+            "accounts_system_limits_check",
         ),
         (
             "UPDATE accounts SET status = 'closed'",
@@ -157,5 +182,13 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
     for (sql, expected) in cases.into_iter().chain(payment_cases) {
         assert_eq!(refused(&mut connection, sql).await, expected, "{sql}");
     }
+    // Within its limits, a customer account may stand below zero, holds counted.
+    sqlx::raw_sql(
+        "UPDATE accounts SET overdraft_limit = 20, max_balance = 100, held = 120 \
+         WHERE id = '00000000-0000-7000-8000-000000000001'",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
     connection.close().await.unwrap();
 }

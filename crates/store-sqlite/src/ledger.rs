@@ -170,7 +170,8 @@ async fn load_account(
         AccountRow,
         r#"SELECT id AS "id!: uuid::Uuid", owner_id AS "owner_id: uuid::Uuid",
                   currency AS "currency!", name, balance AS "balance!", held AS "held!",
-                  status AS "status!", created_at AS "created_at!: DateTime",
+                  status AS "status!", overdraft_limit AS "overdraft_limit!",
+                  max_balance, created_at AS "created_at!: DateTime",
                   updated_at AS "updated_at!: DateTime"
            FROM accounts WHERE id = ?1"#,
         id,
@@ -192,7 +193,8 @@ async fn system_account_of(
         AccountRow,
         r#"SELECT id AS "id!: uuid::Uuid", owner_id AS "owner_id: uuid::Uuid",
                   currency AS "currency!", name, balance AS "balance!", held AS "held!",
-                  status AS "status!", created_at AS "created_at!: DateTime",
+                  status AS "status!", overdraft_limit AS "overdraft_limit!",
+                  max_balance, created_at AS "created_at!: DateTime",
                   updated_at AS "updated_at!: DateTime"
            FROM accounts WHERE owner_id IS NULL AND currency = ?1"#,
         code,
@@ -216,8 +218,9 @@ async fn insert_account(
 ) -> Result<(), StoreError> {
     let c = AccountColumns::of(account);
     sqlx::query!(
-        "INSERT INTO accounts (id, owner_id, currency, name, balance, held, status, created_at, \
-         updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO accounts (id, owner_id, currency, name, balance, held, status, \
+         overdraft_limit, max_balance, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         c.id,
         c.owner_id,
         c.currency,
@@ -225,6 +228,8 @@ async fn insert_account(
         c.balance,
         c.held,
         c.status,
+        c.overdraft_limit,
+        c.max_balance,
         c.created_at,
         c.updated_at,
     )
@@ -245,12 +250,14 @@ async fn write_effects(
     for account in effects.changed.iter().filter_map(|id| ledger.account(*id)) {
         let c = AccountColumns::of(account);
         sqlx::query!(
-            "UPDATE accounts SET balance = ?2, held = ?3, status = ?4, updated_at = ?5 \
-             WHERE id = ?1",
+            "UPDATE accounts SET balance = ?2, held = ?3, status = ?4, overdraft_limit = ?5, \
+             max_balance = ?6, updated_at = ?7 WHERE id = ?1",
             c.id,
             c.balance,
             c.held,
             c.status,
+            c.overdraft_limit,
+            c.max_balance,
             c.updated_at,
         )
         .execute(&mut *connection)
@@ -534,7 +541,8 @@ pub(crate) async fn list_accounts(
         AccountRow,
         r#"SELECT id AS "id!: uuid::Uuid", owner_id AS "owner_id: uuid::Uuid",
                   currency AS "currency!", name, balance AS "balance!", held AS "held!",
-                  status AS "status!", created_at AS "created_at!: DateTime",
+                  status AS "status!", overdraft_limit AS "overdraft_limit!",
+                  max_balance, created_at AS "created_at!: DateTime",
                   updated_at AS "updated_at!: DateTime"
            FROM accounts
            WHERE (?1 IS NULL OR owner_id = ?1) AND (?2 IS NULL OR id < ?2)
@@ -658,7 +666,8 @@ pub(crate) async fn verify(pool: &SqlitePool) -> Result<LedgerReport, StoreError
         AccountCheckRow,
         r#"SELECT account.id AS "id!: uuid::Uuid", account.owner_id AS "owner_id: uuid::Uuid",
                   account.currency AS "currency!", account.balance AS "balance!",
-                  account.held AS "held!",
+                  account.held AS "held!", account.overdraft_limit AS "overdraft_limit!",
+                  account.max_balance,
                   COALESCE((SELECT SUM(line.amount) FROM ledger_lines line
                             WHERE line.account_id = account.id), 0) AS "lines_sum!: i64",
                   COALESCE((SELECT SUM(p.amount) FROM payments p

@@ -1,5 +1,5 @@
 //! The ledger tables refuse, by constraint or trigger, what the domain's types forbid: a
-//! customer below zero, a hold above the balance, a zero line, a transfer to itself, any edit
+//! customer outside its limits, a hold beyond them, limits a system account cannot have, a zero line, a transfer to itself, any edit
 //! of posted history, and a payment in a state its typestate cannot hold.
 
 // Helpers shared by the test below fail the test the same way the test does.
@@ -40,9 +40,9 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
     sqlx::raw_sql(
         "PRAGMA foreign_keys = ON; \
          INSERT INTO accounts VALUES (x'00000000000070008000000000000001', \
-           (SELECT id FROM users), 'EUR', NULL, 100, 0, 'active', 'now', 'now'); \
+           (SELECT id FROM users), 'EUR', NULL, 100, 0, 'active', 'now', 'now', 0, NULL); \
          INSERT INTO accounts VALUES (x'00000000000070008000000000000002', NULL, 'EUR', NULL, \
-           -100, 0, 'active', 'now', 'now'); \
+           -100, 0, 'active', 'now', 'now', 0, NULL); \
          INSERT INTO transfers VALUES (x'000000000000700080000000000000a1', 'deposit', \
            x'00000000000070008000000000000002', x'00000000000070008000000000000001', 100, \
            'EUR', NULL, 'now'); \
@@ -71,17 +71,41 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
             "CHECK constraint failed: accounts_held_check",
         ),
         (
+            "UPDATE accounts SET overdraft_limit = 20, held = 121 \
+             WHERE id = x'00000000000070008000000000000001'",
+            "CHECK constraint failed: accounts_customer_balance_check",
+        ),
+        (
+            "UPDATE accounts SET max_balance = 99 WHERE id = x'00000000000070008000000000000001'",
+            "CHECK constraint failed: accounts_customer_balance_check",
+        ),
+        (
+            "UPDATE accounts SET overdraft_limit = -1 \
+             WHERE id = x'00000000000070008000000000000001'",
+            "CHECK constraint failed: accounts_overdraft_limit_check",
+        ),
+        (
+            "UPDATE accounts SET max_balance = 1000000000000001 \
+             WHERE id = x'00000000000070008000000000000001'",
+            "CHECK constraint failed: accounts_max_balance_check",
+        ),
+        (
+            "UPDATE accounts SET overdraft_limit = 5 \
+             WHERE id = x'00000000000070008000000000000002'",
+            "CHECK constraint failed: accounts_system_limits_check",
+        ),
+        (
             "UPDATE accounts SET status = 'closed'",
             "CHECK constraint failed: accounts_status_check",
         ),
         (
             "INSERT INTO accounts VALUES (randomblob(16), NULL, 'EUR', NULL, 0, 0, 'active', \
-             'now', 'now')",
+             'now', 'now', 0, NULL)",
             "UNIQUE constraint failed: accounts.currency",
         ),
         (
             "INSERT INTO accounts VALUES (randomblob(16), NULL, 'eur', NULL, 0, 0, 'active', \
-             'now', 'now')",
+             'now', 'now', 0, NULL)",
             "CHECK constraint failed: accounts_currency_check",
         ),
         (
@@ -153,5 +177,13 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
     for (sql, message) in cases.into_iter().chain(payment_cases) {
         assert_eq!(refused(&mut connection, sql).await, message, "{sql}");
     }
+    // Within its limits, a customer account may stand below zero, holds counted.
+    sqlx::raw_sql(
+        "UPDATE accounts SET overdraft_limit = 20, max_balance = 100, held = 120 \
+         WHERE id = x'00000000000070008000000000000001'",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
     store.close().await;
 }

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use coffre_domain::ids::{AccountId, EntryId, PaymentId, TransferId, UserId};
-use coffre_domain::ledger::{Account, AccountCheck, AccountStatus, Entry, Transfer, TransferKind};
+use coffre_domain::ledger::{
+    Account, AccountCheck, AccountStatus, BalanceLimits, Entry, LimitAmount, Transfer, TransferKind,
+};
 use coffre_domain::money::{Amount, Currency, SignedMinor};
 use coffre_domain::payment::{AnyPayment, PaymentState, PaymentView};
 use coffre_domain::text::{AccountName, Description};
@@ -34,8 +36,26 @@ pub struct AccountRow {
     pub balance: i64,
     pub held: i64,
     pub status: String,
+    pub overdraft_limit: i64,
+    pub max_balance: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// The limits as stored: a value the types refuse names its column.
+fn limits_of(
+    id: Uuid,
+    overdraft_limit: i64,
+    max_balance: Option<i64>,
+) -> Result<BalanceLimits, CorruptLedgerRow> {
+    Ok(BalanceLimits {
+        overdraft_limit: LimitAmount::from_minor(overdraft_limit)
+            .map_err(|_| corrupt("accounts", id, "overdraft_limit"))?,
+        max_balance: max_balance
+            .map(LimitAmount::from_minor)
+            .transpose()
+            .map_err(|_| corrupt("accounts", id, "max_balance"))?,
+    })
 }
 
 impl AccountRow {
@@ -53,6 +73,7 @@ impl AccountRow {
             balance: SignedMinor::new(self.balance),
             held: SignedMinor::new(self.held),
             status: AccountStatus::parse(&self.status).ok_or_else(|| bad("status"))?,
+            limits: limits_of(self.id, self.overdraft_limit, self.max_balance)?,
             created_at: Timestamp::from_datetime(self.created_at),
             updated_at: Timestamp::from_datetime(self.updated_at),
         })
@@ -69,6 +90,8 @@ pub struct AccountColumns {
     pub balance: i64,
     pub held: i64,
     pub status: &'static str,
+    pub overdraft_limit: i64,
+    pub max_balance: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -83,6 +106,8 @@ impl AccountColumns {
             balance: account.balance.minor(),
             held: account.held.minor(),
             status: account.status.as_str(),
+            overdraft_limit: account.limits.overdraft_limit.minor(),
+            max_balance: account.limits.max_balance.map(|max| max.minor()),
             created_at: account.created_at.as_datetime(),
             updated_at: account.updated_at.as_datetime(),
         }
@@ -99,6 +124,7 @@ pub fn system_account(currency: Currency, now: Timestamp) -> Account {
         balance: SignedMinor::ZERO,
         held: SignedMinor::ZERO,
         status: AccountStatus::Active,
+        limits: BalanceLimits::DEFAULT,
         created_at: now,
         updated_at: now,
     }
@@ -187,6 +213,8 @@ pub struct AccountCheckRow {
     pub currency: String,
     pub balance: i64,
     pub held: i64,
+    pub overdraft_limit: i64,
+    pub max_balance: Option<i64>,
     pub lines_sum: i64,
     pub holds_sum: i64,
 }
@@ -200,6 +228,7 @@ impl AccountCheckRow {
                 .map_err(|_| corrupt("accounts", self.id, "currency"))?,
             balance: SignedMinor::new(self.balance),
             held: SignedMinor::new(self.held),
+            limits: limits_of(self.id, self.overdraft_limit, self.max_balance)?,
             lines_sum: SignedMinor::new(self.lines_sum),
             holds_sum: SignedMinor::new(self.holds_sum),
         })

@@ -1,4 +1,5 @@
-//! `/v1/accounts`: open, list, read, the ledger lines, freeze and unfreeze.
+//! `/v1/accounts`: open, list, read, the ledger lines, freeze and unfreeze (changes to an
+//! account are in `account_update`).
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -26,7 +27,10 @@ use crate::state::AppState;
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/accounts", post(open).get(list))
-        .route("/v1/accounts/{id}", get(read))
+        .route(
+            "/v1/accounts/{id}",
+            get(read).patch(super::account_update::update),
+        )
         .route("/v1/accounts/{id}/entries", get(entries))
         .route("/v1/accounts/{id}/freeze", post(freeze))
         .route("/v1/accounts/{id}/unfreeze", post(unfreeze))

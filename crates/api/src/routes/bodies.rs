@@ -23,6 +23,12 @@ pub(crate) struct AccountBody {
     balance: String,
     available: String,
     status: &'static str,
+    /// How far below zero `available` may go (`"0.00"` for a system account, which has no
+    /// limits).
+    overdraft_limit: String,
+    /// The highest `balance` may reach, if capped.
+    #[schema(required = true)]
+    max_balance: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -39,6 +45,11 @@ impl From<&Account> for AccountBody {
             balance: account.balance.format(account.currency),
             available: account.available().format(account.currency),
             status: account.status.as_str(),
+            overdraft_limit: account.limits.overdraft_limit.format(account.currency),
+            max_balance: account
+                .limits
+                .max_balance
+                .map(|max| max.format(account.currency)),
             created_at: account.created_at,
             updated_at: account.updated_at,
         }

@@ -4,6 +4,7 @@ use axum::Router;
 
 use crate::state::AppState;
 
+mod account_update;
 mod accounts;
 mod audit;
 mod auth;

@@ -153,6 +153,7 @@ pub(super) struct ChainReport {
         super::accounts::open,
         super::accounts::list,
         super::accounts::read,
+        super::account_update::update,
         super::accounts::entries,
         super::history::balance,
         super::history::statement,
@@ -478,6 +479,28 @@ pub(super) fn amount() -> Object {
         ))
         .examples(["12.50"])
         .build()
+}
+
+/// A limit: like an amount, but zero is one too.
+fn limit_amount_builder() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!(
+            "^[0-9]{{1,15}}(\\.[0-9]{{1,{}}})?$",
+            max_scale()
+        )))
+        .description(Some(
+            "A decimal string, zero or more, with at most the account currency's decimals, \
+             at most the largest amount",
+        ))
+}
+
+pub(super) fn limit_amount() -> Object {
+    limit_amount_builder().examples(["100.00"]).build()
+}
+
+pub(super) fn nullable_limit_amount() -> Object {
+    nullable(limit_amount_builder(), Type::String).build()
 }
 
 pub(super) fn optional_amount() -> Object {

@@ -52,7 +52,9 @@ async fn accounts_open_with_their_owner_and_zero_balances(store: Arc<dyn Store>)
             "created_at",
             "currency",
             "id",
+            "max_balance",
             "name",
+            "overdraft_limit",
             "owner_id",
             "status",
             "updated_at"

@@ -23,6 +23,7 @@ mod health;
 mod history;
 mod idempotency;
 mod ledger;
+mod limits;
 mod logging;
 mod openapi;
 mod payments;

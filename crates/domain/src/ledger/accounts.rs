@@ -7,6 +7,7 @@ use crate::text::AccountName;
 
 use super::Step;
 use super::events;
+use super::limits::BalanceLimits;
 use super::model::{Account, AccountStatus, CommandResult, Outcome, Refusal};
 
 impl Step<'_> {
@@ -26,6 +27,7 @@ impl Step<'_> {
             balance: SignedMinor::ZERO,
             held: SignedMinor::ZERO,
             status: AccountStatus::Active,
+            limits: BalanceLimits::DEFAULT,
             created_at: self.now,
             updated_at: self.now,
         };

@@ -12,6 +12,7 @@ use crate::money::{Amount, Currency, Money};
 use crate::payment::{AuthorizationCode, FailureReason};
 use crate::text::{AccountName, Description};
 
+use super::limits::LimitsChange;
 use super::model::AccountStatus;
 
 /// One request to the ledger, with who asks and the context its audit event carries. Only the
@@ -34,6 +35,11 @@ pub enum Action {
     SetStatus {
         account_id: AccountId,
         status: AccountStatus,
+    },
+    /// `PATCH /v1/accounts/{id}`: an admin's change to the account's limits.
+    UpdateAccount {
+        account_id: AccountId,
+        limits: LimitsChange,
     },
     Transfer {
         id: TransferId,
@@ -101,6 +107,7 @@ impl Action {
         match self {
             Self::OpenAccount { .. } => Vec::new(),
             Self::SetStatus { account_id, .. }
+            | Self::UpdateAccount { account_id, .. }
             | Self::Deposit { account_id, .. }
             | Self::Withdrawal { account_id, .. } => vec![*account_id],
             Self::Transfer { from, to, .. } => vec![*from, *to],
@@ -119,6 +126,7 @@ impl Action {
         match self {
             Self::OpenAccount { .. } => "open_account",
             Self::SetStatus { .. } => "set_account_status",
+            Self::UpdateAccount { .. } => "update_account",
             Self::Transfer { .. } => "transfer",
             Self::Deposit { .. } => "deposit",
             Self::Withdrawal { .. } => "withdrawal",
@@ -143,6 +151,7 @@ impl Action {
             | Self::ExpirePayment { payment_id } => Some(*payment_id),
             Self::OpenAccount { .. }
             | Self::SetStatus { .. }
+            | Self::UpdateAccount { .. }
             | Self::Transfer { .. }
             | Self::Deposit { .. }
             | Self::Withdrawal { .. }
@@ -157,6 +166,7 @@ impl Action {
             Self::Deposit { money, .. } | Self::Withdrawal { money, .. } => Some(money.currency),
             Self::OpenAccount { .. }
             | Self::SetStatus { .. }
+            | Self::UpdateAccount { .. }
             | Self::Transfer { .. }
             | Self::CreatePayment { .. }
             | Self::Authorize { .. }

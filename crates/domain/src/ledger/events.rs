@@ -7,6 +7,7 @@ use crate::money::SignedMinor;
 use crate::payment::{AnyPayment, PaymentView};
 use crate::text::AccountName;
 
+use super::limits::BalanceLimits;
 use super::model::{Account, AccountStatus, Transfer, TransferKind};
 
 pub(super) fn account_opened(account: &Account, context: &AuditContext) -> NewAuditEvent {
@@ -39,6 +40,28 @@ pub(super) fn status_changed(
         resource_id: Some(account.id.to_string()),
         old_value: Some(json!({"status": before.as_str()})),
         new_value: Some(json!({"status": account.status.as_str()})),
+        context: context.clone(),
+    }
+}
+
+/// `before` and the account's limits now, as the account JSON prints them.
+pub(super) fn limits_changed(
+    account: &Account,
+    before: BalanceLimits,
+    context: &AuditContext,
+) -> NewAuditEvent {
+    let limits = |limits: BalanceLimits| {
+        json!({
+            "overdraft_limit": limits.overdraft_limit.format(account.currency),
+            "max_balance": limits.max_balance.map(|max| max.format(account.currency)),
+        })
+    };
+    NewAuditEvent {
+        action: AuditAction::AccountLimitsChanged,
+        resource_type: ResourceType::Account,
+        resource_id: Some(account.id.to_string()),
+        old_value: Some(limits(before)),
+        new_value: Some(limits(account.limits)),
         context: context.clone(),
     }
 }

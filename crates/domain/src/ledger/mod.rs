@@ -8,13 +8,14 @@
 //!
 //! - `model`: accounts, transfers, lines, the ledger, outcomes, refusals, effects;
 //! - `actions`: the commands a backend passes in;
-//! - `accounts`, `movement`, `payments`: what each action does, one method each;
+//! - `accounts`, `limits`, `movement`, `payments`: what each action does, one method each;
 //! - `events`: the audit events those record;
 //! - `verification`: `ledger/verify`'s invariants.
 
 mod accounts;
 mod actions;
 mod events;
+mod limits;
 mod model;
 mod movement;
 mod payments;
@@ -24,6 +25,7 @@ mod verification;
 mod tests;
 
 pub use actions::{Action, Command};
+pub use limits::{BalanceLimits, LimitAmount, LimitsChange};
 pub use model::{
     Account, AccountStatus, CommandResult, Effects, Entry, Ledger, MAX_BALANCE_MINOR, Outcome,
     Refusal, Transfer, TransferKind,
@@ -73,6 +75,7 @@ fn apply_one(
             name,
         } => step.open_account(*id, *owner_id, *currency, name.clone()),
         Action::SetStatus { account_id, status } => step.set_status(*account_id, *status),
+        Action::UpdateAccount { account_id, limits } => step.update_account(*account_id, *limits),
         Action::Transfer {
             id,
             from,

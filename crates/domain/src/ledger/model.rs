@@ -11,6 +11,8 @@ use crate::payment::{AnyPayment, PaymentState, PaymentView};
 use crate::text::{AccountName, Description};
 use crate::time::Timestamp;
 
+use super::limits::BalanceLimits;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AccountStatus {
     Active,
@@ -33,7 +35,7 @@ impl AccountStatus {
 }
 
 /// A ledger account. `owner_id` is `None` only for the system account of its currency, through
-/// which money enters and leaves, and which alone may go below zero.
+/// which money enters and leaves, and which alone has no limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
     pub id: AccountId,
@@ -45,6 +47,8 @@ pub struct Account {
     /// The sum of the active holds on the account; never negative.
     pub held: SignedMinor,
     pub status: AccountStatus,
+    /// A customer account's limits; a system account's are the defaults, and unused.
+    pub limits: BalanceLimits,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -52,6 +56,16 @@ pub struct Account {
 impl Account {
     pub fn is_system(&self) -> bool {
         self.owner_id.is_none()
+    }
+
+    /// Whether the account may stand at `balance` with `held` on hold: a customer account
+    /// within its limits ([`BalanceLimits::admit`]), a system account always.
+    pub(super) fn admits(&self, balance: SignedMinor, held: SignedMinor) -> Result<(), Refusal> {
+        if self.is_system() {
+            Ok(())
+        } else {
+            self.limits.admit(self.id, balance, held)
+        }
     }
 
     /// What the account may still spend: balance minus active holds.
@@ -149,6 +163,14 @@ pub enum Refusal {
     SystemAccountFreeze(AccountId),
     #[error("the account's available balance is too low")]
     InsufficientFunds,
+    /// The account's own `max_balance`, which an admin sets.
+    #[error("the balance of account {0} would exceed its max_balance")]
+    BalanceLimitExceeded(AccountId),
+    #[error("account {0} is a system account, which has no limits")]
+    SystemAccountLimits(AccountId),
+    /// The account's balance or available balance already lies outside the limits asked for.
+    #[error("the balance of account {0} already breaks the limits asked for")]
+    LimitsBreached(AccountId),
     #[error("payment {0} not found")]
     PaymentNotFound(PaymentId),
     #[error("a {from} payment cannot become {to}")]

@@ -117,7 +117,7 @@ pub(super) struct Posting {
 }
 
 impl Movement {
-    /// The remaining checks in API.md's order (currency, frozen, funds), on the accounts as
+    /// The remaining checks in API.md's order (currency, frozen, funds, ceiling), on the accounts as
     /// the ledger holds them.
     pub(super) fn check(self, ledger: &Ledger) -> Result<Posting, Refusal> {
         self.check_after(ledger, None)
@@ -148,9 +148,6 @@ impl Movement {
             }
         }
         let amount = SignedMinor::from(self.money.amount);
-        if !from.is_system() && from.available() < amount {
-            return Err(Refusal::InsufficientFunds);
-        }
         Ok(Posting {
             from_after: debit(&from, amount)?,
             to_after: credit(&to, amount)?,
@@ -210,26 +207,28 @@ impl Posting {
     }
 }
 
-/// The balance after `amount` leaves `account`. Only a system account may go below zero, and
-/// never below `-MAX_BALANCE_MINOR`.
+/// The balance after `amount` leaves `account`, within the account's limits, its holds
+/// counted, and never below `-MAX_BALANCE_MINOR`.
 fn debit(account: &Account, amount: SignedMinor) -> Result<SignedMinor, Refusal> {
     let after = account
         .balance
         .checked_sub(amount)
         .filter(|after| after.minor() >= MAX_BALANCE_MINOR.saturating_neg())
         .ok_or(Refusal::BalanceLimit(account.id))?;
-    if after.is_negative() && !account.is_system() {
-        return Err(Refusal::InsufficientFunds);
-    }
+    account.admits(after, account.held)?;
     Ok(after)
 }
 
+/// The balance after `amount` reaches `account`, within the account's limits and never above
+/// `MAX_BALANCE_MINOR`.
 fn credit(account: &Account, amount: SignedMinor) -> Result<SignedMinor, Refusal> {
-    account
+    let after = account
         .balance
         .checked_add(amount)
         .filter(|after| after.minor() <= MAX_BALANCE_MINOR)
-        .ok_or(Refusal::BalanceLimit(account.id))
+        .ok_or(Refusal::BalanceLimit(account.id))?;
+    account.admits(after, account.held)?;
+    Ok(after)
 }
 
 /// A change to one account's holds that passed its checks, with the holds it leaves.
@@ -239,7 +238,8 @@ pub(super) struct HoldChange {
 }
 
 impl HoldChange {
-    /// Adds `amount` to the account's holds; a customer's holds never exceed its balance.
+    /// Adds `amount` to the account's holds; a customer's available balance stays within its
+    /// limits.
     pub(super) fn hold(
         ledger: &Ledger,
         account_id: AccountId,
@@ -268,9 +268,7 @@ impl HoldChange {
             .checked_add(delta)
             .filter(|held| !held.is_negative())
             .ok_or(Refusal::BalanceLimit(account_id))?;
-        if !account.is_system() && held > account.balance {
-            return Err(Refusal::InsufficientFunds);
-        }
+        account.admits(account.balance, held)?;
         Ok(Self { account_id, held })
     }
 

@@ -86,10 +86,11 @@ impl Step<'_> {
         // payer's money until it expires.
         active_account(self.ledger, pending.terms().payee_account_id)?;
         let amount = SignedMinor::from(pending.terms().money.amount);
-        if payer.available() < amount {
-            return self.decline(payment, pending);
-        }
-        HoldChange::hold(self.ledger, payer.id, amount)?.apply(self.ledger, self.now, self.effects);
+        let hold = match HoldChange::hold(self.ledger, payer.id, amount) {
+            Err(Refusal::InsufficientFunds) => return self.decline(payment, pending),
+            hold => hold?,
+        };
+        hold.apply(self.ledger, self.now, self.effects);
         let authorized = AnyPayment::Authorized(pending.authorize(code.clone(), ttl, self.now));
         let view = self.record(AuditAction::PaymentAuthorized, payment, authorized, None);
         Ok(Outcome::Payment(view))

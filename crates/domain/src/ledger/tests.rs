@@ -12,8 +12,8 @@ use crate::time::Timestamp;
 use crate::user::Role;
 
 use super::{
-    Account, AccountStatus, Action, Command, CommandResult, Effects, Ledger, MAX_BALANCE_MINOR,
-    Outcome, Refusal, TransferKind, apply,
+    Account, AccountStatus, Action, BalanceLimits, Command, CommandResult, Effects, Ledger,
+    MAX_BALANCE_MINOR, Outcome, Refusal, TransferKind, apply,
 };
 
 fn eur() -> Currency {
@@ -43,6 +43,7 @@ fn account(owner: Option<UserId>, currency: Currency, balance: i64) -> Account {
         balance: SignedMinor::new(balance),
         held: SignedMinor::ZERO,
         status: AccountStatus::Active,
+        limits: BalanceLimits::DEFAULT,
         created_at: Timestamp::now(),
         updated_at: Timestamp::now(),
     }

@@ -6,6 +6,8 @@ use std::fmt;
 use crate::ids::{AccountId, UserId};
 use crate::money::{Currency, SignedMinor};
 
+use super::limits::BalanceLimits;
+
 /// One account as `ledger/verify` sees it: its cached balance and holds, the sum of its ledger
 /// lines, and the sum of the authorized payments it pays, recomputed from their rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +17,7 @@ pub struct AccountCheck {
     pub currency: Currency,
     pub balance: SignedMinor,
     pub held: SignedMinor,
+    pub limits: BalanceLimits,
     pub lines_sum: SignedMinor,
     pub holds_sum: SignedMinor,
 }
@@ -32,8 +35,8 @@ pub struct LedgerReport {
     pub currencies: Vec<CurrencySum>,
     pub accounts_checked: u64,
     /// Accounts whose balance is not the sum of their lines, whose holds are not the sum of
-    /// their authorized payments, or that are customer accounts below zero (balance or
-    /// available).
+    /// their authorized payments, or that are customer accounts outside their limits
+    /// (available below `-overdraft_limit`, balance above `max_balance`).
     pub mismatched_accounts: Vec<AccountId>,
 }
 
@@ -61,8 +64,8 @@ impl fmt::Display for LedgerReport {
 }
 
 /// The ledger invariants over every account: each balance equals the sum of its lines, each
-/// hold the sum of its authorized payments, each currency sums to zero, and no customer
-/// account is negative.
+/// hold the sum of its authorized payments, each currency sums to zero, and every customer
+/// account stands within its limits.
 pub fn verify(accounts: impl IntoIterator<Item = AccountCheck>) -> LedgerReport {
     let mut check = LedgerCheck::default();
     for account in accounts {
@@ -88,14 +91,13 @@ impl LedgerCheck {
             .entry(account.currency)
             .or_insert(Some(SignedMinor::ZERO));
         *sum = sum.and_then(|sum| sum.checked_add(account.balance));
-        let below_zero = account.owner_id.is_some()
-            && (account.balance.is_negative()
-                || account
-                    .balance
-                    .checked_sub(account.held)
-                    .is_none_or(|available| available.is_negative()));
+        let outside_limits = account.owner_id.is_some()
+            && account
+                .limits
+                .admit(account.id, account.balance, account.held)
+                .is_err();
         let stale = account.balance != account.lines_sum || account.held != account.holds_sum;
-        if stale || account.held.is_negative() || below_zero {
+        if stale || account.held.is_negative() || outside_limits {
             self.mismatched.push(account.id);
         }
     }
@@ -139,6 +141,7 @@ mod tests {
             currency: eur(),
             balance: SignedMinor::new(balance),
             held: SignedMinor::new(held),
+            limits: BalanceLimits::DEFAULT,
             lines_sum: SignedMinor::new(lines),
             holds_sum: SignedMinor::new(held),
         };
