@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use axum::response::{IntoResponse, Response};
 use coffre_domain::access::Denied;
 use coffre_domain::ledger::Refusal;
+use coffre_domain::metadata::MetadataError;
 use coffre_store::{SessionRefused, StoreError};
 use http::header::RETRY_AFTER;
 use http::{HeaderValue, StatusCode};
@@ -191,6 +192,9 @@ impl ApiError {
                 "The account's balance or available balance is already outside these limits."
                     .to_owned()
             }
+            Self::Refused(Refusal::TooManyMetadataKeys) => {
+                format!("metadata: {}", MetadataError::TooManyKeys)
+            }
             Self::PayloadTooLarge
             | Self::UnsupportedMediaType
             | Self::NotFound
@@ -235,7 +239,8 @@ fn refusal_code(refusal: Refusal) -> ErrorCode {
         Refusal::BalanceLimit(_)
         | Refusal::SystemAccountFreeze(_)
         | Refusal::SystemAccountLimits(_)
-        | Refusal::LimitsBreached(_) => ErrorCode::ValidationFailed,
+        | Refusal::LimitsBreached(_)
+        | Refusal::TooManyMetadataKeys => ErrorCode::ValidationFailed,
         Refusal::PaymentNotFound(_) => ErrorCode::PaymentNotFound,
         Refusal::InvalidState { .. } => ErrorCode::InvalidState,
         Refusal::AmountExceedsAuthorized => ErrorCode::AmountExceedsAuthorized,

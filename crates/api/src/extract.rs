@@ -23,6 +23,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
+use coffre_domain::metadata::MetadataFilter;
 use http::HeaderMap;
 use http::header::CONTENT_TYPE;
 use http::request::Parts;
@@ -160,6 +161,40 @@ where
                 "the query string is not valid".to_owned(),
             )),
         }
+    }
+}
+
+/// A list's query: the typed parameters `T`, and beside them the `metadata[KEY]=VALUE` filter
+/// (API.md "Metadata"), which no struct of fixed fields can name.
+pub struct FilteredQuery<T> {
+    pub params: T,
+    pub metadata: MetadataFilter,
+}
+
+impl<T, S> FromRequestParts<S> for FilteredQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        refuse_control_characters(parts)?;
+        let malformed = |error: &dyn std::error::Error| {
+            ApiError::MalformedRequest(bounded(format!("the query string is not valid: {error}")))
+        };
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
+                .map_err(|error| malformed(&error))?;
+        let metadata = MetadataFilter::from_query_pairs(pairs.iter().map(|(n, v)| (n, v.clone())))
+            .map_err(|error| ApiError::ValidationFailed(format!("metadata: {error}")))?;
+        let rest: Vec<&(String, String)> = pairs
+            .iter()
+            .filter(|(name, _)| !MetadataFilter::is_filter_parameter(name))
+            .collect();
+        let rest = serde_urlencoded::to_string(rest).map_err(|error| malformed(&error))?;
+        let params = serde_urlencoded::from_str(&rest).map_err(|error| malformed(&error))?;
+        Ok(Self { params, metadata })
     }
 }
 

@@ -110,6 +110,11 @@ pub fn set_account_limits(actor: &Actor, owner: Option<UserId>) -> Decision {
     actor.act_on(&[owner], actor.at_least(Role::Admin))
 }
 
+/// Changing an account's metadata: its owner or an admin.
+pub fn update_account_metadata(actor: &Actor, owner: Option<UserId>) -> Decision {
+    actor.act_on(&[owner], actor.owns(owner) || actor.at_least(Role::Admin))
+}
+
 pub fn deposit(actor: &Actor) -> Decision {
     actor.requires(Role::Admin)
 }

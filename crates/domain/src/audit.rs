@@ -31,6 +31,7 @@ pub enum AuditAction {
     AccountFrozen,
     AccountUnfrozen,
     AccountLimitsChanged,
+    MetadataUpdated,
     Transfer,
     Deposit,
     Withdrawal,
@@ -45,7 +46,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 24] = [
+    pub const ALL: [AuditAction; 25] = [
         Self::Register,
         Self::Login,
         Self::LoginFailed,
@@ -59,6 +60,7 @@ impl AuditAction {
         Self::AccountFrozen,
         Self::AccountUnfrozen,
         Self::AccountLimitsChanged,
+        Self::MetadataUpdated,
         Self::Transfer,
         Self::Deposit,
         Self::Withdrawal,
@@ -87,6 +89,7 @@ impl AuditAction {
             Self::AccountFrozen => "ACCOUNT_FROZEN",
             Self::AccountUnfrozen => "ACCOUNT_UNFROZEN",
             Self::AccountLimitsChanged => "ACCOUNT_LIMITS_CHANGED",
+            Self::MetadataUpdated => "METADATA_UPDATED",
             Self::Transfer => "TRANSFER",
             Self::Deposit => "DEPOSIT",
             Self::Withdrawal => "WITHDRAWAL",

@@ -193,6 +193,7 @@ fn admit<'a>(
 mod tests {
     use super::*;
     use crate::ids::AccountId;
+    use crate::metadata::Metadata;
     use crate::money::Currency;
 
     fn live(user_id: UserId, now: Timestamp) -> SessionState {
@@ -211,6 +212,7 @@ mod tests {
             owner_id,
             currency: Currency::parse("EUR").unwrap(),
             name: None,
+            metadata: Metadata::default(),
         }
     }
 

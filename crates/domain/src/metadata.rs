@@ -225,11 +225,7 @@ impl MetadataFilter {
     {
         let mut filter = BTreeMap::new();
         for (name, value) in pairs {
-            let Some(key) = name
-                .as_ref()
-                .strip_prefix(FILTER_PREFIX)
-                .and_then(|rest| rest.strip_suffix(FILTER_SUFFIX))
-            else {
+            let Some(key) = filter_key(name.as_ref()) else {
                 continue;
             };
             if filter.len() == MAX_KEYS {
@@ -249,6 +245,12 @@ impl MetadataFilter {
         self.0.is_empty()
     }
 
+    /// Whether a query parameter is one of the filter's, `metadata[KEY]`: the parameters
+    /// [`MetadataFilter::from_query_pairs`] reads, and a list's typed query must not.
+    pub fn is_filter_parameter(name: &str) -> bool {
+        filter_key(name).is_some()
+    }
+
     /// The pairs a match must hold, keys ascending.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0
@@ -260,6 +262,12 @@ impl MetadataFilter {
     pub fn to_json(&self) -> serde_json::Value {
         json_object(self.iter())
     }
+}
+
+/// The KEY of a `metadata[KEY]` parameter name.
+fn filter_key(name: &str) -> Option<&str> {
+    name.strip_prefix(FILTER_PREFIX)
+        .and_then(|rest| rest.strip_suffix(FILTER_SUFFIX))
 }
 
 fn json_object<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> serde_json::Value {

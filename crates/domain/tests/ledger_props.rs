@@ -15,6 +15,7 @@ use coffre_domain::ids::{AccountId, TransferId, UserId};
 use coffre_domain::ledger::{
     Account, AccountStatus, Action, BalanceLimits, Command, Ledger, Outcome, apply,
 };
+use coffre_domain::metadata::Metadata;
 use coffre_domain::money::{Amount, Currency, Money, SignedMinor};
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::Role;
@@ -48,6 +49,7 @@ fn world() -> World {
         held: SignedMinor::ZERO,
         status: AccountStatus::Active,
         limits: BalanceLimits::DEFAULT,
+        metadata: Metadata::default(),
         created_at: now,
         updated_at: now,
     };
@@ -313,6 +315,7 @@ mod payments {
                 held: SignedMinor::ZERO,
                 status: AccountStatus::Active,
                 limits: BalanceLimits::DEFAULT,
+                metadata: Metadata::default(),
                 created_at: start,
                 updated_at: start,
             };

@@ -21,6 +21,7 @@ use coffre_domain::ledger::{
     Ledger, LedgerReport, LimitsChange, MAX_BALANCE_MINOR, Outcome, Refusal, Transfer,
     TransferKind, apply, verify,
 };
+use coffre_domain::metadata::Metadata;
 use coffre_domain::money::{Amount, Currency, Money, SignedMinor};
 use coffre_domain::payment::{
     AnyPayment, AuthorizationCode, FailureReason, Payment, PaymentState, PaymentView, Terms,
@@ -75,6 +76,7 @@ fn account(owner: Option<UserId>, currency: Currency, balance: i64) -> Account {
         held: SignedMinor::ZERO,
         status: AccountStatus::Active,
         limits: BalanceLimits::DEFAULT,
+        metadata: Metadata::default(),
         created_at: at(0),
         updated_at: at(0),
     }
@@ -337,6 +339,7 @@ fn each_action_names_what_a_backend_must_load_and_lock() {
                 owner_id: UserId::new(),
                 currency: eur(),
                 name: None,
+                metadata: Metadata::default(),
             },
             "open_account",
             vec![],
@@ -357,6 +360,7 @@ fn each_action_names_what_a_backend_must_load_and_lock() {
             Action::UpdateAccount {
                 account_id: b,
                 limits: LimitsChange::default(),
+                metadata: None,
             },
             "update_account",
             vec![b],
@@ -542,6 +546,7 @@ fn an_account_opened_and_frozen_in_one_batch_is_inserted_not_updated() {
                 owner_id: w.bob.user_id,
                 currency: eur(),
                 name: None,
+                metadata: Metadata::default(),
             },
         ),
         command(
@@ -788,6 +793,7 @@ fn an_account_opened_in_the_batch_that_funds_it_is_inserted_not_updated() {
                 owner_id: w.bob.user_id,
                 currency: eur(),
                 name: None,
+                metadata: Metadata::default(),
             },
         ),
         deposit(w.admin, id, money(900, eur())),
@@ -815,6 +821,7 @@ fn an_account_opened_in_the_batch_that_funds_it_is_inserted_not_updated() {
                 owner_id: w.bob.user_id,
                 currency: eur(),
                 name: None,
+                metadata: Metadata::default(),
             },
         ),
         deposit(w.admin, id, money(900, eur())),

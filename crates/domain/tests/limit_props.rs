@@ -16,6 +16,7 @@ use coffre_domain::ledger::{
     Account, AccountStatus, Action, BalanceLimits, Command, CommandResult, Ledger, LimitAmount,
     LimitsChange, Outcome, Refusal, apply,
 };
+use coffre_domain::metadata::Metadata;
 use coffre_domain::money::{Amount, Currency, Money, SignedMinor};
 use coffre_domain::payment::{AuthorizationCode, PaymentState};
 use coffre_domain::time::Timestamp;
@@ -148,6 +149,7 @@ proptest! {
             held: SignedMinor::ZERO,
             status: AccountStatus::Active,
             limits,
+            metadata: Metadata::default(),
             created_at: now,
             updated_at: now,
         };
@@ -259,7 +261,7 @@ proptest! {
                 }
                 Step::Limits { account, change } => {
                     let target = of(account);
-                    let result = run(admin, Action::UpdateAccount { account_id: ids[account], limits: change });
+                    let result = run(admin, Action::UpdateAccount { account_id: ids[account], limits: change, metadata: None });
                     let wanted = BalanceLimits {
                         overdraft_limit: change.overdraft_limit.unwrap_or(target.limits.overdraft_limit),
                         max_balance: change.max_balance.unwrap_or(target.limits.max_balance),

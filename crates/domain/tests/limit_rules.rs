@@ -1,7 +1,7 @@
 //! Balance limits one rule at a time, through `ledger::apply`: the floor and the ceiling at
 //! their edge, who may change them, what a change leaves and records, and `ledger/verify`
-//! judging an account by its own limits. `limit_props.rs` checks the same over random
-//! sequences.
+//! judging an account by its own limits; and the other half of an account's update, its
+//! metadata. `limit_props.rs` checks the limits over random sequences.
 #![allow(
     clippy::unwrap_used,
     clippy::panic,
@@ -17,6 +17,7 @@ use coffre_domain::ledger::{
     Account, AccountCheck, AccountStatus, Action, BalanceLimits, Command, CommandResult, Effects,
     Ledger, LimitAmount, LimitsChange, Outcome, Refusal, apply, verify,
 };
+use coffre_domain::metadata::Metadata;
 use coffre_domain::money::{Amount, AmountError, Currency, Money, SignedMinor};
 use coffre_domain::payment::AuthorizationCode;
 use coffre_domain::time::Timestamp;
@@ -55,6 +56,7 @@ fn account(owner: Option<UserId>, balance: i64, limits: BalanceLimits) -> Accoun
         held: SignedMinor::ZERO,
         status: AccountStatus::Active,
         limits,
+        metadata: Metadata::default(),
         created_at: Timestamp::now(),
         updated_at: Timestamp::now(),
     }
@@ -131,6 +133,7 @@ fn set(account_id: AccountId, overdraft: Option<i64>, max: Option<Option<i64>>) 
             overdraft_limit: overdraft.map(limit),
             max_balance: max.map(|max| max.map(limit)),
         },
+        metadata: None,
     }
 }
 
@@ -428,4 +431,134 @@ fn verify_judges_each_customer_account_by_its_own_limits() {
     let report = verify([too_low, too_held, too_high, system]);
     assert!(!report.ok);
     assert_eq!(report.mismatched_accounts, ids);
+}
+
+// ---- metadata, the other half of an account's update ----
+
+fn relabel(account_id: AccountId, patch: serde_json::Value) -> Action {
+    Action::UpdateAccount {
+        account_id,
+        limits: LimitsChange::default(),
+        metadata: Some(serde_json::from_value(patch).unwrap()),
+    }
+}
+
+fn labels(ledger: &Ledger, id: AccountId) -> serde_json::Value {
+    ledger.account(id).unwrap().metadata.to_json()
+}
+
+#[test]
+fn the_owner_or_an_admin_merges_metadata_and_the_change_is_audited() {
+    let mut w = world();
+    let (result, effects) = run(
+        &mut w.ledger,
+        w.alice,
+        relabel(w.a, json!({"a": "1", "b": "2"})),
+    );
+    assert!(matches!(result, Ok(Outcome::Account(_))), "{result:?}");
+    assert_eq!(labels(&w.ledger, w.a), json!({"a": "1", "b": "2"}));
+    assert!(effects.changed.contains(&w.a));
+    assert_eq!(effects.audit.len(), 1);
+    let event = &effects.audit[0];
+    assert_eq!(event.action, AuditAction::MetadataUpdated);
+    assert_eq!(event.resource_type, ResourceType::Account);
+    assert_eq!(event.resource_id, Some(w.a.to_string()));
+    assert_eq!(event.old_value, Some(json!({"metadata": {}})));
+    assert_eq!(
+        event.new_value,
+        Some(json!({"metadata": {"a": "1", "b": "2"}}))
+    );
+
+    let (result, _) = run(
+        &mut w.ledger,
+        w.admin,
+        relabel(w.a, json!({"a": null, "c": "3"})),
+    );
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(labels(&w.ledger, w.a), json!({"b": "2", "c": "3"}));
+
+    // The same labels again, or removing what is absent: nothing to write or record.
+    let (result, effects) = run(
+        &mut w.ledger,
+        w.alice,
+        relabel(w.a, json!({"b": "2", "z": null})),
+    );
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(effects, Effects::default());
+
+    let manager = actor(Role::Manager);
+    for (who, refusal) in [
+        (manager, Refusal::Forbidden),
+        (w.bob, Refusal::AccountNotFound(w.a)),
+    ] {
+        let (result, effects) = run(&mut w.ledger, who, relabel(w.a, json!({"x": "y"})));
+        assert_eq!(result, Err(refusal));
+        assert_eq!(effects, Effects::default());
+    }
+    assert_eq!(labels(&w.ledger, w.a), json!({"b": "2", "c": "3"}));
+}
+
+#[test]
+fn an_update_is_decided_whole_before_any_part_changes() {
+    let mut w = world();
+    let crowded: serde_json::Map<String, serde_json::Value> =
+        (0..49).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let (result, _) = run(&mut w.ledger, w.alice, relabel(w.a, json!(crowded)));
+    assert!(result.is_ok(), "{result:?}");
+    // A 51st key is refused, and takes the limit change asked with it down too.
+    let both = Action::UpdateAccount {
+        account_id: w.a,
+        limits: LimitsChange {
+            overdraft_limit: Some(limit(10)),
+            max_balance: None,
+        },
+        metadata: Some(serde_json::from_value(json!({"x": "1", "y": "2"})).unwrap()),
+    };
+    let (result, effects) = run(&mut w.ledger, w.admin, both);
+    assert_eq!(result, Err(Refusal::TooManyMetadataKeys));
+    assert_eq!(effects, Effects::default());
+    assert_eq!(w.ledger.account(w.a).unwrap().limits, limits(50, Some(300)));
+    // The owner may relabel, but not change limits in the same breath.
+    let (result, _) = run(
+        &mut w.ledger,
+        w.alice,
+        Action::UpdateAccount {
+            account_id: w.a,
+            limits: LimitsChange {
+                overdraft_limit: Some(limit(10)),
+                max_balance: None,
+            },
+            metadata: Some(serde_json::from_value(json!({"x": "1"})).unwrap()),
+        },
+    );
+    assert_eq!(result, Err(Refusal::Forbidden));
+    assert_eq!(labels(&w.ledger, w.a).as_object().unwrap().len(), 50 - 1);
+    // Asking for nothing answers the account to whoever may read it.
+    let nothing = |account_id| Action::UpdateAccount {
+        account_id,
+        limits: LimitsChange::default(),
+        metadata: None,
+    };
+    let (result, effects) = run(&mut w.ledger, w.alice, nothing(w.a));
+    assert!(matches!(result, Ok(Outcome::Account(_))));
+    assert_eq!(effects, Effects::default());
+    let (result, _) = run(&mut w.ledger, actor(Role::Manager), nothing(w.a));
+    assert!(result.is_ok());
+    let (result, _) = run(&mut w.ledger, w.bob, nothing(w.a));
+    assert_eq!(result, Err(Refusal::AccountNotFound(w.a)));
+    // Opening an account keeps the metadata it is given.
+    let opened = AccountId::new();
+    let (result, _) = run(
+        &mut w.ledger,
+        w.bob,
+        Action::OpenAccount {
+            id: opened,
+            owner_id: w.bob.user_id,
+            currency: eur(),
+            name: None,
+            metadata: serde_json::from_value(json!({"order": "7"})).unwrap(),
+        },
+    );
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(labels(&w.ledger, opened), json!({"order": "7"}));
 }

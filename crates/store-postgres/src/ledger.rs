@@ -12,6 +12,7 @@ use std::sync::Arc;
 use coffre_domain::audit::NewAuditEvent;
 use coffre_domain::ids::{AccountId, EntryId, PaymentId, SessionId, TransferId, UserId};
 use coffre_domain::ledger::{Account, Effects, Entry, Ledger, LedgerCheck, LedgerReport, Transfer};
+use coffre_domain::metadata::MetadataFilter;
 use coffre_domain::money::Currency;
 use coffre_domain::payment::AnyPayment;
 use coffre_domain::time::Timestamp;
@@ -278,7 +279,7 @@ async fn lock_accounts(
     let rows = sqlx::query_as!(
         AccountRow,
         "SELECT id, owner_id, currency, name, balance, held, status, overdraft_limit, \
-                max_balance, created_at, updated_at \
+                max_balance, metadata::text AS \"metadata!\", created_at, updated_at \
          FROM accounts \
          WHERE id = ANY($1::uuid[] || ARRAY(SELECT id FROM accounts \
                                              WHERE owner_id IS NULL AND currency = ANY($2))) \
@@ -309,10 +310,10 @@ async fn write_effects(
         let columns = Columns::of(&opened);
         sqlx::query!(
             "INSERT INTO accounts (id, owner_id, currency, name, balance, held, status, \
-             overdraft_limit, max_balance, created_at, updated_at) \
+             overdraft_limit, max_balance, metadata, created_at, updated_at) \
              SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], \
-             $6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::timestamptz[], \
-             $11::timestamptz[])",
+             $6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::text[]::jsonb[], \
+             $11::timestamptz[], $12::timestamptz[])",
             &columns.id,
             &columns.owner_id as _,
             &columns.currency as _,
@@ -322,6 +323,7 @@ async fn write_effects(
             &columns.status as _,
             &columns.overdraft_limit,
             &columns.max_balance as _,
+            &columns.metadata,
             &columns.created_at,
             &columns.updated_at,
         )
@@ -340,10 +342,11 @@ async fn write_effects(
         sqlx::query!(
             "UPDATE accounts SET balance = new.balance, held = new.held, status = new.status, \
              overdraft_limit = new.overdraft_limit, max_balance = new.max_balance, \
-             updated_at = new.updated_at \
+             metadata = new.metadata, updated_at = new.updated_at \
              FROM UNNEST($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], \
-                         $6::bigint[], $7::timestamptz[]) \
-                  AS new(id, balance, held, status, overdraft_limit, max_balance, updated_at) \
+                         $6::bigint[], $7::text[]::jsonb[], $8::timestamptz[]) \
+                  AS new(id, balance, held, status, overdraft_limit, max_balance, metadata, \
+                         updated_at) \
              WHERE accounts.id = new.id",
             &columns.id,
             &columns.balance,
@@ -351,6 +354,7 @@ async fn write_effects(
             &columns.status as _,
             &columns.overdraft_limit,
             &columns.max_balance as _,
+            &columns.metadata,
             &columns.updated_at,
         )
         .execute(&mut *connection)
@@ -509,6 +513,7 @@ struct Columns {
     status: Vec<&'static str>,
     overdraft_limit: Vec<i64>,
     max_balance: Vec<Option<i64>>,
+    metadata: Vec<String>,
     created_at: Vec<chrono::DateTime<chrono::Utc>>,
     updated_at: Vec<chrono::DateTime<chrono::Utc>>,
 }
@@ -526,6 +531,7 @@ impl Columns {
             status: rows.iter().map(|r| r.status).collect(),
             overdraft_limit: rows.iter().map(|r| r.overdraft_limit).collect(),
             max_balance: rows.iter().map(|r| r.max_balance).collect(),
+            metadata: rows.iter().map(|r| r.metadata.clone()).collect(),
             created_at: rows.iter().map(|r| r.created_at).collect(),
             updated_at: rows.iter().map(|r| r.updated_at).collect(),
         }
@@ -539,7 +545,7 @@ pub(crate) async fn find_account(
     sqlx::query_as!(
         AccountRow,
         "SELECT id, owner_id, currency, name, balance, held, status, overdraft_limit, \
-                max_balance, created_at, updated_at \
+                max_balance, metadata::text AS \"metadata!\", created_at, updated_at \
          FROM accounts WHERE id = $1",
         id.as_uuid(),
     )
@@ -553,19 +559,62 @@ pub(crate) async fn find_account(
 pub(crate) async fn list_accounts(
     pool: &PgPool,
     owner: Option<coffre_domain::ids::UserId>,
+    metadata: &MetadataFilter,
     limit: PageLimit,
     starting_after: Option<AccountId>,
 ) -> Result<Page<Account>, StoreError> {
+    if !metadata.is_empty() {
+        return list_accounts_by_metadata(pool, owner, metadata, limit, starting_after).await;
+    }
     let rows = sqlx::query_as!(
         AccountRow,
         "SELECT id, owner_id, currency, name, balance, held, status, overdraft_limit, \
-                max_balance, created_at, updated_at \
+                max_balance, metadata::text AS \"metadata!\", created_at, updated_at \
          FROM accounts \
          WHERE ($1::uuid IS NULL OR owner_id = $1) AND ($2::uuid IS NULL OR id < $2) \
          ORDER BY id DESC LIMIT $3",
         owner.map(|id| id.as_uuid()),
         starting_after.map(|id| id.as_uuid()),
         limit.rows_to_fetch(),
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    let accounts = rows
+        .into_iter()
+        .map(|row| row.into_account().map_err(internal))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_fetched(accounts, limit))
+}
+
+/// [`list_accounts`] with a metadata filter. The matching accounts come from the GIN index
+/// alone, materialized first: left to itself the planner would walk the primary key backwards
+/// and test every account's metadata, a scan of the whole table. The index holds only accounts
+/// with metadata, which the `<> '{}'` states for it.
+async fn list_accounts_by_metadata(
+    pool: &PgPool,
+    owner: Option<coffre_domain::ids::UserId>,
+    metadata: &MetadataFilter,
+    limit: PageLimit,
+    starting_after: Option<AccountId>,
+) -> Result<Page<Account>, StoreError> {
+    let rows = sqlx::query_as!(
+        AccountRow,
+        r#"WITH matching AS MATERIALIZED (
+               SELECT id, owner_id, currency, name, balance, held, status, overdraft_limit,
+                      max_balance, metadata, created_at, updated_at
+               FROM accounts WHERE metadata @> $4::text::jsonb AND metadata <> '{}')
+           SELECT id AS "id!", owner_id, currency AS "currency!", name, balance AS "balance!",
+                  held AS "held!", status AS "status!", overdraft_limit AS "overdraft_limit!",
+                  max_balance, metadata::text AS "metadata!", created_at AS "created_at!",
+                  updated_at AS "updated_at!"
+           FROM matching
+           WHERE ($1::uuid IS NULL OR owner_id = $1) AND ($2::uuid IS NULL OR id < $2)
+           ORDER BY id DESC LIMIT $3"#,
+        owner.map(|id| id.as_uuid()),
+        starting_after.map(|id| id.as_uuid()),
+        limit.rows_to_fetch(),
+        metadata.to_json().to_string(),
     )
     .fetch_all(pool)
     .await

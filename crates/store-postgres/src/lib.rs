@@ -14,6 +14,7 @@ use coffre_domain::ids::{
     AccountId, AuditEventId, EntryId, PaymentId, SessionId, TransferId, UserId,
 };
 use coffre_domain::ledger::{Account, Entry, LedgerReport};
+use coffre_domain::metadata::MetadataFilter;
 use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::Email;
@@ -326,10 +327,11 @@ impl Store for PgStore {
     async fn list_accounts(
         &self,
         owner: Option<UserId>,
+        metadata: &MetadataFilter,
         limit: PageLimit,
         starting_after: Option<AccountId>,
     ) -> Result<Page<Account>, StoreError> {
-        ledger::list_accounts(&self.pool, owner, limit, starting_after).await
+        ledger::list_accounts(&self.pool, owner, metadata, limit, starting_after).await
     }
 
     async fn find_transfer(&self, id: TransferId) -> Result<Option<TransferRecord>, StoreError> {

@@ -1,6 +1,7 @@
 //! The ledger tables refuse, by constraint or trigger, what the domain's types forbid: a
-//! customer outside its limits, a hold beyond them, limits a system account cannot have, a zero line, a transfer to itself, any edit
-//! of posted history, and a payment in a state its typestate cannot hold.
+//! customer outside its limits, a hold beyond them, limits a system account cannot have, a
+//! zero line, a transfer to itself, any edit of posted history, and a payment in a state its
+//! typestate cannot hold.
 
 // Helpers shared by the test below fail the test the same way the test does.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use coffre_domain::audit::NewAuditEvent;
 use coffre_domain::ids::{AccountId, EntryId, PaymentId, SessionId, TransferId, UserId};
 use coffre_domain::ledger::{Account, Effects, Entry, Ledger, LedgerCheck, LedgerReport, Transfer};
+use coffre_domain::metadata::MetadataFilter;
 use coffre_domain::money::Currency;
 use coffre_domain::payment::AnyPayment;
 use coffre_domain::time::Timestamp;
@@ -171,7 +172,7 @@ async fn load_account(
         r#"SELECT id AS "id!: uuid::Uuid", owner_id AS "owner_id: uuid::Uuid",
                   currency AS "currency!", name, balance AS "balance!", held AS "held!",
                   status AS "status!", overdraft_limit AS "overdraft_limit!",
-                  max_balance, created_at AS "created_at!: DateTime",
+                  max_balance, metadata AS "metadata!", created_at AS "created_at!: DateTime",
                   updated_at AS "updated_at!: DateTime"
            FROM accounts WHERE id = ?1"#,
         id,
@@ -194,7 +195,7 @@ async fn system_account_of(
         r#"SELECT id AS "id!: uuid::Uuid", owner_id AS "owner_id: uuid::Uuid",
                   currency AS "currency!", name, balance AS "balance!", held AS "held!",
                   status AS "status!", overdraft_limit AS "overdraft_limit!",
-                  max_balance, created_at AS "created_at!: DateTime",
+                  max_balance, metadata AS "metadata!", created_at AS "created_at!: DateTime",
                   updated_at AS "updated_at!: DateTime"
            FROM accounts WHERE owner_id IS NULL AND currency = ?1"#,
         code,
@@ -219,8 +220,8 @@ async fn insert_account(
     let c = AccountColumns::of(account);
     sqlx::query!(
         "INSERT INTO accounts (id, owner_id, currency, name, balance, held, status, \
-         overdraft_limit, max_balance, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         overdraft_limit, max_balance, metadata, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         c.id,
         c.owner_id,
         c.currency,
@@ -230,6 +231,7 @@ async fn insert_account(
         c.status,
         c.overdraft_limit,
         c.max_balance,
+        c.metadata,
         c.created_at,
         c.updated_at,
     )
@@ -251,13 +253,14 @@ async fn write_effects(
         let c = AccountColumns::of(account);
         sqlx::query!(
             "UPDATE accounts SET balance = ?2, held = ?3, status = ?4, overdraft_limit = ?5, \
-             max_balance = ?6, updated_at = ?7 WHERE id = ?1",
+             max_balance = ?6, metadata = ?7, updated_at = ?8 WHERE id = ?1",
             c.id,
             c.balance,
             c.held,
             c.status,
             c.overdraft_limit,
             c.max_balance,
+            c.metadata,
             c.updated_at,
         )
         .execute(&mut *connection)
@@ -531,9 +534,13 @@ pub(crate) async fn find_account(
 pub(crate) async fn list_accounts(
     pool: &SqlitePool,
     owner: Option<UserId>,
+    metadata: &MetadataFilter,
     limit: PageLimit,
     starting_after: Option<AccountId>,
 ) -> Result<Page<Account>, StoreError> {
+    if !metadata.is_empty() {
+        return list_accounts_by_metadata(pool, owner, metadata, limit, starting_after).await;
+    }
     let owner = owner.map(|id| id.as_uuid());
     let after = starting_after.map(|id| id.as_uuid());
     let fetch = limit.rows_to_fetch();
@@ -542,7 +549,7 @@ pub(crate) async fn list_accounts(
         r#"SELECT id AS "id!: uuid::Uuid", owner_id AS "owner_id: uuid::Uuid",
                   currency AS "currency!", name, balance AS "balance!", held AS "held!",
                   status AS "status!", overdraft_limit AS "overdraft_limit!",
-                  max_balance, created_at AS "created_at!: DateTime",
+                  max_balance, metadata AS "metadata!", created_at AS "created_at!: DateTime",
                   updated_at AS "updated_at!: DateTime"
            FROM accounts
            WHERE (?1 IS NULL OR owner_id = ?1) AND (?2 IS NULL OR id < ?2)
@@ -550,6 +557,52 @@ pub(crate) async fn list_accounts(
         owner,
         after,
         fetch,
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    let accounts = rows
+        .into_iter()
+        .map(|row| row.into_account().map_err(internal))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_fetched(accounts, limit))
+}
+
+/// [`list_accounts`] with a metadata filter: the accounts holding every pair, each pair one
+/// lookup in `account_metadata`'s primary key, then each account by its own; no scan of the
+/// accounts. `CROSS JOIN` keeps the wanted pairs the outer loop: with statistics, SQLite would
+/// otherwise walk every pair in account order to save the grouping's sort.
+async fn list_accounts_by_metadata(
+    pool: &SqlitePool,
+    owner: Option<UserId>,
+    metadata: &MetadataFilter,
+    limit: PageLimit,
+    starting_after: Option<AccountId>,
+) -> Result<Page<Account>, StoreError> {
+    let owner = owner.map(|id| id.as_uuid());
+    let after = starting_after.map(|id| id.as_uuid());
+    let fetch = limit.rows_to_fetch();
+    let filter = metadata.to_json().to_string();
+    let rows = sqlx::query_as!(
+        AccountRow,
+        r#"SELECT id AS "id!: uuid::Uuid", owner_id AS "owner_id: uuid::Uuid",
+                  currency AS "currency!", name, balance AS "balance!", held AS "held!",
+                  status AS "status!", overdraft_limit AS "overdraft_limit!",
+                  max_balance, metadata AS "metadata!", created_at AS "created_at!: DateTime",
+                  updated_at AS "updated_at!: DateTime"
+           FROM accounts
+           WHERE id IN (SELECT pair.account_id
+                        FROM json_each(?4) AS wanted
+                        CROSS JOIN account_metadata pair
+                          ON pair.key = wanted.key AND pair.value = wanted.value
+                        GROUP BY pair.account_id
+                        HAVING count(*) = (SELECT count(*) FROM json_each(?4)))
+             AND (?1 IS NULL OR owner_id = ?1) AND (?2 IS NULL OR id < ?2)
+           ORDER BY id DESC LIMIT ?3"#,
+        owner,
+        after,
+        fetch,
+        filter,
     )
     .fetch_all(pool)
     .await

@@ -1,6 +1,7 @@
 //! The ledger tables refuse, by constraint or trigger, what the domain's types forbid: a
-//! customer outside its limits, a hold beyond them, limits a system account cannot have, a zero line, a transfer to itself, any edit
-//! of posted history, and a payment in a state its typestate cannot hold.
+//! customer outside its limits, a hold beyond them, limits a system account cannot have, a
+//! zero line, a transfer to itself, any edit of posted history, and a payment in a state its
+//! typestate cannot hold.
 
 // Helpers shared by the test below fail the test the same way the test does.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -40,9 +41,9 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
     sqlx::raw_sql(
         "PRAGMA foreign_keys = ON; \
          INSERT INTO accounts VALUES (x'00000000000070008000000000000001', \
-           (SELECT id FROM users), 'EUR', NULL, 100, 0, 'active', 'now', 'now', 0, NULL); \
+           (SELECT id FROM users), 'EUR', NULL, 100, 0, 'active', 'now', 'now', 0, NULL, '{}'); \
          INSERT INTO accounts VALUES (x'00000000000070008000000000000002', NULL, 'EUR', NULL, \
-           -100, 0, 'active', 'now', 'now', 0, NULL); \
+           -100, 0, 'active', 'now', 'now', 0, NULL, '{}'); \
          INSERT INTO transfers VALUES (x'000000000000700080000000000000a1', 'deposit', \
            x'00000000000070008000000000000002', x'00000000000070008000000000000001', 100, \
            'EUR', NULL, 'now'); \
@@ -100,12 +101,12 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
         ),
         (
             "INSERT INTO accounts VALUES (randomblob(16), NULL, 'EUR', NULL, 0, 0, 'active', \
-             'now', 'now', 0, NULL)",
+             'now', 'now', 0, NULL, '{}')",
             "UNIQUE constraint failed: accounts.currency",
         ),
         (
             "INSERT INTO accounts VALUES (randomblob(16), NULL, 'eur', NULL, 0, 0, 'active', \
-             'now', 'now', 0, NULL)",
+             'now', 'now', 0, NULL, '{}')",
             "CHECK constraint failed: accounts_currency_check",
         ),
         (

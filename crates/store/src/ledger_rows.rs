@@ -6,6 +6,7 @@ use coffre_domain::ids::{AccountId, EntryId, PaymentId, TransferId, UserId};
 use coffre_domain::ledger::{
     Account, AccountCheck, AccountStatus, BalanceLimits, Entry, LimitAmount, Transfer, TransferKind,
 };
+use coffre_domain::metadata::Metadata;
 use coffre_domain::money::{Amount, Currency, SignedMinor};
 use coffre_domain::payment::{AnyPayment, PaymentState, PaymentView};
 use coffre_domain::text::{AccountName, Description};
@@ -38,6 +39,8 @@ pub struct AccountRow {
     pub status: String,
     pub overdraft_limit: i64,
     pub max_balance: Option<i64>,
+    /// The JSON object as text: both backends read it so.
+    pub metadata: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -74,6 +77,7 @@ impl AccountRow {
             held: SignedMinor::new(self.held),
             status: AccountStatus::parse(&self.status).ok_or_else(|| bad("status"))?,
             limits: limits_of(self.id, self.overdraft_limit, self.max_balance)?,
+            metadata: Metadata::from_json(&self.metadata).map_err(|_| bad("metadata"))?,
             created_at: Timestamp::from_datetime(self.created_at),
             updated_at: Timestamp::from_datetime(self.updated_at),
         })
@@ -92,6 +96,8 @@ pub struct AccountColumns {
     pub status: &'static str,
     pub overdraft_limit: i64,
     pub max_balance: Option<i64>,
+    /// The JSON object as text.
+    pub metadata: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -108,6 +114,7 @@ impl AccountColumns {
             status: account.status.as_str(),
             overdraft_limit: account.limits.overdraft_limit.minor(),
             max_balance: account.limits.max_balance.map(|max| max.minor()),
+            metadata: account.metadata.to_json().to_string(),
             created_at: account.created_at.as_datetime(),
             updated_at: account.updated_at.as_datetime(),
         }
@@ -125,6 +132,7 @@ pub fn system_account(currency: Currency, now: Timestamp) -> Account {
         held: SignedMinor::ZERO,
         status: AccountStatus::Active,
         limits: BalanceLimits::DEFAULT,
+        metadata: Metadata::default(),
         created_at: now,
         updated_at: now,
     }

@@ -12,6 +12,7 @@ use coffre_domain::ids::{
     AccountId, AuditEventId, EntryId, PaymentId, SessionId, TransferId, UserId,
 };
 use coffre_domain::ledger::{Account, Entry, LedgerReport};
+use coffre_domain::metadata::MetadataFilter;
 use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::Email;
@@ -258,10 +259,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     async fn find_account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
 
-    /// Accounts newest first, only `owner`'s if given (system accounts have no owner).
+    /// Accounts newest first, only `owner`'s if given (system accounts have no owner), and
+    /// only those whose metadata holds every pair of `metadata`, found through an index.
     async fn list_accounts(
         &self,
         owner: Option<UserId>,
+        metadata: &MetadataFilter,
         limit: PageLimit,
         starting_after: Option<AccountId>,
     ) -> Result<Page<Account>, StoreError>;

@@ -250,6 +250,7 @@ mod tests {
     use coffre_domain::audit::AuditContext;
     use coffre_domain::ids::AccountId;
     use coffre_domain::ledger::{Action, CommandResult};
+    use coffre_domain::metadata::Metadata;
     use coffre_domain::money::Currency;
     use coffre_domain::user::{Email, Role};
 
@@ -295,6 +296,7 @@ mod tests {
                 owner_id: user.id,
                 currency: Currency::parse("EUR").unwrap(),
                 name: None,
+                metadata: Metadata::default(),
             },
         };
         let batch = vec![opening("c"), opening("a"), opening("b")];

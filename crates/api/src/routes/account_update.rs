@@ -1,9 +1,11 @@
-//! `PATCH /v1/accounts/{id}`: an admin's change to an account's balance limits, decided by the
-//! ledger under the account's lock like any command.
+//! `PATCH /v1/accounts/{id}`: an admin's change to an account's balance limits, and the
+//! owner's or an admin's to its metadata, decided by the ledger under the account's lock like
+//! any command.
 
 use axum::extract::State;
 use axum::response::Response;
 use coffre_domain::ledger::{Action, LimitAmount, LimitsChange};
+use coffre_domain::metadata::MetadataPatch;
 use coffre_domain::money::{AmountText, Currency};
 use http::StatusCode;
 use serde::{Deserialize, Deserializer};
@@ -28,6 +30,11 @@ pub(crate) struct UpdateBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(schema_with = super::openapi::nullable_limit_amount)]
     max_balance: Option<Option<AmountText>>,
+    /// The owner or an admin: keys set to a string take it, keys set to `null` are removed,
+    /// others stay.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = super::openapi::metadata_patch)]
+    metadata: Option<MetadataPatch>,
 }
 
 /// A field that is present, as `T` reads it: a missing field (`#[serde(default)]`) is `None`,
@@ -48,7 +55,7 @@ fn limit(field: &str, text: &AmountText, currency: Currency) -> Result<LimitAmou
     path = "/v1/accounts/{id}",
     operation_id = "updateAccount",
     tag = "accounts",
-    summary = "Change an account's limits (admin)",
+    summary = "Change an account's limits (admin) or metadata (owner, admin)",
     params(super::openapi::PathId, KeyOptional),
     request_body = UpdateBody,
     responses(
@@ -86,6 +93,7 @@ pub(super) async fn update(
     let action = Action::UpdateAccount {
         account_id: account.id,
         limits,
+        metadata: body.metadata,
     };
     ready.submit(&state, action, StatusCode::OK).await
 }

@@ -9,6 +9,7 @@ use coffre_domain::access;
 use coffre_domain::audit::ResourceType;
 use coffre_domain::ids::{AccountId, EntryId, UserId};
 use coffre_domain::ledger::{Account, AccountStatus, Action};
+use coffre_domain::metadata::Metadata;
 use coffre_domain::money::Currency;
 use coffre_domain::text::AccountName;
 use http::StatusCode;
@@ -21,7 +22,7 @@ use super::listing::{ListBody, answer_page, page_limit};
 use super::reads::{Item, Read, audit_read};
 use crate::auth::caller::Caller;
 use crate::error::ApiError;
-use crate::extract::{Json, Query};
+use crate::extract::{FilteredQuery, Json, Query};
 use crate::state::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -47,6 +48,8 @@ pub(crate) struct OpenBody {
     /// Admins only: open the account for this user.
     #[schema(value_type = Option<String>, format = Uuid)]
     owner_id: Option<UserId>,
+    #[schema(schema_with = super::openapi::metadata)]
+    metadata: Option<Metadata>,
 }
 
 #[utoipa::path(
@@ -68,7 +71,7 @@ async fn open(
     State(state): State<AppState>,
     command: Command<OpenBody>,
 ) -> Result<Response, ApiError> {
-    let (ready, (currency, name, owner_id)) = command
+    let (ready, (currency, name, owner_id, metadata)) = command
         .prepare(&state, |body, _| {
             let currency = Currency::parse(&body.currency)
                 .map_err(|error| ApiError::ValidationFailed(format!("currency: {error}")))?;
@@ -77,7 +80,12 @@ async fn open(
                 .map(AccountName::parse)
                 .transpose()
                 .map_err(|error| ApiError::ValidationFailed(format!("name {error}")))?;
-            Ok((currency, name, body.owner_id))
+            Ok((
+                currency,
+                name,
+                body.owner_id,
+                body.metadata.unwrap_or_default(),
+            ))
         })
         .await?;
     // Who may open an account for whom is decided by the role stored now.
@@ -92,6 +100,7 @@ async fn open(
         owner_id,
         currency,
         name,
+        metadata,
     };
     ready.submit(&state, action, StatusCode::CREATED).await
 }
@@ -116,7 +125,7 @@ struct ListQuery {
     operation_id = "listAccounts",
     tag = "accounts",
     summary = "List accounts",
-    params(ListQuery),
+    params(ListQuery, super::openapi::MetadataFilterParam),
     responses(
         (status = 200, description = "A page of accounts", body = super::openapi::AccountList),
     ),
@@ -125,7 +134,10 @@ struct ListQuery {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
+    FilteredQuery {
+        params: query,
+        metadata,
+    }: FilteredQuery<ListQuery>,
 ) -> Result<Json<ListBody<AccountBody>>, ApiError> {
     let limit = page_limit(query.limit)?;
     let owner = if access::list_all_accounts(&caller.actor()) {
@@ -143,7 +155,7 @@ async fn list(
     };
     let page = state
         .store()
-        .list_accounts(owner, limit, query.starting_after)
+        .list_accounts(owner, &metadata, limit, query.starting_after)
         .await?;
     answer_page(
         &state,

@@ -3,6 +3,7 @@
 
 use coffre_domain::ids::{AccountId, EntryId, PaymentId, TransferId, UserId};
 use coffre_domain::ledger::{Account, Entry, Transfer};
+use coffre_domain::metadata::Metadata;
 use coffre_domain::money::{Currency, SignedMinor};
 use coffre_domain::payment::PaymentView;
 use coffre_domain::time::Timestamp;
@@ -29,6 +30,8 @@ pub(crate) struct AccountBody {
     /// The highest `balance` may reach, if capped.
     #[schema(required = true)]
     max_balance: Option<String>,
+    #[schema(schema_with = super::openapi::metadata)]
+    metadata: Metadata,
     #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -50,6 +53,7 @@ impl From<&Account> for AccountBody {
                 .limits
                 .max_balance
                 .map(|max| max.format(account.currency)),
+            metadata: account.metadata.clone(),
             created_at: account.created_at,
             updated_at: account.updated_at,
         }

@@ -11,9 +11,12 @@ use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use coffre_domain::audit::AuditAction;
+use coffre_domain::metadata;
 use coffre_domain::money::Currency;
 use coffre_domain::user::Role;
-use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterIn};
+use utoipa::openapi::path::{
+    HttpMethod, Operation, Parameter, ParameterBuilder, ParameterIn, ParameterStyle,
+};
 use utoipa::openapi::schema::{
     AllOfBuilder, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
 };
@@ -368,6 +371,70 @@ fn text(max: usize) -> ObjectBuilder {
 
 fn nullable(schema: ObjectBuilder, kind: Type) -> ObjectBuilder {
     schema.schema_type(SchemaType::Array(vec![kind, Type::Null]))
+}
+
+/// A metadata map whose values are `value`: at most `max_keys` keys of 1 to 40 characters
+/// without `[` or `]`.
+fn metadata_map(max_keys: usize, value: ObjectBuilder) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .max_properties(Some(max_keys))
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(metadata::MAX_KEY_CHARS))
+                .pattern(Some(format!("^[^{CONTROL}\\[\\]]+$"))),
+        ))
+        .additional_properties(Some(value))
+}
+
+fn metadata_value() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(metadata::MAX_VALUE_CHARS))
+}
+
+pub(super) fn metadata() -> Object {
+    metadata_map(metadata::MAX_KEYS, metadata_value())
+        .description(Some(
+            "The client's own labels: string keys to string values",
+        ))
+        .build()
+}
+
+pub(super) fn metadata_patch() -> Object {
+    metadata_map(
+        metadata::MAX_PATCH_KEYS,
+        nullable(metadata_value(), Type::String),
+    )
+    .description(Some(
+        "Keys to set to a string, or to remove with null; keys not named stay; at most 50 \
+         keys once merged",
+    ))
+    .build()
+}
+
+/// `?metadata[KEY]=VALUE`, repeatable: a list holds only what matches every pair.
+pub(super) enum MetadataFilterParam {}
+
+impl IntoParams for MetadataFilterParam {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            ParameterBuilder::new()
+                .name("metadata")
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .style(Some(ParameterStyle::DeepObject))
+                .explode(Some(true))
+                .description(Some(
+                    "metadata[KEY]=VALUE, repeatable: only items whose metadata holds every \
+                     pair",
+                ))
+                .schema(Some(metadata_map(metadata::MAX_KEYS, metadata_value())))
+                .build(),
+        ]
+    }
 }
 
 pub(super) fn description() -> Object {

@@ -53,6 +53,7 @@ async fn accounts_open_with_their_owner_and_zero_balances(store: Arc<dyn Store>)
             "currency",
             "id",
             "max_balance",
+            "metadata",
             "name",
             "overdraft_limit",
             "owner_id",

@@ -25,6 +25,7 @@ mod idempotency;
 mod ledger;
 mod limits;
 mod logging;
+mod metadata;
 mod openapi;
 mod payments;
 mod probing;

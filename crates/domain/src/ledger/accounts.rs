@@ -1,13 +1,15 @@
-//! Opening an account and freezing or unfreezing it.
+//! Opening an account, freezing or unfreezing it, and changing its limits and metadata.
 
 use crate::access;
+use crate::audit::ResourceType;
 use crate::ids::{AccountId, UserId};
+use crate::metadata::{Metadata, MetadataPatch};
 use crate::money::{Currency, SignedMinor};
 use crate::text::AccountName;
 
 use super::Step;
 use super::events;
-use super::limits::BalanceLimits;
+use super::limits::{BalanceLimits, LimitsChange};
 use super::model::{Account, AccountStatus, CommandResult, Outcome, Refusal};
 
 impl Step<'_> {
@@ -17,6 +19,7 @@ impl Step<'_> {
         owner_id: UserId,
         currency: Currency,
         name: Option<AccountName>,
+        metadata: Metadata,
     ) -> CommandResult {
         access::create_account(self.actor()?, owner_id).map_err(|_| Refusal::Forbidden)?;
         let account = Account {
@@ -28,6 +31,7 @@ impl Step<'_> {
             held: SignedMinor::ZERO,
             status: AccountStatus::Active,
             limits: BalanceLimits::DEFAULT,
+            metadata,
             created_at: self.now,
             updated_at: self.now,
         };
@@ -37,6 +41,68 @@ impl Step<'_> {
         self.effects.opened.insert(account.id);
         self.ledger.accounts.insert(account.id, account.clone());
         Ok(Outcome::Account(account))
+    }
+
+    /// `PATCH /v1/accounts/{id}`: each part asked for is allowed to its own callers (limits to
+    /// admins, metadata to the owner and admins; asking for nothing, to whoever may read the
+    /// account) and decided in full before either changes; a part that changes nothing is
+    /// neither written nor recorded.
+    pub(super) fn update_account(
+        &mut self,
+        account_id: AccountId,
+        limits: LimitsChange,
+        metadata: Option<&MetadataPatch>,
+    ) -> CommandResult {
+        let actor = *self.actor()?;
+        let account = self
+            .ledger
+            .accounts
+            .get_mut(&account_id)
+            .ok_or(Refusal::AccountNotFound(account_id))?;
+        let denied = |denied| Refusal::account_denied(denied, account_id);
+        if !limits.is_empty() {
+            access::set_account_limits(&actor, account.owner_id).map_err(denied)?;
+        }
+        if metadata.is_some() {
+            access::update_account_metadata(&actor, account.owner_id).map_err(denied)?;
+        }
+        if limits.is_empty() && metadata.is_none() {
+            access::read_account(&actor, account.owner_id).map_err(denied)?;
+        }
+        let new_limits = limits.decide(account)?;
+        let new_metadata = match metadata {
+            Some(patch) => Some(
+                account
+                    .metadata
+                    .merged(patch)
+                    .map_err(|_| Refusal::TooManyMetadataKeys)?,
+            )
+            .filter(|merged| *merged != account.metadata),
+            None => None,
+        };
+        let changed = new_limits.is_some() || new_metadata.is_some();
+        if let Some(after) = new_limits {
+            let before = account.limits;
+            account.limits = after;
+            self.effects
+                .audit
+                .push(events::limits_changed(account, before, self.context));
+        }
+        if let Some(after) = new_metadata {
+            let before = std::mem::replace(&mut account.metadata, after);
+            self.effects.audit.push(events::metadata_changed(
+                ResourceType::Account,
+                account_id.to_string(),
+                &before,
+                &account.metadata,
+                self.context,
+            ));
+        }
+        if changed {
+            account.updated_at = self.now;
+            self.effects.account_changed(account_id);
+        }
+        Ok(Outcome::Account(account.clone()))
     }
 
     pub(super) fn set_status(

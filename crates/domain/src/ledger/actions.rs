@@ -8,6 +8,7 @@ use chrono::TimeDelta;
 use crate::access::Actor;
 use crate::audit::AuditContext;
 use crate::ids::{AccountId, PaymentId, TransferId, UserId};
+use crate::metadata::{Metadata, MetadataPatch};
 use crate::money::{Amount, Currency, Money};
 use crate::payment::{AuthorizationCode, FailureReason};
 use crate::text::{AccountName, Description};
@@ -31,15 +32,18 @@ pub enum Action {
         owner_id: UserId,
         currency: Currency,
         name: Option<AccountName>,
+        metadata: Metadata,
     },
     SetStatus {
         account_id: AccountId,
         status: AccountStatus,
     },
-    /// `PATCH /v1/accounts/{id}`: an admin's change to the account's limits.
+    /// `PATCH /v1/accounts/{id}`: an admin's change to the account's limits, and the owner's
+    /// or an admin's to its metadata.
     UpdateAccount {
         account_id: AccountId,
         limits: LimitsChange,
+        metadata: Option<MetadataPatch>,
     },
     Transfer {
         id: TransferId,

@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use crate::audit::{AuditAction, AuditContext, NewAuditEvent, ResourceType};
+use crate::metadata::Metadata;
 use crate::money::SignedMinor;
 use crate::payment::{AnyPayment, PaymentView};
 use crate::text::AccountName;
@@ -62,6 +63,24 @@ pub(super) fn limits_changed(
         resource_id: Some(account.id.to_string()),
         old_value: Some(limits(before)),
         new_value: Some(limits(account.limits)),
+        context: context.clone(),
+    }
+}
+
+/// A resource's metadata before and after a change.
+pub(super) fn metadata_changed(
+    resource_type: ResourceType,
+    resource_id: String,
+    before: &Metadata,
+    after: &Metadata,
+    context: &AuditContext,
+) -> NewAuditEvent {
+    NewAuditEvent {
+        action: AuditAction::MetadataUpdated,
+        resource_type,
+        resource_id: Some(resource_id),
+        old_value: Some(json!({"metadata": before.to_json()})),
+        new_value: Some(json!({"metadata": after.to_json()})),
         context: context.clone(),
     }
 }

@@ -1,14 +1,12 @@
 //! A customer account's balance limits (API.md "Balance limits"): how far below zero its
 //! available balance may go and how high its balance may rise, the one rule every movement and
-//! hold is checked against ([`BalanceLimits::admit`]), and an admin's change to them.
+//! hold is checked against ([`BalanceLimits::admit`]), and what an admin's change to them comes
+//! to.
 
-use crate::access;
 use crate::ids::AccountId;
 use crate::money::{Amount, AmountError, Currency, SignedMinor};
 
-use super::Step;
-use super::events;
-use super::model::{CommandResult, Outcome, Refusal};
+use super::model::{Account, Refusal};
 
 /// A limit in minor units: zero or more, at most [`Amount::MAX_MINOR`]. Zero is a limit, not
 /// its absence: an overdraft limit of zero keeps the account at or above zero.
@@ -98,48 +96,27 @@ impl LimitsChange {
         self.overdraft_limit.is_none() && self.max_balance.is_none()
     }
 
-    fn applied_to(&self, limits: BalanceLimits) -> BalanceLimits {
-        BalanceLimits {
-            overdraft_limit: self.overdraft_limit.unwrap_or(limits.overdraft_limit),
-            max_balance: self.max_balance.unwrap_or(limits.max_balance),
+    /// The limits `account` would have after this change, if they differ from its own:
+    /// refused on a system account, which has none, and when the account already breaks them,
+    /// so that every account always stands within its own.
+    pub(super) fn decide(&self, account: &Account) -> Result<Option<BalanceLimits>, Refusal> {
+        if self.is_empty() {
+            return Ok(None);
         }
-    }
-}
-
-impl Step<'_> {
-    /// Changes an account's limits (admins only, customer accounts only). Limits its balance
-    /// already breaks are refused, so that every account always stands within its own.
-    pub(super) fn update_account(
-        &mut self,
-        account_id: AccountId,
-        limits: LimitsChange,
-    ) -> CommandResult {
-        let actor = *self.actor()?;
-        let account = self
-            .ledger
-            .accounts
-            .get_mut(&account_id)
-            .ok_or(Refusal::AccountNotFound(account_id))?;
-        access::set_account_limits(&actor, account.owner_id)
-            .map_err(|denied| Refusal::account_denied(denied, account_id))?;
-        if !limits.is_empty() {
-            if account.is_system() {
-                return Err(Refusal::SystemAccountLimits(account_id));
-            }
-            let before = account.limits;
-            let after = limits.applied_to(before);
-            if after != before {
-                after
-                    .admit(account_id, account.balance, account.held)
-                    .map_err(|_| Refusal::LimitsBreached(account_id))?;
-                account.limits = after;
-                account.updated_at = self.now;
-                self.effects
-                    .audit
-                    .push(events::limits_changed(account, before, self.context));
-                self.effects.account_changed(account_id);
-            }
+        if account.is_system() {
+            return Err(Refusal::SystemAccountLimits(account.id));
         }
-        Ok(Outcome::Account(account.clone()))
+        let before = account.limits;
+        let after = BalanceLimits {
+            overdraft_limit: self.overdraft_limit.unwrap_or(before.overdraft_limit),
+            max_balance: self.max_balance.unwrap_or(before.max_balance),
+        };
+        if after == before {
+            return Ok(None);
+        }
+        after
+            .admit(account.id, account.balance, account.held)
+            .map_err(|_| Refusal::LimitsBreached(account.id))?;
+        Ok(Some(after))
     }
 }

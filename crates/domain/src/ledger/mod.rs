@@ -73,9 +73,14 @@ fn apply_one(
             owner_id,
             currency,
             name,
-        } => step.open_account(*id, *owner_id, *currency, name.clone()),
+            metadata,
+        } => step.open_account(*id, *owner_id, *currency, name.clone(), metadata.clone()),
         Action::SetStatus { account_id, status } => step.set_status(*account_id, *status),
-        Action::UpdateAccount { account_id, limits } => step.update_account(*account_id, *limits),
+        Action::UpdateAccount {
+            account_id,
+            limits,
+            metadata,
+        } => step.update_account(*account_id, *limits, metadata.as_ref()),
         Action::Transfer {
             id,
             from,

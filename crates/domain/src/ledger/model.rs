@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::access::Denied;
 use crate::audit::NewAuditEvent;
 use crate::ids::{AccountId, EntryId, PaymentId, TransferId, UserId};
+use crate::metadata::Metadata;
 use crate::money::{Amount, Currency, SignedMinor};
 use crate::payment::{AnyPayment, PaymentState, PaymentView};
 use crate::text::{AccountName, Description};
@@ -49,6 +50,8 @@ pub struct Account {
     pub status: AccountStatus,
     /// A customer account's limits; a system account's are the defaults, and unused.
     pub limits: BalanceLimits,
+    /// The client's own labels; the ledger never reads them.
+    pub metadata: Metadata,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -171,6 +174,9 @@ pub enum Refusal {
     /// The account's balance or available balance already lies outside the limits asked for.
     #[error("the balance of account {0} already breaks the limits asked for")]
     LimitsBreached(AccountId),
+    /// A metadata update that would leave more keys than metadata may hold.
+    #[error("the metadata would hold more keys than allowed")]
+    TooManyMetadataKeys,
     #[error("payment {0} not found")]
     PaymentNotFound(PaymentId),
     #[error("a {from} payment cannot become {to}")]

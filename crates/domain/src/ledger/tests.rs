@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use crate::access::Actor;
 use crate::audit::{AuditAction, AuditContext};
 use crate::ids::{AccountId, TransferId, UserId};
+use crate::metadata::Metadata;
 use crate::money::{Amount, Currency, Money, SignedMinor};
 use crate::time::Timestamp;
 use crate::user::Role;
@@ -44,6 +45,7 @@ fn account(owner: Option<UserId>, currency: Currency, balance: i64) -> Account {
         held: SignedMinor::ZERO,
         status: AccountStatus::Active,
         limits: BalanceLimits::DEFAULT,
+        metadata: Metadata::default(),
         created_at: Timestamp::now(),
         updated_at: Timestamp::now(),
     }
@@ -346,6 +348,7 @@ fn opening_an_account_for_someone_else_takes_an_admin() {
                 owner_id,
                 currency: eur(),
                 name: None,
+                metadata: Metadata::default(),
             },
         )
     };

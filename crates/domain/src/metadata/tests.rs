@@ -165,6 +165,20 @@ fn a_filter_takes_the_metadata_parameters_and_skips_the_others() {
             .unwrap()
             .is_empty()
     );
+    for (name, is_filter) in [
+        ("metadata[order]", true),
+        ("metadata[]", true),
+        ("metadata", false),
+        ("metadata[x", false),
+        ("xmetadata[x]", false),
+        ("limit", false),
+    ] {
+        assert_eq!(
+            MetadataFilter::is_filter_parameter(name),
+            is_filter,
+            "{name}"
+        );
+    }
 }
 
 #[test]

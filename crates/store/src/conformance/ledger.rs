@@ -8,6 +8,7 @@ use std::sync::Arc;
 use coffre_domain::audit::{AuditAction, AuditContext};
 use coffre_domain::ids::{AccountId, SessionId, TransferId, UserId};
 use coffre_domain::ledger::{Account, AccountStatus, Action, CommandResult, Outcome, Refusal};
+use coffre_domain::metadata::{Metadata, MetadataFilter};
 use coffre_domain::money::{Amount, Currency, Money};
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::{Email, Role};
@@ -115,6 +116,7 @@ async fn open(store: &dyn Store, owner: Person) -> Account {
         owner_id: owner.user_id,
         currency: eur(),
         name: None,
+        metadata: Metadata::default(),
     };
     match run(store, vec![request(owner, action)]).await.remove(0) {
         Executed::Decided {
@@ -196,7 +198,7 @@ pub async fn ledger_batch_refusals_leave_neighbours_alone(store: &dyn Store) {
 
     // The system account was made on first use and carries the other side.
     let all = store
-        .list_accounts(None, PageLimit::DEFAULT, None)
+        .list_accounts(None, &MetadataFilter::default(), PageLimit::DEFAULT, None)
         .await
         .unwrap()
         .data;
@@ -258,6 +260,7 @@ pub async fn ledger_a_row_the_database_refuses_fails_only_its_command(store: &dy
             owner_id: alice.user_id,
             currency: eur(),
             name: None,
+            metadata: Metadata::default(),
         },
     );
     let results = store
