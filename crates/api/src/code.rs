@@ -21,6 +21,7 @@ pub enum ErrorCode {
     AccountNotFound,
     TransferNotFound,
     PaymentNotFound,
+    HoldNotFound,
     UserNotFound,
     MethodNotAllowed,
     InvalidState,
@@ -39,13 +40,14 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     AmountExceedsAuthorized,
     AmountExceedsRefundable,
+    AmountExceedsHeld,
     RateLimited,
     InternalError,
     ServiceUnavailable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 34] = [
+    pub const ALL: [ErrorCode; 36] = [
         Self::MalformedRequest,
         Self::IdempotencyKeyRequired,
         Self::MissingToken,
@@ -59,6 +61,7 @@ impl ErrorCode {
         Self::AccountNotFound,
         Self::TransferNotFound,
         Self::PaymentNotFound,
+        Self::HoldNotFound,
         Self::UserNotFound,
         Self::MethodNotAllowed,
         Self::InvalidState,
@@ -77,6 +80,7 @@ impl ErrorCode {
         Self::IdempotencyKeyReused,
         Self::AmountExceedsAuthorized,
         Self::AmountExceedsRefundable,
+        Self::AmountExceedsHeld,
         Self::RateLimited,
         Self::InternalError,
         Self::ServiceUnavailable,
@@ -96,6 +100,7 @@ impl ErrorCode {
             | Self::AccountNotFound
             | Self::TransferNotFound
             | Self::PaymentNotFound
+            | Self::HoldNotFound
             | Self::UserNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::InvalidState
@@ -113,7 +118,8 @@ impl ErrorCode {
             | Self::SameAccount
             | Self::IdempotencyKeyReused
             | Self::AmountExceedsAuthorized
-            | Self::AmountExceedsRefundable => StatusCode::UNPROCESSABLE_ENTITY,
+            | Self::AmountExceedsRefundable
+            | Self::AmountExceedsHeld => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -136,6 +142,7 @@ impl ErrorCode {
             Self::AccountNotFound => "ACCOUNT_NOT_FOUND",
             Self::TransferNotFound => "TRANSFER_NOT_FOUND",
             Self::PaymentNotFound => "PAYMENT_NOT_FOUND",
+            Self::HoldNotFound => "HOLD_NOT_FOUND",
             Self::UserNotFound => "USER_NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::InvalidState => "INVALID_STATE",
@@ -154,6 +161,7 @@ impl ErrorCode {
             Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             Self::AmountExceedsAuthorized => "AMOUNT_EXCEEDS_AUTHORIZED",
             Self::AmountExceedsRefundable => "AMOUNT_EXCEEDS_REFUNDABLE",
+            Self::AmountExceedsHeld => "AMOUNT_EXCEEDS_HELD",
             Self::RateLimited => "RATE_LIMITED",
             Self::InternalError => "INTERNAL_ERROR",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
@@ -178,6 +186,7 @@ impl ErrorCode {
             Self::AccountNotFound => "No such account.",
             Self::TransferNotFound => "No such transfer.",
             Self::PaymentNotFound => "No such payment.",
+            Self::HoldNotFound => "No such hold.",
             Self::UserNotFound => "No such user.",
             Self::MethodNotAllowed => {
                 "This path does not accept this method; the Allow header lists those it does."
@@ -206,6 +215,7 @@ impl ErrorCode {
             }
             Self::AmountExceedsAuthorized => "The amount exceeds the authorized amount.",
             Self::AmountExceedsRefundable => "The amount exceeds what remains refundable.",
+            Self::AmountExceedsHeld => "The amount exceeds what the hold still holds.",
             Self::RateLimited => "Too many requests; retry after the delay in Retry-After.",
             Self::InternalError => "An internal error occurred.",
             Self::ServiceUnavailable => "The service is unavailable; try again later.",
@@ -218,7 +228,7 @@ mod tests {
     use super::*;
 
     /// The codes of the table in API.md §2, as written there.
-    const API_MD_CODES: [&str; 34] = [
+    const API_MD_CODES: [&str; 36] = [
         "MALFORMED_REQUEST",
         "IDEMPOTENCY_KEY_REQUIRED",
         "MISSING_TOKEN",
@@ -232,6 +242,7 @@ mod tests {
         "ACCOUNT_NOT_FOUND",
         "TRANSFER_NOT_FOUND",
         "PAYMENT_NOT_FOUND",
+        "HOLD_NOT_FOUND",
         "USER_NOT_FOUND",
         "METHOD_NOT_ALLOWED",
         "INVALID_STATE",
@@ -250,6 +261,7 @@ mod tests {
         "IDEMPOTENCY_KEY_REUSED",
         "AMOUNT_EXCEEDS_AUTHORIZED",
         "AMOUNT_EXCEEDS_REFUNDABLE",
+        "AMOUNT_EXCEEDS_HELD",
         "RATE_LIMITED",
         "INTERNAL_ERROR",
         "SERVICE_UNAVAILABLE",
@@ -293,6 +305,8 @@ mod tests {
         assert_eq!(status_of("UNSUPPORTED_MEDIA_TYPE"), 415);
         assert_eq!(status_of("AMOUNT_EXCEEDS_REFUNDABLE"), 422);
         assert_eq!(status_of("BALANCE_LIMIT_EXCEEDED"), 422);
+        assert_eq!(status_of("HOLD_NOT_FOUND"), 404);
+        assert_eq!(status_of("AMOUNT_EXCEEDS_HELD"), 422);
         assert_eq!(status_of("RATE_LIMITED"), 429);
         assert_eq!(status_of("INTERNAL_ERROR"), 500);
         assert_eq!(status_of("SERVICE_UNAVAILABLE"), 503);

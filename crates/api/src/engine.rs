@@ -19,7 +19,7 @@ use crate::edge::metrics;
 use crate::envelope;
 use crate::error::ApiError;
 use crate::idempotency::{self, final_response};
-use crate::routes::bodies::{AccountBody, PaymentBody, TransferBody};
+use crate::routes::bodies::{AccountBody, HoldBody, PaymentBody, TransferBody};
 use crate::state::AppState;
 
 /// Runs `action` for `bearer`, whose session the batch reads in its own transaction. With a
@@ -95,6 +95,7 @@ impl Rendering {
                 json(StatusCode::CREATED, &TransferBody::from(transfer))
             }
             Ok(Outcome::Payment(payment)) => json(success, &PaymentBody::from(payment)),
+            Ok(Outcome::Hold(hold)) => json(success, &HoldBody::from(hold)),
             // The payment is now failed, and the request says why.
             Ok(Outcome::AuthorizationDeclined(_)) => error(Refusal::InsufficientFunds, request_id),
             Err(refusal) => error(*refusal, request_id),

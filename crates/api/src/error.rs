@@ -83,6 +83,9 @@ pub enum ApiError {
     #[error("no such payment")]
     PaymentNotFound,
 
+    #[error("no such hold")]
+    HoldNotFound,
+
     /// The ledger refused the command.
     #[error("refused: {0}")]
     Refused(#[from] Refusal),
@@ -149,6 +152,7 @@ impl ApiError {
             Self::AccountNotFound => ErrorCode::AccountNotFound,
             Self::TransferNotFound => ErrorCode::TransferNotFound,
             Self::PaymentNotFound => ErrorCode::PaymentNotFound,
+            Self::HoldNotFound => ErrorCode::HoldNotFound,
             Self::Refused(refusal) => refusal_code(*refusal),
             Self::IdempotencyKeyRequired => ErrorCode::IdempotencyKeyRequired,
             Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
@@ -172,6 +176,13 @@ impl ApiError {
             Self::MalformedRequest(message) | Self::ValidationFailed(message) => message.clone(),
             Self::Refused(Refusal::InvalidState { from, to }) => {
                 format!("The payment is {from}; it cannot become {to}.")
+            }
+            Self::Refused(Refusal::HoldInvalidState { from, to }) => {
+                format!("The hold is {from}; it cannot become {to}.")
+            }
+            Self::Refused(Refusal::HoldOfPayment(_)) => {
+                "The hold is a payment's authorization: capture or cancel the payment instead."
+                    .to_owned()
             }
             Self::Refused(Refusal::SystemAccountFreeze(_)) => {
                 "A currency's system account cannot be frozen: it carries every deposit and \
@@ -212,6 +223,7 @@ impl ApiError {
             | Self::AccountNotFound
             | Self::TransferNotFound
             | Self::PaymentNotFound
+            | Self::HoldNotFound
             | Self::Refused(_)
             | Self::IdempotencyKeyRequired
             | Self::IdempotencyKeyReused
@@ -245,7 +257,12 @@ fn refusal_code(refusal: Refusal) -> ErrorCode {
         Refusal::InvalidState { .. } => ErrorCode::InvalidState,
         Refusal::AmountExceedsAuthorized => ErrorCode::AmountExceedsAuthorized,
         Refusal::AmountExceedsRefundable => ErrorCode::AmountExceedsRefundable,
-        Refusal::SystemAccountMissing(_) => ErrorCode::InternalError,
+        Refusal::HoldNotFound(_) => ErrorCode::HoldNotFound,
+        Refusal::HoldInvalidState { .. } | Refusal::HoldOfPayment(_) => ErrorCode::InvalidState,
+        Refusal::AmountExceedsHeld => ErrorCode::AmountExceedsHeld,
+        Refusal::SystemAccountMissing(_) | Refusal::PaymentHoldMissing(_) => {
+            ErrorCode::InternalError
+        }
     }
 }
 

@@ -175,6 +175,43 @@ pub fn refund_payment(actor: &Actor, parties: &PaymentParties) -> Decision {
     capture_payment(actor, parties)
 }
 
+/// The owners of a hold's two accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldParties {
+    pub from_owner: Option<UserId>,
+    pub to_owner: Option<UserId>,
+}
+
+impl HoldParties {
+    fn owners(&self) -> [Option<UserId>; 2] {
+        [self.from_owner, self.to_owner]
+    }
+}
+
+/// Reserving money on an account: its owner, or an admin (who may also withdraw from it).
+pub fn create_hold(actor: &Actor, from_owner: Option<UserId>) -> Decision {
+    withdraw(actor, from_owner)
+}
+
+pub fn read_hold(actor: &Actor, parties: &HoldParties) -> Decision {
+    let owners = parties.owners();
+    actor.act_on(&owners, actor.sees(&owners))
+}
+
+/// Posting moves the held money to its destination, which either party may want: the sender
+/// pays, the receiver collects (a capture). An admin may too; a manager moves no one's money.
+pub fn post_hold(actor: &Actor, parties: &HoldParties) -> Decision {
+    let owners = parties.owners();
+    let allowed = owners.iter().any(|owner| actor.owns(*owner)) || actor.at_least(Role::Admin);
+    actor.act_on(&owners, allowed)
+}
+
+/// Voiding only gives the sender its money back: either party, or a manager, as a payment's
+/// cancellation.
+pub fn void_hold(actor: &Actor, parties: &HoldParties) -> Decision {
+    read_hold(actor, parties)
+}
+
 /// A manager or admin reading data that is not theirs leaves a READ event in the audit log.
 pub fn is_audited_read(actor: &Actor, owners: &[Option<UserId>]) -> bool {
     actor.at_least(Role::Manager) && !owners.iter().any(|owner| actor.owns(*owner))
@@ -380,6 +417,40 @@ mod tests {
                 Err(Forbidden),
                 Err(Forbidden)
             ]
+        );
+    }
+
+    #[test]
+    fn holds() {
+        let c = cast();
+        let p = HoldParties {
+            from_owner: Some(c.payer.user_id),
+            to_owner: Some(c.payee.user_id),
+        };
+        type HoldRule = fn(&Actor, &HoldParties) -> Decision;
+        let cases: [(&str, HoldRule, [Decision; 5]); 3] = [
+            (
+                "read",
+                read_hold,
+                [Ok(()), Ok(()), Err(Hidden), Ok(()), Ok(())],
+            ),
+            (
+                "post",
+                post_hold,
+                [Ok(()), Ok(()), Err(Hidden), Err(Forbidden), Ok(())],
+            ),
+            (
+                "void",
+                void_hold,
+                [Ok(()), Ok(()), Err(Hidden), Ok(()), Ok(())],
+            ),
+        ];
+        for (name, decide, expected) in cases {
+            assert_eq!(table(&c, |a| decide(a, &p)), expected, "{name}");
+        }
+        assert_eq!(
+            table(&c, |a| create_hold(a, p.from_owner)),
+            [Ok(()), Err(Hidden), Err(Hidden), Err(Forbidden), Ok(())]
         );
     }
 

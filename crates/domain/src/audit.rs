@@ -43,10 +43,14 @@ pub enum AuditAction {
     PaymentFailed,
     PaymentExpired,
     PaymentRefunded,
+    HoldCreated,
+    HoldPosted,
+    HoldVoided,
+    HoldExpired,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 25] = [
+    pub const ALL: [AuditAction; 29] = [
         Self::Register,
         Self::Login,
         Self::LoginFailed,
@@ -72,6 +76,10 @@ impl AuditAction {
         Self::PaymentFailed,
         Self::PaymentExpired,
         Self::PaymentRefunded,
+        Self::HoldCreated,
+        Self::HoldPosted,
+        Self::HoldVoided,
+        Self::HoldExpired,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -101,6 +109,10 @@ impl AuditAction {
             Self::PaymentFailed => "PAYMENT_FAILED",
             Self::PaymentExpired => "PAYMENT_EXPIRED",
             Self::PaymentRefunded => "PAYMENT_REFUNDED",
+            Self::HoldCreated => "HOLD_CREATED",
+            Self::HoldPosted => "HOLD_POSTED",
+            Self::HoldVoided => "HOLD_VOIDED",
+            Self::HoldExpired => "HOLD_EXPIRED",
         }
     }
 
@@ -129,10 +141,11 @@ pub enum ResourceType {
     AccountStatement,
     Transfer,
     Payment,
+    Hold,
 }
 
 impl ResourceType {
-    pub const ALL: [ResourceType; 8] = [
+    pub const ALL: [ResourceType; 9] = [
         Self::User,
         Self::Session,
         Self::Account,
@@ -141,6 +154,7 @@ impl ResourceType {
         Self::AccountStatement,
         Self::Transfer,
         Self::Payment,
+        Self::Hold,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -153,6 +167,7 @@ impl ResourceType {
             Self::AccountStatement => "account_statement",
             Self::Transfer => "transfer",
             Self::Payment => "payment",
+            Self::Hold => "hold",
         }
     }
 

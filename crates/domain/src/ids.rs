@@ -94,6 +94,11 @@ id_type!(
     PaymentId
 );
 id_type!(
+    /// Money reserved on one account for another (a two-phase transfer), or a payment's
+    /// authorization.
+    HoldId
+);
+id_type!(
     /// One entry of the audit log.
     AuditEventId
 );

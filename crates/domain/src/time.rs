@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, TimeDelta, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -21,6 +21,14 @@ impl Timestamp {
 
     pub const fn as_datetime(&self) -> DateTime<Utc> {
         self.0
+    }
+
+    /// `ttl` later, or this very instant if that is past the calendar: a deadline too far to
+    /// write comes at once rather than never.
+    pub fn deadline_after(self, ttl: TimeDelta) -> Self {
+        self.0
+            .checked_add_signed(ttl)
+            .map_or(self, Self::from_datetime)
     }
 
     /// RFC 3339 in UTC with exactly six fraction digits: one spelling per instant.

@@ -250,7 +250,7 @@ proptest! {
 mod payments {
     use super::*;
     use chrono::TimeDelta;
-    use coffre_domain::ids::PaymentId;
+    use coffre_domain::ids::{HoldId, PaymentId};
     use coffre_domain::ledger::Refusal;
     use coffre_domain::payment::{AuthorizationCode, FailureReason, PaymentState};
 
@@ -347,6 +347,7 @@ mod payments {
                     Move::Authorize(n) => match pick(n) {
                         Some((payment_id, payer)) => (users[payer], Action::Authorize {
                             payment_id,
+                            hold_id: HoldId::new(),
                             code: AuthorizationCode::new("C".into()),
                             ttl: TimeDelta::seconds(60),
                         }),
@@ -424,6 +425,15 @@ mod payments {
                         .sum();
                     let account = ledger.account(*id).unwrap();
                     prop_assert_eq!(account.held.minor(), held);
+                    // And each authorized payment's hold holds all of it, and no other does.
+                    let by_holds: i64 = payments
+                        .iter()
+                        .filter(|(_, payer)| *payer == index)
+                        .filter_map(|(payment, _)| ledger.hold_of_payment(*payment))
+                        .filter_map(|hold| hold.held())
+                        .map(|held| held.minor())
+                        .sum();
+                    prop_assert_eq!(by_holds, held);
                     prop_assert!(!account.balance.is_negative());
                     prop_assert!(!account.available().is_negative());
                 }

@@ -15,7 +15,8 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, TimeDelta};
 use coffre_domain::access::Actor;
 use coffre_domain::audit::{AuditAction, AuditContext, NewAuditEvent, ResourceType};
-use coffre_domain::ids::{AccountId, PaymentId, TransferId, UserId};
+use coffre_domain::hold::{Hold, HoldState, HoldTerms, HoldView};
+use coffre_domain::ids::{AccountId, HoldId, PaymentId, TransferId, UserId};
 use coffre_domain::ledger::{
     Account, AccountCheck, AccountStatus, Action, BalanceLimits, Command, CommandResult, Effects,
     Ledger, LedgerReport, LimitsChange, MAX_BALANCE_MINOR, Outcome, Refusal, Transfer,
@@ -227,6 +228,7 @@ fn authorize(actor: Actor, payment_id: PaymentId) -> Command {
         actor,
         Action::Authorize {
             payment_id,
+            hold_id: HoldId::new(),
             code: AuthorizationCode::new("c0de".into()),
             ttl: TimeDelta::seconds(TTL_SECS),
         },
@@ -263,6 +265,13 @@ fn payment_view(result: CommandResult) -> PaymentView {
     match result {
         Ok(Outcome::Payment(view)) => view,
         other => panic!("expected a payment, got {other:?}"),
+    }
+}
+
+fn hold_view(result: CommandResult) -> HoldView {
+    match result {
+        Ok(Outcome::Hold(view)) => view,
+        other => panic!("expected a hold, got {other:?}"),
     }
 }
 
@@ -323,6 +332,15 @@ type Declared = (
     Vec<AccountId>,
     Option<PaymentId>,
     Option<Currency>,
+);
+
+/// A hold action, its name, and the accounts, hold and payment it declares.
+type DeclaredHold = (
+    Action,
+    &'static str,
+    Vec<AccountId>,
+    Option<HoldId>,
+    Option<PaymentId>,
 );
 
 #[test]
@@ -419,6 +437,7 @@ fn each_action_names_what_a_backend_must_load_and_lock() {
         (
             Action::Authorize {
                 payment_id: p,
+                hold_id: HoldId::new(),
                 code,
                 ttl: TimeDelta::seconds(1),
             },
@@ -466,19 +485,75 @@ fn each_action_names_what_a_backend_must_load_and_lock() {
             Some(p),
             None,
         ),
-        (
-            Action::ExpirePayment { payment_id: p },
-            "expire_payment",
-            vec![],
-            Some(p),
-            None,
-        ),
     ];
     for (action, name, accounts, payment, currency) in table {
         assert_eq!(action.name(), name);
         assert_eq!(action.accounts(), accounts, "{name}");
         assert_eq!(action.payment(), payment, "{name}");
         assert_eq!(action.system_currency(), currency, "{name}");
+        assert_eq!(action.hold(), None, "{name}");
+    }
+    let h = HoldId::new();
+    let holds: Vec<DeclaredHold> = vec![
+        (
+            Action::CreateHold {
+                id: h,
+                from: a,
+                to: b,
+                money: m,
+                ttl: TimeDelta::seconds(1),
+                metadata: Metadata::default(),
+            },
+            "create_hold",
+            vec![a, b],
+            None,
+            None,
+        ),
+        (
+            Action::PostHold {
+                hold_id: h,
+                transfer_id: t,
+                amount: None,
+            },
+            "post_hold",
+            vec![],
+            Some(h),
+            None,
+        ),
+        (
+            Action::VoidHold { hold_id: h },
+            "void_hold",
+            vec![],
+            Some(h),
+            None,
+        ),
+        (
+            Action::ExpireHold {
+                hold_id: h,
+                payment_id: None,
+            },
+            "expire_hold",
+            vec![],
+            Some(h),
+            None,
+        ),
+        (
+            Action::ExpireHold {
+                hold_id: h,
+                payment_id: Some(p),
+            },
+            "expire_hold",
+            vec![],
+            Some(h),
+            Some(p),
+        ),
+    ];
+    for (action, name, accounts, hold, payment) in holds {
+        assert_eq!(action.name(), name);
+        assert_eq!(action.accounts(), accounts, "{name}");
+        assert_eq!(action.hold(), hold, "{name}");
+        assert_eq!(action.payment(), payment, "{name}");
+        assert_eq!(action.system_currency(), None, "{name}");
     }
 }
 
@@ -1014,14 +1089,34 @@ fn authorizing_exactly_the_available_amount_holds_it_all() {
     assert_eq!(a.updated_at, at(5));
     assert_eq!(effects.changed, BTreeSet::from([w.a]));
     assert_eq!(effects.payments_changed, BTreeSet::from([id]));
-    assert!(effects.entries.is_empty() && effects.transfers.is_empty());
-    assert_eq!(actions(&effects), [AuditAction::PaymentAuthorized]);
+    // The authorization is a hold of the payment's, from the payer to the payee.
+    let hold = w.ledger.hold_of_payment(id).unwrap().view();
+    assert_eq!(effects.holds_opened, BTreeSet::from([hold.id]));
     assert_eq!(
-        effects.audit[0].old_value,
+        (
+            hold.state,
+            hold.held_minor,
+            hold.from_account_id,
+            hold.to_account_id
+        ),
+        (HoldState::Held, 100_000, w.a, w.b)
+    );
+    assert_eq!(
+        (hold.payment_id, hold.expires_at),
+        (Some(id), at(5 + TTL_SECS))
+    );
+    assert!(effects.entries.is_empty() && effects.transfers.is_empty());
+    assert_eq!(
+        actions(&effects),
+        [AuditAction::HoldCreated, AuditAction::PaymentAuthorized]
+    );
+    assert_eq!(effects.audit[0].old_value, None);
+    assert_eq!(
+        effects.audit[1].old_value,
         Some(json!({"state": "pending"}))
     );
     assert_eq!(
-        effects.audit[0].new_value.as_ref().unwrap()["authorized_amount"],
+        effects.audit[1].new_value.as_ref().unwrap()["authorized_amount"],
         "1000.00"
     );
 
@@ -1204,13 +1299,33 @@ fn a_partial_capture_moves_that_part_and_releases_the_rest() {
     );
     assert_eq!(effects.entries.len(), 2);
     assert_eq!(effects.changed, BTreeSet::from([w.a, w.b]));
-    assert_eq!(actions(&effects), [AuditAction::PaymentCaptured]);
-    let event = effects.audit[0].new_value.as_ref().unwrap();
+    // The capture posts the payment's hold once: the part captured, the rest released.
+    let hold = w.ledger.hold_of_payment(id).unwrap().view();
+    assert_eq!(t.hold_id, Some(hold.id));
+    assert_eq!(effects.holds_changed, BTreeSet::from([hold.id]));
+    assert_eq!(
+        (
+            hold.state,
+            hold.posted_minor,
+            hold.released_minor,
+            hold.held_minor
+        ),
+        (HoldState::Posted, 25_000, 35_000, 0)
+    );
+    assert_eq!(
+        actions(&effects),
+        [AuditAction::HoldPosted, AuditAction::PaymentCaptured]
+    );
+    assert_eq!(
+        effects.audit[0].new_value.as_ref().unwrap()["transfer_id"],
+        json!(t.id)
+    );
+    let event = effects.audit[1].new_value.as_ref().unwrap();
     assert_eq!(event["transfer_id"], json!(t.id));
     assert_eq!(event["transfer_amount"], "250.00");
     assert_eq!(event["captured_amount"], "250.00");
     assert_eq!(
-        effects.audit[0].old_value,
+        effects.audit[1].old_value,
         Some(json!({"state": "authorized"}))
     );
 }
@@ -1271,7 +1386,15 @@ fn cancel_releases_a_hold_and_only_pending_or_authorized_payments_cancel() {
     assert_eq!(balance(&w.ledger, w.a), 100_000);
     assert_eq!(effects.changed, BTreeSet::from([w.a]));
     assert_eq!(effects.payments_changed, BTreeSet::from([id]));
-    assert_eq!(actions(&effects), [AuditAction::PaymentCanceled]);
+    assert_eq!(
+        actions(&effects),
+        [AuditAction::HoldVoided, AuditAction::PaymentCanceled]
+    );
+    let hold = w.ledger.hold_of_payment(id).unwrap().view();
+    assert_eq!(
+        (hold.state, hold.released_minor),
+        (HoldState::Voided, 60_000)
+    );
     refused(
         &mut w.ledger,
         cancel(w.alice, id),
@@ -1420,21 +1543,27 @@ fn an_authorization_reached_at_its_deadline_is_expired_before_the_command_runs()
     assert_eq!(effects.changed, BTreeSet::from([w.a]));
     assert_eq!(effects.payments_changed, BTreeSet::from([id]));
     // The sweep expired it, not Bob: no actor, but the request that found it.
-    assert_eq!(actions(&effects), [AuditAction::PaymentExpired]);
     assert_eq!(
-        effects.audit[0].context,
-        AuditContext {
-            actor_id: None,
-            request_id: Some("req-late".into()),
-            ..context()
-        }
+        actions(&effects),
+        [AuditAction::HoldExpired, AuditAction::PaymentExpired]
     );
+    for event in &effects.audit {
+        assert_eq!(
+            event.context,
+            AuditContext {
+                actor_id: None,
+                request_id: Some("req-late".into()),
+                ..context()
+            }
+        );
+    }
+    assert_eq!(effects.audit[0].old_value, Some(json!({"state": "held"})));
     assert_eq!(
-        effects.audit[0].old_value,
+        effects.audit[1].old_value,
         Some(json!({"state": "authorized"}))
     );
     assert_eq!(
-        effects.audit[0].new_value.as_ref().unwrap()["failure_reason"],
+        effects.audit[1].new_value.as_ref().unwrap()["failure_reason"],
         "expired"
     );
 
@@ -1459,7 +1588,10 @@ fn an_authorization_a_microsecond_before_its_deadline_still_captures() {
         Timestamp::from_datetime(at(TTL_SECS).as_datetime() - TimeDelta::microseconds(1));
     let (result, effects) = run(&mut w.ledger, capture(w.bob, id, None), just_before);
     assert_eq!(payment_view(result).state, PaymentState::Captured);
-    assert_eq!(actions(&effects), [AuditAction::PaymentCaptured]);
+    assert_eq!(
+        actions(&effects),
+        [AuditAction::HoldPosted, AuditAction::PaymentCaptured]
+    );
     assert_eq!(balance(&w.ledger, w.b), 60_000);
 }
 
@@ -1467,28 +1599,36 @@ fn an_authorization_a_microsecond_before_its_deadline_still_captures() {
 fn the_sweep_expires_what_is_due_and_leaves_the_rest() {
     let mut w = world();
     let id = authorized(&mut w, 60_000);
-    let sweep = |payment_id| Command {
+    let hold = w.ledger.hold_of_payment(id).unwrap().terms().id;
+    let sweep = |hold_id| Command {
         actor: None,
         context: AuditContext::default(),
-        action: Action::ExpirePayment { payment_id },
+        action: Action::ExpireHold {
+            hold_id,
+            payment_id: Some(id),
+        },
     };
-    let (result, effects) = run(&mut w.ledger, sweep(id), at(TTL_SECS - 1));
-    assert_eq!(payment_view(result).state, PaymentState::Authorized);
+    let (result, effects) = run(&mut w.ledger, sweep(hold), at(TTL_SECS - 1));
+    assert_eq!(hold_view(result).state, HoldState::Held);
     assert_eq!(effects, Effects::default());
     assert_eq!(held(&w.ledger, w.a), 60_000);
 
-    let (result, effects) = run(&mut w.ledger, sweep(id), at(TTL_SECS));
-    let view = payment_view(result);
+    let (result, effects) = run(&mut w.ledger, sweep(hold), at(TTL_SECS));
+    assert_eq!(hold_view(result).state, HoldState::Expired);
+    let view = w.ledger.payment(id).unwrap().view();
     assert_eq!(view.state, PaymentState::Canceled);
     assert_eq!(view.failure_reason.as_deref(), Some("expired"));
     assert_eq!(held(&w.ledger, w.a), 0);
-    assert_eq!(actions(&effects), [AuditAction::PaymentExpired]);
+    assert_eq!(
+        actions(&effects),
+        [AuditAction::HoldExpired, AuditAction::PaymentExpired]
+    );
 
-    let missing = PaymentId::new();
+    let missing = HoldId::new();
     refused(
         &mut w.ledger,
         sweep(missing),
-        Refusal::PaymentNotFound(missing),
+        Refusal::HoldNotFound(missing),
     );
 }
 
@@ -1517,11 +1657,25 @@ fn a_release_never_leaves_holds_above_the_balance() {
             at(0),
         )
     };
+    let hold = |payment_id| {
+        Hold::new(HoldTerms {
+            id: HoldId::new(),
+            from_account_id: payer,
+            to_account_id: payee,
+            money: money(10_000, eur()),
+            payment_id: Some(payment_id),
+            metadata: Metadata::default(),
+            expires_at: at(3_600),
+            created_at: at(0),
+        })
+    };
     let (one, two) = (PaymentId::new(), PaymentId::new());
-    let mut ledger = Ledger::new([a.clone(), b.clone()]).with_payments([
-        AnyPayment::Authorized(payment(one)),
-        AnyPayment::Authorized(payment(two)),
-    ]);
+    let mut ledger = Ledger::new([a.clone(), b.clone()])
+        .with_payments([
+            AnyPayment::Authorized(payment(one)),
+            AnyPayment::Authorized(payment(two)),
+        ])
+        .with_holds([hold(one), hold(two)]);
     refused(&mut ledger, cancel(alice, one), Refusal::InsufficientFunds);
 
     // And a hold the account does not carry cannot be released.
@@ -1534,9 +1688,19 @@ fn a_release_never_leaves_holds_above_the_balance() {
         balance: SignedMinor::ZERO,
         ..b
     };
-    let mut ledger =
-        Ledger::new([a.clone(), b]).with_payments([AnyPayment::Authorized(payment(one))]);
+    let mut ledger = Ledger::new([a.clone(), b])
+        .with_payments([AnyPayment::Authorized(payment(one))])
+        .with_holds([hold(one)]);
     refused(&mut ledger, cancel(alice, one), Refusal::BalanceLimit(a.id));
+
+    // An authorization whose hold was not loaded is a bug, refused before anything changes.
+    let mut ledger = Ledger::new([a.clone(), account(Some(bob.user_id), eur(), 0)])
+        .with_payments([AnyPayment::Authorized(payment(two))]);
+    refused(
+        &mut ledger,
+        cancel(alice, two),
+        Refusal::PaymentHoldMissing(two),
+    );
 }
 
 // ---- verification ----

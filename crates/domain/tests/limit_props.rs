@@ -11,7 +11,7 @@
 use chrono::TimeDelta;
 use coffre_domain::access::Actor;
 use coffre_domain::audit::AuditContext;
-use coffre_domain::ids::{AccountId, PaymentId, TransferId, UserId};
+use coffre_domain::ids::{AccountId, HoldId, PaymentId, TransferId, UserId};
 use coffre_domain::ledger::{
     Account, AccountStatus, Action, BalanceLimits, Command, CommandResult, Ledger, LimitAmount,
     LimitsChange, Outcome, Refusal, apply,
@@ -222,6 +222,7 @@ proptest! {
                     payments.push((id, payer));
                     let result = run(owners[payer], Action::Authorize {
                         payment_id: id,
+                        hold_id: HoldId::new(),
                         code: AuthorizationCode::new("C".into()),
                         ttl: TimeDelta::hours(1),
                     });

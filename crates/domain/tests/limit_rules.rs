@@ -12,7 +12,7 @@
 use chrono::TimeDelta;
 use coffre_domain::access::Actor;
 use coffre_domain::audit::{AuditAction, AuditContext, ResourceType};
-use coffre_domain::ids::{AccountId, PaymentId, TransferId, UserId};
+use coffre_domain::ids::{AccountId, HoldId, PaymentId, TransferId, UserId};
 use coffre_domain::ledger::{
     Account, AccountCheck, AccountStatus, Action, BalanceLimits, Command, CommandResult, Effects,
     Ledger, LimitAmount, LimitsChange, Outcome, Refusal, apply, verify,
@@ -286,6 +286,7 @@ fn a_hold_may_reach_the_overdraft_limit_and_a_larger_one_fails_the_payment() {
             w.alice,
             Action::Authorize {
                 payment_id: id,
+                hold_id: HoldId::new(),
                 code: AuthorizationCode::new("C".into()),
                 ttl: TimeDelta::hours(1),
             },

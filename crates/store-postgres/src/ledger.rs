@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use coffre_domain::audit::NewAuditEvent;
-use coffre_domain::ids::{AccountId, EntryId, PaymentId, SessionId, TransferId, UserId};
+use coffre_domain::hold::Hold;
+use coffre_domain::ids::{AccountId, EntryId, HoldId, PaymentId, SessionId, TransferId, UserId};
 use coffre_domain::ledger::{Account, Effects, Entry, Ledger, LedgerCheck, LedgerReport, Transfer};
 use coffre_domain::metadata::MetadataFilter;
 use coffre_domain::money::Currency;
@@ -29,6 +30,7 @@ use uuid::Uuid;
 
 use crate::audit::append_audit;
 use crate::error::{internal, map_error};
+use crate::holds;
 use crate::sessions;
 use coffre_store_sqlx::{self as lease, End, Failure};
 
@@ -153,6 +155,14 @@ impl LedgerBackend for Statements<'_> {
         lock_payments(self.0, ids).await
     }
 
+    async fn lock_holds(
+        &mut self,
+        ids: &[HoldId],
+        payments: &[PaymentId],
+    ) -> Result<Vec<Hold>, StoreError> {
+        holds::lock_holds(self.0, ids, payments).await
+    }
+
     async fn lock_accounts(
         &mut self,
         ids: &[AccountId],
@@ -239,8 +249,8 @@ async fn insert_keys(
     Ok(usize::try_from(inserted).ok() == Some(records.len()))
 }
 
-/// Payments are locked before accounts, each kind in ascending id order: one global order, so
-/// two batches never wait for each other in a cycle.
+/// Payments are locked before holds and accounts, each kind in ascending id order: one global
+/// order, so two batches never wait for each other in a cycle.
 async fn lock_payments(
     connection: &mut PgConnection,
     ids: &[PaymentId],
@@ -362,8 +372,6 @@ async fn write_effects(
         .map_err(map_error)?;
     }
 
-    insert_transfers(connection, &effects.transfers).await?;
-    insert_entries(connection, &effects.entries).await?;
     let opened: Vec<PaymentColumns> = effects
         .payments_opened
         .iter()
@@ -420,6 +428,10 @@ async fn write_effects(
         .await
         .map_err(map_error)?;
     }
+    // After the payments, which holds name, and before the transfers, which name their holds.
+    holds::write_holds(connection, ledger, effects).await?;
+    insert_transfers(connection, &effects.transfers).await?;
+    insert_entries(connection, &effects.entries).await?;
     Ok(())
 }
 
@@ -446,15 +458,19 @@ async fn insert_transfers(
         .iter()
         .map(|t| t.description.as_ref().map(|d| d.as_str()))
         .collect();
+    let holds: Vec<Option<Uuid>> = transfers
+        .iter()
+        .map(|t| t.hold_id.map(|id| id.as_uuid()))
+        .collect();
     let created: Vec<chrono::DateTime<chrono::Utc>> = transfers
         .iter()
         .map(|t| t.created_at.as_datetime())
         .collect();
     sqlx::query!(
         "INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, \
-         description, created_at) \
+         description, hold_id, created_at) \
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[], \
-         $6::text[], $7::text[], $8::timestamptz[])",
+         $6::text[], $7::text[], $8::uuid[], $9::timestamptz[])",
         &ids,
         &kinds as _,
         &from,
@@ -462,6 +478,7 @@ async fn insert_transfers(
         &amounts,
         &currencies as _,
         &descriptions as _,
+        &holds as _,
         &created,
     )
     .execute(&mut *connection)
@@ -633,7 +650,7 @@ pub(crate) async fn find_transfer(
     sqlx::query_as!(
         TransferRow,
         r#"SELECT t.id, t.kind, t.from_account_id, t.to_account_id, t.amount, t.currency,
-                  t.description, t.created_at,
+                  t.description, t.hold_id, t.created_at,
                   source.owner_id AS "from_owner?", target.owner_id AS "to_owner?"
            FROM transfers t
            JOIN accounts source ON source.id = t.from_account_id
@@ -657,7 +674,7 @@ pub(crate) async fn list_transfers(
     let rows = sqlx::query_as!(
         TransferRow,
         r#"SELECT t.id, t.kind, t.from_account_id, t.to_account_id, t.amount, t.currency,
-                  t.description, t.created_at,
+                  t.description, t.hold_id, t.created_at,
                   source.owner_id AS "from_owner?", target.owner_id AS "to_owner?"
            FROM transfers t
            JOIN accounts source ON source.id = t.from_account_id
@@ -761,23 +778,6 @@ pub(crate) async fn list_payments(
     Ok(Page::from_fetched(payments, limit))
 }
 
-pub(crate) async fn due_authorizations(
-    pool: &PgPool,
-    now: Timestamp,
-    limit: PageLimit,
-) -> Result<Vec<PaymentId>, StoreError> {
-    let ids = sqlx::query_scalar!(
-        "SELECT id FROM payments WHERE state = 'authorized' AND expires_at <= $1 \
-         ORDER BY expires_at LIMIT $2",
-        now.as_datetime(),
-        i64::from(limit.get()),
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(map_error)?;
-    Ok(ids.into_iter().map(PaymentId::from_uuid).collect())
-}
-
 /// Reads every account with its lines summed in one REPEATABLE READ snapshot, so transfers
 /// committing meanwhile cannot make a sound ledger look broken. The rows are streamed into the
 /// check, one at a time: memory does not grow with the ledger.
@@ -798,9 +798,9 @@ pub(crate) async fn verify(pool: &PgPool) -> Result<LedgerReport, StoreError> {
         r#"SELECT account.id, account.owner_id, account.currency, account.balance, account.held,
                   account.overdraft_limit, account.max_balance,
                   COALESCE(lines.sum, 0)::bigint AS "lines_sum!",
-                  COALESCE((SELECT SUM(p.amount) FROM payments p
-                            WHERE p.payer_account_id = account.id
-                              AND p.state = 'authorized'), 0)::bigint AS "holds_sum!"
+                  COALESCE((SELECT SUM(h.amount - h.posted_amount) FROM holds h
+                            WHERE h.from_account_id = account.id
+                              AND h.state = 'held'), 0)::bigint AS "holds_sum!"
            FROM accounts account
            LEFT JOIN (SELECT account_id, SUM(amount) AS sum FROM ledger_lines
                       GROUP BY account_id) lines ON lines.account_id = account.id

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use coffre_domain::audit::{AuditContext, AuditEvent, ChainHead, ChainReport, NewAuditEvent};
 use coffre_domain::ids::{
-    AccountId, AuditEventId, EntryId, PaymentId, SessionId, TransferId, UserId,
+    AccountId, AuditEventId, EntryId, HoldId, PaymentId, SessionId, TransferId, UserId,
 };
 use coffre_domain::ledger::{Account, Entry, LedgerReport};
 use coffre_domain::metadata::MetadataFilter;
@@ -19,10 +19,11 @@ use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::Email;
 use coffre_store::{
-    AuditFilter, BATCH_BUDGET, BalanceAt, CreateUser, EnsureAdmin, Executed, LedgerRequest,
-    LoginRecord, NewSession, NewUser, Page, PageLimit, PartyFilter, PasswordHash, PaymentRecord,
-    PointInTime, PoolStats, PurgedLogins, RefreshOutcome, SessionAuth, Store, StoreError,
-    TokenHash, TransferRecord, UpdateUser, User, UserChanges, Window, WindowTotals, run_isolating,
+    AuditFilter, BATCH_BUDGET, BalanceAt, CreateUser, DueHold, EnsureAdmin, Executed, HoldFilter,
+    HoldRecord, LedgerRequest, LoginRecord, NewSession, NewUser, Page, PageLimit, PartyFilter,
+    PasswordHash, PaymentRecord, PointInTime, PoolStats, PurgedLogins, RefreshOutcome, SessionAuth,
+    Store, StoreError, TokenHash, TransferRecord, UpdateUser, User, UserChanges, Window,
+    WindowTotals, run_isolating,
 };
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
@@ -32,6 +33,7 @@ mod audit;
 mod detached;
 mod error;
 mod history;
+mod holds;
 mod idempotency;
 mod ledger;
 mod purge;
@@ -395,12 +397,25 @@ impl Store for PgStore {
         ledger::list_payments(&self.pool, filter, limit, starting_after).await
     }
 
-    async fn due_authorizations(
+    async fn find_hold(&self, id: HoldId) -> Result<Option<HoldRecord>, StoreError> {
+        holds::find_hold(&self.pool, id).await
+    }
+
+    async fn list_holds(
+        &self,
+        filter: HoldFilter,
+        limit: PageLimit,
+        starting_after: Option<HoldId>,
+    ) -> Result<Page<HoldRecord>, StoreError> {
+        holds::list_holds(&self.pool, filter, limit, starting_after).await
+    }
+
+    async fn due_holds(
         &self,
         now: Timestamp,
         limit: PageLimit,
-    ) -> Result<Vec<PaymentId>, StoreError> {
-        ledger::due_authorizations(&self.pool, now, limit).await
+    ) -> Result<Vec<DueHold>, StoreError> {
+        holds::due_holds(&self.pool, now, limit).await
     }
 
     async fn verify_ledger(&self) -> Result<LedgerReport, StoreError> {

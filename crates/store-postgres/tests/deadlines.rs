@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use coffre_domain::audit::AuditContext;
-use coffre_domain::ids::PaymentId;
+use coffre_domain::ids::HoldId;
 use coffre_domain::ledger::Action;
 use coffre_store::{Executed, LedgerRequest, Origin, Store, StoreError};
 use coffre_store_postgres::PgStore;
@@ -30,14 +30,15 @@ use tokio::net::{TcpListener, TcpStream};
 
 const HANG_GUARD: Duration = Duration::from_secs(120);
 
-/// A batch that reads and locks the `payments` table and decides a refusal: enough to need
-/// the database, with no users or accounts to set up.
+/// A batch that reads and locks the `holds` table and decides a refusal: enough to need the
+/// database, with no users or accounts to set up.
 fn sweep_of_nothing() -> Vec<LedgerRequest> {
     vec![LedgerRequest {
         origin: Origin::System,
         context: AuditContext::default(),
-        action: Action::ExpirePayment {
-            payment_id: PaymentId::new(),
+        action: Action::ExpireHold {
+            hold_id: HoldId::new(),
+            payment_id: None,
         },
     }]
 }
@@ -61,7 +62,7 @@ fn assert_decided(result: Result<Executed, StoreError>) {
 async fn a_lock_held_elsewhere_fails_the_batch_with_503_and_the_next_one_succeeds() {
     let (store, url) = fresh_database().await;
     let mut holder = PgConnection::connect(&url).await.unwrap();
-    sqlx::raw_sql("BEGIN; LOCK TABLE payments IN ACCESS EXCLUSIVE MODE")
+    sqlx::raw_sql("BEGIN; LOCK TABLE holds IN ACCESS EXCLUSIVE MODE")
         .execute(&mut holder)
         .await
         .unwrap();

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use coffre_domain::audit::NewAuditEvent;
-use coffre_domain::ids::{AccountId, EntryId, PaymentId, SessionId, TransferId, UserId};
+use coffre_domain::hold::Hold;
+use coffre_domain::ids::{AccountId, EntryId, HoldId, PaymentId, SessionId, TransferId, UserId};
 use coffre_domain::ledger::{Account, Effects, Entry, Ledger, LedgerCheck, LedgerReport, Transfer};
 use coffre_domain::metadata::MetadataFilter;
 use coffre_domain::money::Currency;
@@ -24,6 +25,7 @@ use sqlx::{Connection, SqliteConnection, SqlitePool};
 
 use crate::audit::append_audit;
 use crate::error::{internal, map_error};
+use crate::holds;
 use crate::sessions;
 use crate::transaction::BEGIN_IMMEDIATE;
 use coffre_store_sqlx::{self as lease, End};
@@ -102,6 +104,14 @@ impl LedgerBackend for Statements<'_> {
             payments.extend(load_payment(self.0, *id).await?);
         }
         Ok(payments)
+    }
+
+    async fn lock_holds(
+        &mut self,
+        ids: &[HoldId],
+        payments: &[PaymentId],
+    ) -> Result<Vec<Hold>, StoreError> {
+        holds::lock_holds(self.0, ids, payments).await
     }
 
     async fn lock_accounts(
@@ -267,12 +277,6 @@ async fn write_effects(
         .await
         .map_err(map_error)?;
     }
-    for transfer in &effects.transfers {
-        insert_transfer(connection, transfer).await?;
-    }
-    for entry in &effects.entries {
-        insert_entry(connection, entry).await?;
-    }
     for payment in effects
         .payments_opened
         .iter()
@@ -326,6 +330,14 @@ async fn write_effects(
         .execute(&mut *connection)
         .await
         .map_err(map_error)?;
+    }
+    // After the payments, which holds name, and before the transfers, which name their holds.
+    holds::write_holds(connection, ledger, effects).await?;
+    for transfer in &effects.transfers {
+        insert_transfer(connection, transfer).await?;
+    }
+    for entry in &effects.entries {
+        insert_entry(connection, entry).await?;
     }
     Ok(())
 }
@@ -427,27 +439,6 @@ pub(crate) async fn list_payments(
     Ok(Page::from_fetched(payments, limit))
 }
 
-/// The deadlines are RFC 3339 text with one offset, which compares like the instants (see the
-/// idempotency cleanup in the migrations); the sweep re-checks each payment anyway.
-pub(crate) async fn due_authorizations(
-    pool: &SqlitePool,
-    now: Timestamp,
-    limit: PageLimit,
-) -> Result<Vec<PaymentId>, StoreError> {
-    let now = now.as_datetime();
-    let limit = i64::from(limit.get());
-    let ids = sqlx::query_scalar!(
-        r#"SELECT id AS "id!: uuid::Uuid" FROM payments
-           WHERE state = 'authorized' AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2"#,
-        now,
-        limit,
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(map_error)?;
-    Ok(ids.into_iter().map(PaymentId::from_uuid).collect())
-}
-
 async fn insert_transfer(
     connection: &mut SqliteConnection,
     transfer: &Transfer,
@@ -459,10 +450,11 @@ async fn insert_transfer(
     let amount = transfer.amount.minor();
     let currency = transfer.currency.code();
     let description = transfer.description.as_ref().map(|d| d.as_str());
+    let hold_id = transfer.hold_id.map(|id| id.as_uuid());
     let created_at = transfer.created_at.as_datetime();
     sqlx::query!(
         "INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, \
-         description, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         description, hold_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         id,
         kind,
         from,
@@ -470,6 +462,7 @@ async fn insert_transfer(
         amount,
         currency,
         description,
+        hold_id,
         created_at,
     )
     .execute(connection)
@@ -625,6 +618,7 @@ pub(crate) async fn find_transfer(
                   t.from_account_id AS "from_account_id!: uuid::Uuid",
                   t.to_account_id AS "to_account_id!: uuid::Uuid", t.amount AS "amount!",
                   t.currency AS "currency!", t.description,
+                  t.hold_id AS "hold_id: uuid::Uuid",
                   t.created_at AS "created_at!: DateTime",
                   source.owner_id AS "from_owner: uuid::Uuid",
                   target.owner_id AS "to_owner: uuid::Uuid"
@@ -657,6 +651,7 @@ pub(crate) async fn list_transfers(
                   t.from_account_id AS "from_account_id!: uuid::Uuid",
                   t.to_account_id AS "to_account_id!: uuid::Uuid", t.amount AS "amount!",
                   t.currency AS "currency!", t.description,
+                  t.hold_id AS "hold_id: uuid::Uuid",
                   t.created_at AS "created_at!: DateTime",
                   source.owner_id AS "from_owner: uuid::Uuid",
                   target.owner_id AS "to_owner: uuid::Uuid"
@@ -723,9 +718,9 @@ pub(crate) async fn verify(pool: &SqlitePool) -> Result<LedgerReport, StoreError
                   account.max_balance,
                   COALESCE((SELECT SUM(line.amount) FROM ledger_lines line
                             WHERE line.account_id = account.id), 0) AS "lines_sum!: i64",
-                  COALESCE((SELECT SUM(p.amount) FROM payments p
-                            WHERE p.payer_account_id = account.id
-                              AND p.state = 'authorized'), 0) AS "holds_sum!: i64"
+                  COALESCE((SELECT SUM(h.amount - h.posted_amount) FROM holds h
+                            WHERE h.from_account_id = account.id
+                              AND h.state = 'held'), 0) AS "holds_sum!: i64"
            FROM accounts account ORDER BY account.id"#,
     )
     .fetch(&mut *transaction);

@@ -1,7 +1,7 @@
 //! The ledger tables refuse, by constraint or trigger, what the domain's types forbid: a
-//! customer outside its limits, a hold beyond them, limits a system account cannot have, a
-//! zero line, a transfer to itself, any edit of posted history, and a payment in a state its
-//! typestate cannot hold.
+//! customer outside its limits, a hold beyond them, limits a system account cannot have, a zero
+//! line, a transfer to itself, any edit of posted history, and a payment or a hold in a state
+//! its type cannot hold.
 
 // Helpers shared by the test below fail the test the same way the test does.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -46,7 +46,7 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
            -100, 0, 'active', 'now', 'now', 0, NULL, '{}'); \
          INSERT INTO transfers VALUES (x'000000000000700080000000000000a1', 'deposit', \
            x'00000000000070008000000000000002', x'00000000000070008000000000000001', 100, \
-           'EUR', NULL, 'now'); \
+           'EUR', NULL, 'now', NULL); \
          INSERT INTO ledger_lines VALUES (x'000000000000700080000000000000b1', \
            x'000000000000700080000000000000a1', x'00000000000070008000000000000001', 100, 100, \
            'now'); \
@@ -112,19 +112,19 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
         (
             "INSERT INTO transfers VALUES (randomblob(16), 'transfer', \
              x'00000000000070008000000000000001', x'00000000000070008000000000000001', 1, \
-             'EUR', NULL, 'now')",
+             'EUR', NULL, 'now', NULL)",
             "CHECK constraint failed: transfers_accounts_check",
         ),
         (
             "INSERT INTO transfers VALUES (randomblob(16), 'transfer', \
              x'00000000000070008000000000000001', x'00000000000070008000000000000002', 0, \
-             'EUR', NULL, 'now')",
+             'EUR', NULL, 'now', NULL)",
             "CHECK constraint failed: transfers_amount_check",
         ),
         (
             "INSERT INTO transfers VALUES (randomblob(16), 'gift', \
              x'00000000000070008000000000000001', x'00000000000070008000000000000002', 1, \
-             'EUR', NULL, 'now')",
+             'EUR', NULL, 'now', NULL)",
             "CHECK constraint failed: transfers_kind_check",
         ),
         (
@@ -175,7 +175,39 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
             "CHECK constraint failed: payments_accounts_check",
         ),
     ];
-    for (sql, message) in cases.into_iter().chain(payment_cases) {
+    let hold_cases = [
+        (
+            "INSERT INTO holds VALUES (randomblob(16), x'00000000000070008000000000000001', \
+             x'00000000000070008000000000000002', 10, 'EUR', 'held', 11, 0, NULL, \
+             '{}', 'now', 'now', 'now')",
+            "CHECK constraint failed: holds_amounts_check",
+        ),
+        (
+            "INSERT INTO holds VALUES (randomblob(16), x'00000000000070008000000000000001', \
+             x'00000000000070008000000000000002', 10, 'EUR', 'held', 2, 3, NULL, \
+             '{}', 'now', 'now', 'now')",
+            "CHECK constraint failed: holds_held_check",
+        ),
+        (
+            "INSERT INTO holds VALUES (randomblob(16), x'00000000000070008000000000000001', \
+             x'00000000000070008000000000000002', 10, 'EUR', 'posted', 4, 0, NULL, \
+             '{}', 'now', 'now', 'now')",
+            "CHECK constraint failed: holds_posted_check",
+        ),
+        (
+            "INSERT INTO holds VALUES (randomblob(16), x'00000000000070008000000000000001', \
+             x'00000000000070008000000000000002', 10, 'EUR', 'voided', 10, 0, NULL, \
+             '{}', 'now', 'now', 'now')",
+            "CHECK constraint failed: holds_released_check",
+        ),
+        (
+            "INSERT INTO holds VALUES (randomblob(16), x'00000000000070008000000000000001', \
+             x'00000000000070008000000000000002', 10, 'EUR', 'held', 0, 0, NULL, \
+             '[]', 'now', 'now', 'now')",
+            "CHECK constraint failed: holds_metadata_check",
+        ),
+    ];
+    for (sql, message) in cases.into_iter().chain(payment_cases).chain(hold_cases) {
         assert_eq!(refused(&mut connection, sql).await, message, "{sql}");
     }
     // Within its limits, a customer account may stand below zero, holds counted.

@@ -6,8 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use coffre_domain::audit::AuditContext;
-use coffre_domain::ids::{AccountId, PaymentId, SessionId, UserId};
-use coffre_domain::ledger::{Action, CommandResult, Transfer};
+use coffre_domain::hold::{Hold, HoldState};
+use coffre_domain::ids::{AccountId, HoldId, PaymentId, SessionId, UserId};
+use coffre_domain::ledger::{Action, CommandResult, Outcome, Transfer};
 use coffre_domain::money::Currency;
 use coffre_domain::payment::AnyPayment;
 use coffre_domain::time::Timestamp;
@@ -134,6 +135,22 @@ pub struct PaymentRecord {
     pub payee_owner: Option<UserId>,
 }
 
+/// A hold with the owners of its two accounts, which decide who may see and move it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRecord {
+    pub hold: Hold,
+    pub from_owner: Option<UserId>,
+    pub to_owner: Option<UserId>,
+}
+
+/// Filters of `GET /v1/holds`; every one set must match.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HoldFilter {
+    /// Holds from or to this account, or to or from an account this user owns.
+    pub parties: PartyFilter,
+    pub state: Option<HoldState>,
+}
+
 /// Filters of `GET /v1/transfers` and `GET /v1/payments`; every one set must match.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PartyFilter {
@@ -143,12 +160,16 @@ pub struct PartyFilter {
     pub party: Option<UserId>,
 }
 
-/// What a backend must load and lock for a batch: the accounts its commands name and the
-/// system accounts of the currencies they move through, each sorted ascending and once.
+/// What a backend must load and lock for a batch: the payments and holds its commands name,
+/// the accounts they name and the system accounts of the currencies they move through, each
+/// sorted ascending and once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LockPlan {
-    /// Locked first: their payers and payees join `accounts` once they are read.
+    /// Locked first: their payers and payees join `accounts` once they are read, and the holds
+    /// their authorizations took join `holds`.
     pub payments: Vec<PaymentId>,
+    /// Locked second: their sources and destinations join `accounts` once they are read.
+    pub holds: Vec<HoldId>,
     pub accounts: Vec<AccountId>,
     pub system_currencies: Vec<Currency>,
 }
@@ -156,50 +177,62 @@ pub struct LockPlan {
 impl LockPlan {
     pub fn of<'a>(requests: impl IntoIterator<Item = &'a LedgerRequest>) -> Self {
         let mut payments = BTreeSet::new();
+        let mut holds = BTreeSet::new();
         let mut accounts = BTreeSet::new();
         let mut currencies = BTreeSet::new();
         for request in requests {
             payments.extend(request.action.payment());
+            holds.extend(request.action.hold());
             accounts.extend(request.action.accounts());
             currencies.extend(request.action.system_currency());
         }
         Self {
             payments: payments.into_iter().collect(),
+            holds: holds.into_iter().collect(),
             accounts: accounts.into_iter().collect(),
             system_currencies: currencies.into_iter().collect(),
         }
     }
 
-    /// The accounts to lock once the payments are read: the commands' own and every payment's
-    /// payer and payee, ascending.
-    pub fn accounts_with(&self, payments: &[AnyPayment]) -> Vec<AccountId> {
+    /// The accounts to lock once the payments and holds are read: the commands' own, every
+    /// payment's payer and payee and every hold's source and destination, ascending.
+    pub fn accounts_with(&self, payments: &[AnyPayment], holds: &[Hold]) -> Vec<AccountId> {
         let mut accounts: BTreeSet<AccountId> = self.accounts.iter().copied().collect();
         for payment in payments {
             accounts.insert(payment.terms().payer_account_id);
             accounts.insert(payment.terms().payee_account_id);
         }
+        for hold in holds {
+            accounts.insert(hold.terms().from_account_id);
+            accounts.insert(hold.terms().to_account_id);
+        }
         accounts.into_iter().collect()
     }
 }
 
-/// One page of the expiry sweep: how many due authorizations it looked at, and how many of
-/// them it expired.
+/// A hold the sweep found due, with the payment whose authorization it is (locked first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueHold {
+    pub id: HoldId,
+    pub payment_id: Option<PaymentId>,
+}
+
+/// One page of the expiry sweep: how many due holds it looked at, and how many of them it
+/// expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExpiryPage {
     pub looked_at: usize,
     pub expired: usize,
 }
 
-/// One page of the expiry sweep: expires the authorizations whose deadline has passed at `now`,
-/// at most [`PageLimit::MAX`] of them, oldest deadline first, through the engine like any
-/// command. A page shorter than that was the last one. A page that expired fewer than it looked
-/// at will be read again first: the caller should pause rather than ask for the next at once.
-pub async fn expire_due_authorizations(
-    store: &dyn Store,
-    now: Timestamp,
-) -> Result<ExpiryPage, StoreError> {
+/// One page of the expiry sweep: expires the holds whose deadline has passed at `now` (a
+/// payment's hold with its authorization), at most [`PageLimit::MAX`] of them, oldest deadline
+/// first, through the engine like any command. A page shorter than that was the last one. A
+/// page that expired fewer than it looked at will be read again first: the caller should pause
+/// rather than ask for the next at once.
+pub async fn expire_due_holds(store: &dyn Store, now: Timestamp) -> Result<ExpiryPage, StoreError> {
     let limit = PageLimit::new(u64::from(PageLimit::MAX)).unwrap_or_default();
-    let due = store.due_authorizations(now, limit).await?;
+    let due = store.due_holds(now, limit).await?;
     let looked_at = due.len();
     if looked_at == 0 {
         return Ok(ExpiryPage {
@@ -209,13 +242,16 @@ pub async fn expire_due_authorizations(
     }
     let batch = due
         .into_iter()
-        .map(|payment_id| LedgerRequest {
+        .map(|due| LedgerRequest {
             origin: Origin::System,
             context: AuditContext::default(),
-            action: Action::ExpirePayment { payment_id },
+            action: Action::ExpireHold {
+                hold_id: due.id,
+                payment_id: due.payment_id,
+            },
         })
         .collect();
-    // Expiring is idempotent by state (an expired payment is no longer due), so a sweep that
+    // Expiring is idempotent by state (an expired hold is no longer due), so a sweep that
     // failed after committing (an ambiguous commit) only finds less to do next time.
     let results = store.commit_batch(batch).await;
     if let Some(error) = results.iter().find_map(|result| result.as_ref().err()) {
@@ -223,7 +259,13 @@ pub async fn expire_due_authorizations(
     }
     let expired = results
         .iter()
-        .filter(|result| matches!(result, Ok(Executed::Decided { result: Ok(_), .. })))
+        .filter(|result| {
+            matches!(
+                result,
+                Ok(Executed::Decided { result: Ok(Outcome::Hold(view)), .. })
+                    if view.state == HoldState::Expired
+            )
+        })
         .count();
     Ok(ExpiryPage { looked_at, expired })
 }

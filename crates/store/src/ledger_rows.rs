@@ -2,7 +2,8 @@
 //! conversion into domain values. A row the domain refuses was written behind the store's back.
 
 use chrono::{DateTime, Utc};
-use coffre_domain::ids::{AccountId, EntryId, PaymentId, TransferId, UserId};
+use coffre_domain::hold::{Hold, HoldState, HoldView};
+use coffre_domain::ids::{AccountId, EntryId, HoldId, PaymentId, TransferId, UserId};
 use coffre_domain::ledger::{
     Account, AccountCheck, AccountStatus, BalanceLimits, Entry, LimitAmount, Transfer, TransferKind,
 };
@@ -13,7 +14,7 @@ use coffre_domain::text::{AccountName, Description};
 use coffre_domain::time::Timestamp;
 use uuid::Uuid;
 
-use crate::ledger::{PaymentRecord, TransferRecord};
+use crate::ledger::{HoldRecord, PaymentRecord, TransferRecord};
 use crate::{Page, PageLimit};
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +148,7 @@ pub struct TransferRow {
     pub amount: i64,
     pub currency: String,
     pub description: Option<String>,
+    pub hold_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub from_owner: Option<Uuid>,
     pub to_owner: Option<Uuid>,
@@ -167,6 +169,7 @@ impl TransferRow {
                 .map(Description::parse)
                 .transpose()
                 .map_err(|_| bad("description"))?,
+            hold_id: self.hold_id.map(HoldId::from_uuid),
             created_at: Timestamp::from_datetime(self.created_at),
         };
         Ok(TransferRecord {
@@ -328,6 +331,94 @@ impl PaymentColumns {
             authorization_code: view.authorization_code,
             failure_reason: view.failure_reason,
             expires_at: view.expires_at.map(|at| at.as_datetime()),
+            created_at: view.created_at.as_datetime(),
+            updated_at: view.updated_at.as_datetime(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRow {
+    pub id: Uuid,
+    pub from_account_id: Uuid,
+    pub to_account_id: Uuid,
+    pub amount: i64,
+    pub currency: String,
+    pub state: String,
+    pub posted_amount: i64,
+    pub released_amount: i64,
+    pub payment_id: Option<Uuid>,
+    /// As stored: a JSON object of strings, as text.
+    pub metadata: String,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub from_owner: Option<Uuid>,
+    pub to_owner: Option<Uuid>,
+}
+
+impl HoldRow {
+    /// The hold, its amounts checked, with the owners of its accounts.
+    pub fn into_record(self) -> Result<HoldRecord, CorruptLedgerRow> {
+        let bad = |column| corrupt("holds", self.id, column);
+        let view = HoldView {
+            id: HoldId::from_uuid(self.id),
+            from_account_id: AccountId::from_uuid(self.from_account_id),
+            to_account_id: AccountId::from_uuid(self.to_account_id),
+            amount: Amount::from_minor(self.amount).map_err(|_| bad("amount"))?,
+            currency: Currency::parse(&self.currency).map_err(|_| bad("currency"))?,
+            state: HoldState::parse(&self.state).ok_or_else(|| bad("state"))?,
+            posted_minor: self.posted_amount,
+            released_minor: self.released_amount,
+            held_minor: 0,
+            payment_id: self.payment_id.map(PaymentId::from_uuid),
+            metadata: Metadata::from_json(&self.metadata).map_err(|_| bad("metadata"))?,
+            expires_at: Timestamp::from_datetime(self.expires_at),
+            created_at: Timestamp::from_datetime(self.created_at),
+            updated_at: Timestamp::from_datetime(self.updated_at),
+        };
+        let hold = view.into_hold().map_err(|_| bad("amounts"))?;
+        Ok(HoldRecord {
+            hold,
+            from_owner: self.from_owner.map(UserId::from_uuid),
+            to_owner: self.to_owner.map(UserId::from_uuid),
+        })
+    }
+}
+
+/// The columns a backend writes for a hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldColumns {
+    pub id: Uuid,
+    pub from_account_id: Uuid,
+    pub to_account_id: Uuid,
+    pub amount: i64,
+    pub currency: &'static str,
+    pub state: &'static str,
+    pub posted_amount: i64,
+    pub released_amount: i64,
+    pub payment_id: Option<Uuid>,
+    pub metadata: String,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl HoldColumns {
+    pub fn of(hold: &Hold) -> Self {
+        let view = hold.view();
+        Self {
+            id: view.id.as_uuid(),
+            from_account_id: view.from_account_id.as_uuid(),
+            to_account_id: view.to_account_id.as_uuid(),
+            amount: view.amount.minor(),
+            currency: view.currency.code(),
+            state: view.state.as_str(),
+            posted_amount: view.posted_minor,
+            released_amount: view.released_minor,
+            payment_id: view.payment_id.map(|id| id.as_uuid()),
+            metadata: view.metadata.to_json().to_string(),
+            expires_at: view.expires_at.as_datetime(),
             created_at: view.created_at.as_datetime(),
             updated_at: view.updated_at.as_datetime(),
         }

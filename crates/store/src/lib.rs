@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use coffre_domain::audit::{AuditContext, AuditEvent, ChainHead, ChainReport, NewAuditEvent};
 use coffre_domain::ids::{
-    AccountId, AuditEventId, EntryId, PaymentId, SessionId, TransferId, UserId,
+    AccountId, AuditEventId, EntryId, HoldId, PaymentId, SessionId, TransferId, UserId,
 };
 use coffre_domain::ledger::{Account, Entry, LedgerReport};
 use coffre_domain::metadata::MetadataFilter;
@@ -44,12 +44,12 @@ pub use identity::{
     UserChanges,
 };
 pub use ledger::{
-    Executed, ExpiryPage, Keyed, LedgerRequest, LockPlan, Origin, PartyFilter, PaymentRecord,
-    Responder, TransferRecord, expire_due_authorizations,
+    DueHold, Executed, ExpiryPage, HoldFilter, HoldRecord, Keyed, LedgerRequest, LockPlan, Origin,
+    PartyFilter, PaymentRecord, Responder, TransferRecord, expire_due_holds,
 };
 pub use ledger_rows::{
-    AccountCheckRow, AccountColumns, AccountRow, CorruptLedgerRow, EntryRow, PaymentColumns,
-    PaymentRow, TransferRow, system_account,
+    AccountCheckRow, AccountColumns, AccountRow, CorruptLedgerRow, EntryRow, HoldColumns, HoldRow,
+    PaymentColumns, PaymentRow, TransferRow, system_account,
 };
 pub use login_throttle::{
     CorruptThrottle, ThrottleRow, forgotten_before, lock_order, longest_wait,
@@ -246,7 +246,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     // The ledger.
 
     /// The engine's one door (DESIGN.md §2): runs the batch in one transaction through
-    /// [`orchestrator::run_batch`] (sessions and key records read, payments and accounts
+    /// [`orchestrator::run_batch`] (sessions and key records read, payments, holds and accounts
     /// locked in ascending id order, the batch decided by the domain, the effects, the key
     /// records each request's responder kept and the audit events written) and commits;
     /// contention is retried with the whole batch. It runs to its end even if the caller's
@@ -323,13 +323,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         starting_after: Option<PaymentId>,
     ) -> Result<Page<PaymentRecord>, StoreError>;
 
-    /// Authorized payments whose deadline is at or before `now`, oldest deadline first, at
-    /// most `limit`: what the expiry sweep hands to `commit_batch`.
-    async fn due_authorizations(
+    async fn find_hold(&self, id: HoldId) -> Result<Option<HoldRecord>, StoreError>;
+
+    /// Holds newest first; `parties.account_id` matches either account, `parties.party` a
+    /// source or destination owned by that user.
+    async fn list_holds(
         &self,
-        now: Timestamp,
+        filter: HoldFilter,
         limit: PageLimit,
-    ) -> Result<Vec<PaymentId>, StoreError>;
+        starting_after: Option<HoldId>,
+    ) -> Result<Page<HoldRecord>, StoreError>;
+
+    /// Holds still `held` whose deadline is at or before `now`, oldest deadline first, at most
+    /// `limit`: what the expiry sweep hands to `commit_batch`.
+    async fn due_holds(&self, now: Timestamp, limit: PageLimit)
+    -> Result<Vec<DueHold>, StoreError>;
 
     /// Recomputes every balance from its lines and checks the ledger's invariants.
     async fn verify_ledger(&self) -> Result<LedgerReport, StoreError>;

@@ -8,7 +8,8 @@ use std::future::Future;
 
 use coffre_domain::audit::NewAuditEvent;
 use coffre_domain::batch::{self, Caller, KeyCheck, Submitted, Verdict};
-use coffre_domain::ids::{AccountId, PaymentId, SessionId, UserId};
+use coffre_domain::hold::Hold;
+use coffre_domain::ids::{AccountId, HoldId, PaymentId, SessionId, UserId};
 use coffre_domain::ledger::{Account, Effects, Ledger};
 use coffre_domain::money::Currency;
 use coffre_domain::payment::AnyPayment;
@@ -39,6 +40,14 @@ pub trait LedgerBackend: Send {
         &mut self,
         ids: &[PaymentId],
     ) -> impl Future<Output = Result<Vec<AnyPayment>, StoreError>> + Send;
+
+    /// Loads and locks these holds and those of these payments (ascending, by hold id); a
+    /// missing one is left out.
+    fn lock_holds(
+        &mut self,
+        ids: &[HoldId],
+        payments: &[PaymentId],
+    ) -> impl Future<Output = Result<Vec<Hold>, StoreError>> + Send;
 
     /// Loads and locks these accounts (ascending) and the system accounts of these
     /// currencies; a missing account is left out.
@@ -90,8 +99,9 @@ pub enum BatchRun {
 }
 
 /// Runs `batch` inside the backend's open transaction, in this order: reads its sessions and
-/// its keys' records (unless [`KeyReads::Optimistic`]), locks the payments `plan` names and
-/// then the accounts (theirs and the commands'), each kind ascending, so that two batches never
+/// its keys' records (unless [`KeyReads::Optimistic`]), locks the payments `plan` names, then
+/// the holds (those it names and the payments'), then the accounts (theirs and the commands'),
+/// each kind ascending, so that two batches never
 /// wait for each other in a cycle; decides it ([`coffre_domain::batch`]); writes the effects,
 /// then the key records in (user, key) order, then the audit events last, since the chain's
 /// head is the one row every batch locks.
@@ -128,10 +138,20 @@ pub async fn run_batch<B: LedgerBackend>(
     } else {
         backend.lock_payments(&plan.payments).await?
     };
+    let holds = if plan.holds.is_empty() && plan.payments.is_empty() {
+        Vec::new()
+    } else {
+        backend.lock_holds(&plan.holds, &plan.payments).await?
+    };
     let accounts = backend
-        .lock_accounts(&plan.accounts_with(&payments), &plan.system_currencies)
+        .lock_accounts(
+            &plan.accounts_with(&payments, &holds),
+            &plan.system_currencies,
+        )
         .await?;
-    let mut ledger = Ledger::new(accounts).with_payments(payments);
+    let mut ledger = Ledger::new(accounts)
+        .with_payments(payments)
+        .with_holds(holds);
     let decided = decide(batch, &reads, &mut ledger, Timestamp::now())?;
     backend.write_effects(&ledger, &decided.effects).await?;
     if !decided.keys.is_empty() && !backend.insert_keys(&decided.keys).await? {

@@ -1,7 +1,8 @@
-//! The JSON shapes of accounts, transfers, ledger lines and payments (API.md §4), amounts printed at
-//! their currency's full scale.
+//! The JSON shapes of accounts, transfers, ledger lines, payments and holds (API.md §4), amounts
+//! printed at their currency's full scale.
 
-use coffre_domain::ids::{AccountId, EntryId, PaymentId, TransferId, UserId};
+use coffre_domain::hold::HoldView;
+use coffre_domain::ids::{AccountId, EntryId, HoldId, PaymentId, TransferId, UserId};
 use coffre_domain::ledger::{Account, Entry, Transfer};
 use coffre_domain::metadata::Metadata;
 use coffre_domain::money::{Currency, SignedMinor};
@@ -75,6 +76,9 @@ pub(crate) struct TransferBody {
     currency: Currency,
     #[schema(required = true)]
     description: Option<String>,
+    /// The hold this transfer posts (a hold's post, or a payment's capture); else null.
+    #[schema(value_type = Option<String>, format = Uuid, required = true)]
+    hold_id: Option<HoldId>,
     #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
 }
@@ -92,6 +96,7 @@ impl From<&Transfer> for TransferBody {
                 .description
                 .as_ref()
                 .map(|description| description.as_str().to_owned()),
+            hold_id: transfer.hold_id,
             created_at: transfer.created_at,
         }
     }
@@ -169,6 +174,61 @@ impl From<&PaymentView> for PaymentBody {
             expires_at: payment.expires_at,
             created_at: payment.created_at,
             updated_at: payment.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Hold)]
+pub(crate) struct HoldBody {
+    #[schema(value_type = String, format = Uuid)]
+    id: HoldId,
+    #[schema(value_type = String, format = Uuid)]
+    from_account_id: AccountId,
+    #[schema(value_type = String, format = Uuid)]
+    to_account_id: AccountId,
+    amount: String,
+    #[schema(value_type = String, example = "EUR")]
+    currency: Currency,
+    #[schema(schema_with = super::openapi::hold_state)]
+    state: &'static str,
+    /// Still reserved: `amount - posted_amount - released_amount`.
+    held_amount: String,
+    posted_amount: String,
+    released_amount: String,
+    /// The payment whose authorization this is (it moves only through the payment); else null.
+    #[schema(value_type = Option<String>, format = Uuid, required = true)]
+    payment_id: Option<PaymentId>,
+    /// The client's labels.
+    #[schema(value_type = HashMap<String, String>)]
+    metadata: Metadata,
+    #[schema(value_type = String, format = DateTime)]
+    expires_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    updated_at: Timestamp,
+}
+
+impl From<&HoldView> for HoldBody {
+    fn from(hold: &HoldView) -> Self {
+        let currency = hold.currency;
+        let amount = |minor| SignedMinor::new(minor).format(currency);
+        Self {
+            id: hold.id,
+            from_account_id: hold.from_account_id,
+            to_account_id: hold.to_account_id,
+            amount: hold.amount.format(currency),
+            currency,
+            state: hold.state.as_str(),
+            held_amount: amount(hold.held_minor),
+            posted_amount: amount(hold.posted_minor),
+            released_amount: amount(hold.released_minor),
+            payment_id: hold.payment_id,
+            metadata: hold.metadata.clone(),
+            expires_at: hold.expires_at,
+            created_at: hold.created_at,
+            updated_at: hold.updated_at,
         }
     }
 }

@@ -13,6 +13,7 @@ mod command;
 mod fallback;
 mod health;
 mod history;
+mod holds;
 mod ledger;
 mod listing;
 mod openapi;
@@ -34,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .merge(history::routes())
         .merge(transfers::routes())
         .merge(payments::routes())
+        .merge(holds::routes())
         .merge(ledger::routes())
         .merge(openapi::routes())
 }

@@ -11,6 +11,7 @@ use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use coffre_domain::audit::AuditAction;
+use coffre_domain::hold::HoldState;
 use coffre_domain::metadata;
 use coffre_domain::money::Currency;
 use coffre_domain::user::Role;
@@ -25,7 +26,7 @@ use utoipa::openapi::{Content, ContentBuilder, OpenApi, Ref, RefOr, Required, Re
 use utoipa::{IntoParams, Modify, ToSchema};
 
 use super::auth::UserBody;
-use super::bodies::{AccountBody, EntryBody, PaymentBody, TransferBody};
+use super::bodies::{AccountBody, EntryBody, HoldBody, PaymentBody, TransferBody};
 use crate::code::ErrorCode;
 use crate::extract::Json;
 use crate::state::AppState;
@@ -76,6 +77,7 @@ list_schema!(AccountList, AccountBody);
 list_schema!(EntryList, EntryBody);
 list_schema!(TransferList, TransferBody);
 list_schema!(PaymentList, PaymentBody);
+list_schema!(HoldList, HoldBody);
 list_schema!(AuditEventList, AuditEvent);
 
 /// Every error answer: `{"error": {code, message, request_id}}`.
@@ -175,6 +177,11 @@ pub(super) struct ChainReport {
         super::payments::cancel,
         super::payments::fail,
         super::payments::refund,
+        super::holds::create,
+        super::holds::list,
+        super::holds::read,
+        super::holds::post_hold,
+        super::holds::void,
         super::audit::list,
         super::audit::verify,
         super::ledger::verify,
@@ -188,6 +195,7 @@ pub(super) struct ChainReport {
         (name = "accounts", description = "Accounts and their ledger lines"),
         (name = "transfers", description = "Transfers, deposits and withdrawals"),
         (name = "payments", description = "Payments: hold, capture, cancel, fail, refund"),
+        (name = "holds", description = "Holds: money reserved, then posted in parts or released"),
         (name = "audit", description = "The audit log and its chain"),
         (name = "ledger", description = "The ledger's invariants"),
     ),
@@ -464,6 +472,13 @@ pub(super) fn audit_action() -> Object {
         .build()
 }
 
+pub(super) fn hold_state() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(HoldState::ALL.map(HoldState::as_str)))
+        .build()
+}
+
 pub(super) fn role() -> Object {
     nullable(ObjectBuilder::new(), Type::String)
         .enum_values(Some(
@@ -573,7 +588,7 @@ pub(super) fn nullable_limit_amount() -> Object {
 pub(super) fn optional_amount() -> Object {
     nullable(amount_of_scale(max_scale()), Type::String)
         .description(Some(
-            "A positive decimal string with at most the payment currency's decimals; \
+            "A positive decimal string with at most the payment's (or hold's) currency's decimals; \
              default: all that the transition allows",
         ))
         .build()

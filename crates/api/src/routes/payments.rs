@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use chrono::TimeDelta;
 use coffre_domain::access::{self, PaymentParties};
 use coffre_domain::audit::ResourceType;
-use coffre_domain::ids::{AccountId, PaymentId, TransferId};
+use coffre_domain::ids::{AccountId, HoldId, PaymentId, TransferId};
 use coffre_domain::ledger::Action;
 use coffre_domain::money::{Amount, AmountText, Currency, Money};
 use coffre_domain::payment::{AuthorizationCode, FailureReason};
@@ -128,6 +128,7 @@ async fn authorize(
         .submit(&state, StatusCode::OK, |NoBody, id| {
             Ok(Action::Authorize {
                 payment_id: payment_id(id)?,
+                hold_id: HoldId::new(),
                 code: authorization_code(),
                 ttl: TimeDelta::try_seconds(ttl_secs).unwrap_or(TimeDelta::MAX),
             })
@@ -135,14 +136,14 @@ async fn authorize(
         .await
 }
 
-/// `{amount?}`: an optional amount, in the payment's currency.
+/// `{amount?}`: an optional amount, in the payment's (or hold's) currency.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = AmountRequest)]
 pub(crate) struct AmountBody {
     /// Default: all that the transition allows.
     #[schema(schema_with = super::openapi::optional_amount)]
-    amount: Option<AmountText>,
+    pub(super) amount: Option<AmountText>,
 }
 
 /// Parses an optional amount at the payment's scale. The currency is read from the payment,

@@ -21,6 +21,7 @@ mod edge;
 mod errors;
 mod health;
 mod history;
+mod holds;
 mod idempotency;
 mod ledger;
 mod limits;

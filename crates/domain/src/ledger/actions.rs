@@ -7,7 +7,7 @@ use chrono::TimeDelta;
 
 use crate::access::Actor;
 use crate::audit::AuditContext;
-use crate::ids::{AccountId, PaymentId, TransferId, UserId};
+use crate::ids::{AccountId, HoldId, PaymentId, TransferId, UserId};
 use crate::metadata::{Metadata, MetadataPatch};
 use crate::money::{Amount, Currency, Money};
 use crate::payment::{AuthorizationCode, FailureReason};
@@ -72,9 +72,10 @@ pub enum Action {
         payee: AccountId,
         money: Money,
     },
-    /// Holds the amount on the payer's account for `ttl`.
+    /// Holds the amount on the payer's account for `ttl`, as hold `hold_id`.
     Authorize {
         payment_id: PaymentId,
+        hold_id: HoldId,
         code: AuthorizationCode,
         ttl: TimeDelta,
     },
@@ -97,16 +98,37 @@ pub enum Action {
         transfer_id: TransferId,
         amount: Option<Amount>,
     },
-    /// The background sweep: expires the authorization if it is due, else changes nothing.
-    ExpirePayment {
-        payment_id: PaymentId,
+    /// Reserves `money` on `from` for `to` until `ttl` from now.
+    CreateHold {
+        id: HoldId,
+        from: AccountId,
+        to: AccountId,
+        money: Money,
+        ttl: TimeDelta,
+        metadata: Metadata,
+    },
+    /// Moves `amount` (all that is held if `None`) of the hold as transfer `transfer_id`.
+    PostHold {
+        hold_id: HoldId,
+        transfer_id: TransferId,
+        amount: Option<Amount>,
+    },
+    /// Releases what the hold still holds.
+    VoidHold {
+        hold_id: HoldId,
+    },
+    /// The background sweep: expires the hold (and the authorization of its payment, named
+    /// here so that it is locked before the hold) if it is due, else changes nothing.
+    ExpireHold {
+        hold_id: HoldId,
+        payment_id: Option<PaymentId>,
     },
 }
 
 impl Action {
     /// The existing accounts the action reads, which a backend must load and lock.
-    /// A payment action's accounts are its payment's payer and payee, which a backend reads
-    /// from the payment it loads; they are not listed here.
+    /// A payment or hold action's accounts are its payment's or hold's, which a backend reads
+    /// from the payment or hold it loads; they are not listed here.
     pub fn accounts(&self) -> Vec<AccountId> {
         match self {
             Self::OpenAccount { .. } => Vec::new(),
@@ -116,12 +138,15 @@ impl Action {
             | Self::Withdrawal { account_id, .. } => vec![*account_id],
             Self::Transfer { from, to, .. } => vec![*from, *to],
             Self::CreatePayment { payer, payee, .. } => vec![*payer, *payee],
+            Self::CreateHold { from, to, .. } => vec![*from, *to],
             Self::Authorize { .. }
             | Self::Capture { .. }
             | Self::CancelPayment { .. }
             | Self::FailPayment { .. }
             | Self::Refund { .. }
-            | Self::ExpirePayment { .. } => Vec::new(),
+            | Self::PostHold { .. }
+            | Self::VoidHold { .. }
+            | Self::ExpireHold { .. } => Vec::new(),
         }
     }
 
@@ -140,26 +165,55 @@ impl Action {
             Self::CancelPayment { .. } => "cancel_payment",
             Self::FailPayment { .. } => "fail_payment",
             Self::Refund { .. } => "refund_payment",
-            Self::ExpirePayment { .. } => "expire_payment",
+            Self::CreateHold { .. } => "create_hold",
+            Self::PostHold { .. } => "post_hold",
+            Self::VoidHold { .. } => "void_hold",
+            Self::ExpireHold { .. } => "expire_hold",
         }
     }
 
-    /// The existing payment the action works on, which a backend must load and lock.
+    /// The existing payment the action works on, which a backend must load and lock, with
+    /// the hold its authorization took, if any.
     pub fn payment(&self) -> Option<PaymentId> {
         match self {
             Self::Authorize { payment_id, .. }
             | Self::Capture { payment_id, .. }
             | Self::CancelPayment { payment_id }
             | Self::FailPayment { payment_id, .. }
-            | Self::Refund { payment_id, .. }
-            | Self::ExpirePayment { payment_id } => Some(*payment_id),
+            | Self::Refund { payment_id, .. } => Some(*payment_id),
+            Self::ExpireHold { payment_id, .. } => *payment_id,
             Self::OpenAccount { .. }
             | Self::SetStatus { .. }
             | Self::UpdateAccount { .. }
             | Self::Transfer { .. }
             | Self::Deposit { .. }
             | Self::Withdrawal { .. }
-            | Self::CreatePayment { .. } => None,
+            | Self::CreatePayment { .. }
+            | Self::CreateHold { .. }
+            | Self::PostHold { .. }
+            | Self::VoidHold { .. } => None,
+        }
+    }
+
+    /// The existing hold the action works on, which a backend must load and lock.
+    pub fn hold(&self) -> Option<HoldId> {
+        match self {
+            Self::PostHold { hold_id, .. }
+            | Self::VoidHold { hold_id }
+            | Self::ExpireHold { hold_id, .. } => Some(*hold_id),
+            Self::OpenAccount { .. }
+            | Self::SetStatus { .. }
+            | Self::UpdateAccount { .. }
+            | Self::Transfer { .. }
+            | Self::Deposit { .. }
+            | Self::Withdrawal { .. }
+            | Self::CreatePayment { .. }
+            | Self::Authorize { .. }
+            | Self::Capture { .. }
+            | Self::CancelPayment { .. }
+            | Self::FailPayment { .. }
+            | Self::Refund { .. }
+            | Self::CreateHold { .. } => None,
         }
     }
 
@@ -178,7 +232,10 @@ impl Action {
             | Self::CancelPayment { .. }
             | Self::FailPayment { .. }
             | Self::Refund { .. }
-            | Self::ExpirePayment { .. } => None,
+            | Self::CreateHold { .. }
+            | Self::PostHold { .. }
+            | Self::VoidHold { .. }
+            | Self::ExpireHold { .. } => None,
         }
     }
 }

@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use crate::audit::{AuditAction, AuditContext, NewAuditEvent, ResourceType};
+use crate::hold::{HoldState, HoldView};
 use crate::metadata::Metadata;
 use crate::money::SignedMinor;
 use crate::payment::{AnyPayment, PaymentView};
@@ -142,6 +143,46 @@ pub(super) fn payment_event(
         resource_type: ResourceType::Payment,
         resource_id: Some(after.id.to_string()),
         old_value: before.map(|payment| json!({"state": payment.state().as_str()})),
+        new_value: Some(new_value),
+        context: context.clone(),
+    }
+}
+
+/// A hold's transition from `before` (none when it is created), with the transfer a post made.
+pub(super) fn hold_event(
+    action: AuditAction,
+    before: Option<HoldState>,
+    after: &HoldView,
+    transfer: Option<&Transfer>,
+    context: &AuditContext,
+) -> NewAuditEvent {
+    let currency = after.currency;
+    let amount = |minor: i64| SignedMinor::new(minor).format(currency);
+    let mut new_value = json!({
+        "state": after.state.as_str(),
+        "from_account_id": after.from_account_id,
+        "to_account_id": after.to_account_id,
+        "amount": after.amount.format(currency),
+        "currency": currency.code(),
+        "held_amount": amount(after.held_minor),
+        "posted_amount": amount(after.posted_minor),
+        "released_amount": amount(after.released_minor),
+        "payment_id": after.payment_id,
+        "metadata": after.metadata.to_json(),
+        "expires_at": after.expires_at,
+    });
+    if let (Some(transfer), Some(object)) = (transfer, new_value.as_object_mut()) {
+        object.insert("transfer_id".to_owned(), json!(transfer.id));
+        object.insert(
+            "transfer_amount".to_owned(),
+            json!(transfer.amount.format(transfer.currency)),
+        );
+    }
+    NewAuditEvent {
+        action,
+        resource_type: ResourceType::Hold,
+        resource_id: Some(after.id.to_string()),
+        old_value: before.map(|state| json!({"state": state.as_str()})),
         new_value: Some(new_value),
         context: context.clone(),
     }

@@ -8,13 +8,15 @@
 //!
 //! - `model`: accounts, transfers, lines, the ledger, outcomes, refusals, effects;
 //! - `actions`: the commands a backend passes in;
-//! - `accounts`, `limits`, `movement`, `payments`: what each action does, one method each;
+//! - `accounts`, `limits`, `movement`, `payments`, `holds`: what each action does, one method
+//!   each;
 //! - `events`: the audit events those record;
 //! - `verification`: `ledger/verify`'s invariants.
 
 mod accounts;
 mod actions;
 mod events;
+mod holds;
 mod limits;
 mod model;
 mod movement;
@@ -25,6 +27,7 @@ mod verification;
 mod tests;
 
 pub use actions::{Action, Command};
+use holds::NewHold;
 pub use limits::{BalanceLimits, LimitAmount, LimitsChange};
 pub use model::{
     Account, AccountStatus, CommandResult, Effects, Entry, Ledger, MAX_BALANCE_MINOR, Outcome,
@@ -33,6 +36,7 @@ pub use model::{
 pub use verification::{AccountCheck, CurrencySum, LedgerCheck, LedgerReport, verify};
 
 use crate::access::Actor;
+
 use crate::audit::AuditContext;
 use crate::time::Timestamp;
 
@@ -64,8 +68,14 @@ fn apply_one(
         context: &command.context,
         now,
     };
-    if let Some(payment_id) = command.action.payment() {
-        step.expire_if_due(payment_id)?;
+    let hold = command.action.hold().or_else(|| {
+        let payment = command.action.payment()?;
+        step.ledger
+            .hold_of_payment(payment)
+            .map(|hold| hold.terms().id)
+    });
+    if let Some(hold_id) = hold {
+        step.expire_hold_if_due(hold_id)?;
     }
     match &command.action {
         Action::OpenAccount {
@@ -106,12 +116,12 @@ fn apply_one(
             payee,
             money,
         } => step.create_payment(*id, *payer, *payee, *money),
-        Action::ExpirePayment { payment_id } => step.expired(*payment_id),
         Action::Authorize {
             payment_id,
+            hold_id,
             code,
             ttl,
-        } => step.authorize(*payment_id, code, *ttl),
+        } => step.authorize(*payment_id, *hold_id, code, *ttl),
         Action::Capture {
             payment_id,
             transfer_id,
@@ -124,6 +134,29 @@ fn apply_one(
             transfer_id,
             amount,
         } => step.refund(*payment_id, *transfer_id, *amount),
+        Action::CreateHold {
+            id,
+            from,
+            to,
+            money,
+            ttl,
+            metadata,
+        } => step.create_hold(NewHold {
+            id: *id,
+            from: *from,
+            to: *to,
+            money: *money,
+            ttl: *ttl,
+            payment_id: None,
+            metadata: metadata.clone(),
+        }),
+        Action::PostHold {
+            hold_id,
+            transfer_id,
+            amount,
+        } => step.post_hold(*hold_id, *transfer_id, *amount),
+        Action::VoidHold { hold_id } => step.void_hold(*hold_id),
+        Action::ExpireHold { hold_id, .. } => step.expired_hold(*hold_id),
     }
 }
 

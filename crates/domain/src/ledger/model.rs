@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::access::Denied;
 use crate::audit::NewAuditEvent;
-use crate::ids::{AccountId, EntryId, PaymentId, TransferId, UserId};
+use crate::hold::{Hold, HoldState, HoldView};
+use crate::ids::{AccountId, EntryId, HoldId, PaymentId, TransferId, UserId};
 use crate::metadata::Metadata;
 use crate::money::{Amount, Currency, SignedMinor};
 use crate::payment::{AnyPayment, PaymentState, PaymentView};
@@ -120,6 +121,8 @@ pub struct Transfer {
     pub amount: Amount,
     pub currency: Currency,
     pub description: Option<Description>,
+    /// The hold this transfer posts (a hold's post, or a payment's capture).
+    pub hold_id: Option<HoldId>,
     pub created_at: Timestamp,
 }
 
@@ -141,6 +144,7 @@ pub enum Outcome {
     Account(Account),
     Transfer(Transfer),
     Payment(PaymentView),
+    Hold(HoldView),
     /// The payer could not cover the authorization: the payment is now `failed`
     /// (`insufficient_funds`), and the request answers `INSUFFICIENT_FUNDS`.
     AuthorizationDeclined(PaymentView),
@@ -188,12 +192,25 @@ pub enum Refusal {
     AmountExceedsAuthorized,
     #[error("the amount exceeds what remains refundable")]
     AmountExceedsRefundable,
+    #[error("hold {0} not found")]
+    HoldNotFound(HoldId),
+    #[error("a {from} hold cannot become {to}")]
+    HoldInvalidState { from: HoldState, to: HoldState },
+    /// A payment's authorization moves only through its payment.
+    #[error("hold {0} is a payment's authorization")]
+    HoldOfPayment(HoldId),
+    #[error("the amount exceeds what the hold still holds")]
+    AmountExceedsHeld,
     #[error("the balance of account {0} would exceed the largest balance Coffre keeps")]
     BalanceLimit(AccountId),
     /// The backend did not load the system account the command needs: a bug, not the
     /// client's doing.
     #[error("the system account of {0} was not loaded")]
     SystemAccountMissing(Currency),
+    /// An authorized payment without its hold: the backend did not load it, or the database
+    /// was edited behind the store's back.
+    #[error("the hold of payment {0} was not loaded")]
+    PaymentHoldMissing(PaymentId),
 }
 
 /// The largest balance an account may reach, so that sums over many accounts stay far from
@@ -217,6 +234,14 @@ impl Refusal {
         }
     }
 
+    /// A hold the actor may not see is, to them, absent.
+    pub(super) fn hold_denied(denied: Denied, hold: HoldId) -> Self {
+        match denied {
+            Denied::Hidden => Self::HoldNotFound(hold),
+            Denied::Forbidden => Self::Forbidden,
+        }
+    }
+
     pub(super) fn invalid(payment: &AnyPayment, to: PaymentState) -> Self {
         Self::InvalidState {
             from: payment.state(),
@@ -227,11 +252,12 @@ impl Refusal {
 
 pub type CommandResult = Result<Outcome, Refusal>;
 
-/// The accounts and payments a batch works on, as loaded (and locked) by a backend.
+/// The accounts, payments and holds a batch works on, as loaded (and locked) by a backend.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ledger {
     pub(super) accounts: BTreeMap<AccountId, Account>,
     pub(super) payments: BTreeMap<PaymentId, AnyPayment>,
+    pub(super) holds: BTreeMap<HoldId, Hold>,
 }
 
 impl Ledger {
@@ -242,7 +268,27 @@ impl Ledger {
                 .map(|account| (account.id, account))
                 .collect(),
             payments: BTreeMap::new(),
+            holds: BTreeMap::new(),
         }
+    }
+
+    pub fn with_holds(mut self, holds: impl IntoIterator<Item = Hold>) -> Self {
+        self.holds = holds
+            .into_iter()
+            .map(|hold| (hold.terms().id, hold))
+            .collect();
+        self
+    }
+
+    pub fn hold(&self, id: HoldId) -> Option<&Hold> {
+        self.holds.get(&id)
+    }
+
+    /// The hold a payment's authorization took, if the ledger holds it.
+    pub fn hold_of_payment(&self, payment: PaymentId) -> Option<&Hold> {
+        self.holds
+            .values()
+            .find(|hold| hold.terms().payment_id == Some(payment))
     }
 
     pub fn with_payments(mut self, payments: impl IntoIterator<Item = AnyPayment>) -> Self {
@@ -292,6 +338,9 @@ pub struct Effects {
     /// Payments to insert, and existing ones to update, as they stand at the end.
     pub payments_opened: BTreeSet<PaymentId>,
     pub payments_changed: BTreeSet<PaymentId>,
+    /// Holds to insert, and existing ones to update, as they stand at the end.
+    pub holds_opened: BTreeSet<HoldId>,
+    pub holds_changed: BTreeSet<HoldId>,
     pub audit: Vec<NewAuditEvent>,
 }
 

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::ops::Neg;
 
 use crate::access;
-use crate::ids::{AccountId, EntryId, TransferId};
+use crate::ids::{AccountId, EntryId, HoldId, TransferId};
 use crate::money::{Money, SignedMinor};
 use crate::text::Description;
 use crate::time::Timestamp;
@@ -41,6 +41,7 @@ impl Step<'_> {
             to,
             money,
             description,
+            hold_id: None,
         })
     }
 
@@ -62,6 +63,7 @@ impl Step<'_> {
             to: account_id,
             money,
             description,
+            hold_id: None,
         })
     }
 
@@ -84,6 +86,7 @@ impl Step<'_> {
             to: system,
             money,
             description,
+            hold_id: None,
         })
     }
 
@@ -107,6 +110,8 @@ pub(super) struct Movement {
     pub(super) to: AccountId,
     pub(super) money: Money,
     pub(super) description: Option<Description>,
+    /// The hold it posts, if any.
+    pub(super) hold_id: Option<HoldId>,
 }
 
 /// A movement that passed every check, with the balance each side will have after it.
@@ -124,7 +129,7 @@ impl Movement {
     }
 
     /// The same checks on the accounts as they will stand once `hold` has changed one of
-    /// them: a capture spends the hold it releases.
+    /// them: a post spends the hold it releases.
     pub(super) fn check_after(
         self,
         ledger: &Ledger,
@@ -177,6 +182,7 @@ impl Posting {
             amount: movement.money.amount,
             currency: movement.money.currency,
             description: movement.description,
+            hold_id: movement.hold_id,
             created_at: now,
         };
         for (account_id, line, balance_after) in [

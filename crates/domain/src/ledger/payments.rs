@@ -6,20 +6,23 @@ use chrono::TimeDelta;
 
 use crate::access::{self, Actor, Decision, PaymentParties};
 use crate::audit::{AuditAction, AuditContext};
-use crate::ids::{AccountId, PaymentId, TransferId};
-use crate::money::{Amount, Money, SignedMinor};
+use crate::hold::Hold;
+use crate::ids::{AccountId, HoldId, PaymentId, TransferId};
+use crate::metadata::Metadata;
+use crate::money::{Amount, Money};
 use crate::payment::{
-    AfterRefund, AnyPayment, AuthorizationCode, Authorized, FailureReason, Payment, PaymentState,
-    PaymentView, Pending, Terms, TooMuch,
+    AfterRefund, AnyPayment, AuthorizationCode, FailureReason, Payment, PaymentState, PaymentView,
+    Pending, Terms, TooMuch,
 };
 
 use super::Step;
 use super::events;
+use super::holds::{NewHold, Post, refused};
 use super::model::{
     Account, AccountStatus, CommandResult, Effects, Ledger, Outcome, Refusal, Transfer,
     TransferKind,
 };
-use super::movement::{HoldChange, Movement};
+use super::movement::Movement;
 
 impl Step<'_> {
     pub(super) fn create_payment(
@@ -63,17 +66,10 @@ impl Step<'_> {
         Ok(Outcome::Payment(view))
     }
 
-    /// The sweep's answer: the payment as it stands once expired if it was due.
-    pub(super) fn expired(&self, payment_id: PaymentId) -> CommandResult {
-        self.ledger
-            .payment(payment_id)
-            .map(|payment| Outcome::Payment(payment.view()))
-            .ok_or(Refusal::PaymentNotFound(payment_id))
-    }
-
     pub(super) fn authorize(
         &mut self,
         payment_id: PaymentId,
+        hold_id: HoldId,
         code: &AuthorizationCode,
         ttl: TimeDelta,
     ) -> CommandResult {
@@ -81,16 +77,24 @@ impl Step<'_> {
         let AnyPayment::Pending(pending) = payment.clone() else {
             return Err(Refusal::invalid(&payment, PaymentState::Authorized));
         };
-        let payer = active_account(self.ledger, pending.terms().payer_account_id)?;
+        active_account(self.ledger, pending.terms().payer_account_id)?;
         // A hold towards a frozen payee could never be captured: it would only lock the
         // payer's money until it expires.
         active_account(self.ledger, pending.terms().payee_account_id)?;
-        let amount = SignedMinor::from(pending.terms().money.amount);
-        let hold = match HoldChange::hold(self.ledger, payer.id, amount) {
-            Err(Refusal::InsufficientFunds) => return self.decline(payment, pending),
-            hold => hold?,
-        };
-        hold.apply(self.ledger, self.now, self.effects);
+        let terms = pending.terms();
+        let taken = self.take_hold(NewHold {
+            id: hold_id,
+            from: terms.payer_account_id,
+            to: terms.payee_account_id,
+            money: terms.money,
+            ttl,
+            payment_id: Some(payment_id),
+            metadata: Metadata::default(),
+        });
+        if let Err(Refusal::InsufficientFunds) = taken {
+            return self.decline(payment, pending);
+        }
+        taken?;
         let authorized = AnyPayment::Authorized(pending.authorize(code.clone(), ttl, self.now));
         let view = self.record(AuditAction::PaymentAuthorized, payment, authorized, None);
         Ok(Outcome::Payment(view))
@@ -116,28 +120,19 @@ impl Step<'_> {
         let AnyPayment::Authorized(authorized) = payment.clone() else {
             return Err(Refusal::invalid(&payment, PaymentState::Captured));
         };
-        let held = SignedMinor::from(authorized.held());
-        let payer = authorized.terms().payer_account_id;
+        let hold = self.hold_of(payment_id)?;
         let captured = authorized
             .capture(amount, self.now)
             .map_err(|TooMuch(_)| Refusal::AmountExceedsAuthorized)?;
-        // The hold is released and the captured part moves, or neither happens: both are
-        // checked before either is made.
-        let release = HoldChange::release(self.ledger, payer, held)?;
-        let posting = Movement {
+        let (amount, after) = hold
+            .settle(Some(captured.captured()), self.now)
+            .map_err(refused)?;
+        let post = Post {
             id: transfer_id,
             kind: TransferKind::Capture,
-            from: payer,
-            to: captured.terms().payee_account_id,
-            money: Money {
-                amount: captured.captured(),
-                currency: captured.terms().money.currency,
-            },
-            description: None,
-        }
-        .check_after(self.ledger, Some(&release))?;
-        release.apply(self.ledger, self.now, self.effects);
-        let transfer = posting.post(self.ledger, self.now, self.effects);
+            amount,
+        };
+        let transfer = self.post_from_hold(&hold, after, post)?;
         let captured = AnyPayment::Captured(captured);
         let view = self.record(
             AuditAction::PaymentCaptured,
@@ -153,7 +148,9 @@ impl Step<'_> {
         let canceled = match payment.clone() {
             AnyPayment::Pending(pending) => pending.cancel(self.now),
             AnyPayment::Authorized(authorized) => {
-                self.release_hold(&authorized)?;
+                let hold = self.hold_of(payment_id)?;
+                let after = hold.void(self.now).map_err(refused)?;
+                self.release_from_hold(&hold, after, self.context)?;
                 authorized.cancel(self.now)
             }
             AnyPayment::Captured(_)
@@ -206,6 +203,7 @@ impl Step<'_> {
                 currency: terms.money.currency,
             },
             description: None,
+            hold_id: None,
         }
         .check(self.ledger)?
         .post(self.ledger, self.now, self.effects);
@@ -222,33 +220,35 @@ impl Step<'_> {
         Ok(Outcome::Transfer(transfer))
     }
 
-    /// An authorization past its deadline no longer holds funds: it becomes `canceled`
-    /// (`expired`) before anything else touches it, whatever that is.
-    pub(super) fn expire_if_due(&mut self, payment_id: PaymentId) -> Result<(), Refusal> {
+    /// The authorization's hold has expired (see [`Step::expire_hold_if_due`]): the payment
+    /// becomes `canceled` (`expired`), as the sweep's change (`context`).
+    pub(super) fn expire_payment(
+        &mut self,
+        payment_id: PaymentId,
+        context: &AuditContext,
+    ) -> Result<(), Refusal> {
         let Some(AnyPayment::Authorized(authorized)) = self.ledger.payments.get(&payment_id) else {
             return Ok(());
         };
-        if !authorized.is_expired(self.now) {
-            return Ok(());
-        }
-        let authorized = authorized.clone();
         let before = AnyPayment::Authorized(authorized.clone());
-        self.release_hold(&authorized)?;
-        let expired = AnyPayment::Canceled(authorized.expire(self.now));
+        let expired = AnyPayment::Canceled(authorized.clone().expire(self.now));
         let view = self.ledger.replace_payment(expired, self.effects);
-        // The sweep, not the request that happened to touch it, expires the payment.
-        let context = AuditContext {
-            actor_id: None,
-            ..self.context.clone()
-        };
         self.effects.audit.push(events::payment_event(
             AuditAction::PaymentExpired,
             Some(before),
             &view,
             None,
-            &context,
+            context,
         ));
         Ok(())
+    }
+
+    /// The hold an authorized payment's authorization took.
+    fn hold_of(&self, payment_id: PaymentId) -> Result<Hold, Refusal> {
+        self.ledger
+            .hold_of_payment(payment_id)
+            .cloned()
+            .ok_or(Refusal::PaymentHoldMissing(payment_id))
     }
 
     /// The payment, if the actor may act on it as `decide` says.
@@ -261,16 +261,6 @@ impl Step<'_> {
         decide(self.actor()?, &parties)
             .map_err(|denied| Refusal::payment_denied(denied, payment_id))?;
         Ok(payment)
-    }
-
-    fn release_hold(&mut self, authorized: &Payment<Authorized>) -> Result<(), Refusal> {
-        let held = SignedMinor::from(authorized.held());
-        HoldChange::release(self.ledger, authorized.terms().payer_account_id, held)?.apply(
-            self.ledger,
-            self.now,
-            self.effects,
-        );
-        Ok(())
     }
 
     /// Stores the payment's new state and the event that records the change from `before`;

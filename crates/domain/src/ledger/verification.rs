@@ -9,7 +9,7 @@ use crate::money::{Currency, SignedMinor};
 use super::limits::BalanceLimits;
 
 /// One account as `ledger/verify` sees it: its cached balance and holds, the sum of its ledger
-/// lines, and the sum of the authorized payments it pays, recomputed from their rows.
+/// lines, and what its `held` holds still hold, recomputed from their rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountCheck {
     pub id: AccountId,
@@ -34,8 +34,8 @@ pub struct LedgerReport {
     pub ok: bool,
     pub currencies: Vec<CurrencySum>,
     pub accounts_checked: u64,
-    /// Accounts whose balance is not the sum of their lines, whose holds are not the sum of
-    /// their authorized payments, or that are customer accounts outside their limits
+    /// Accounts whose balance is not the sum of their lines, whose holds are not what their
+    /// `held` holds still hold, or that are customer accounts outside their limits
     /// (available below `-overdraft_limit`, balance above `max_balance`).
     pub mismatched_accounts: Vec<AccountId>,
 }
@@ -63,8 +63,8 @@ impl fmt::Display for LedgerReport {
     }
 }
 
-/// The ledger invariants over every account: each balance equals the sum of its lines, each
-/// hold the sum of its authorized payments, each currency sums to zero, and every customer
+/// The ledger invariants over every account: each balance equals the sum of its lines, its
+/// `held` what its `held` holds still hold, each currency sums to zero, and every customer
 /// account stands within its limits.
 pub fn verify(accounts: impl IntoIterator<Item = AccountCheck>) -> LedgerReport {
     let mut check = LedgerCheck::default();

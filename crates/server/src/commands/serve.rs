@@ -9,7 +9,7 @@ use std::time::Duration;
 use coffre_api::{ApiSettings, AppState, ConnectionLimits, MAX_CONNECTIONS, RedisUrl};
 use coffre_domain::time::Timestamp;
 use coffre_store::idempotency::RETENTION;
-use coffre_store::{ExpiryPage, PageLimit, Store, StoreError, expire_due_authorizations};
+use coffre_store::{ExpiryPage, PageLimit, Store, StoreError, expire_due_holds};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -100,7 +100,7 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
     };
     let purge = tokio::spawn(purge_idempotency_keys(store.clone()));
     let purge_logins = tokio::spawn(purge_expired_logins(store.clone()));
-    let sweep = tokio::spawn(expire_authorizations(store.clone()));
+    let sweep = tokio::spawn(expire_holds(store.clone()));
     let evict = tokio::spawn(evict_idle_rate_limit_keys(state.clone()));
     let checkpointing = tokio::spawn(write_checkpoints(store.clone(), checkpoints.clone()));
     let metrics = metrics_listener.map(|(listener, _)| {
@@ -225,11 +225,12 @@ async fn purge_expired_logins(store: Arc<dyn Store>) {
     }
 }
 
-/// How often authorizations past their deadline are expired. A capture or cancel that comes
-/// first expires the payment itself; the sweep returns the held funds of the others.
+/// How often holds (payments' authorizations among them) past their deadline are expired. A
+/// post, void, capture or cancel that comes first expires the hold itself; the sweep returns
+/// the held funds of the others.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
-/// The most pages (of `PageLimit::MAX` payments) one sweep expires before it waits for the
+/// The most pages (of `PageLimit::MAX` holds) one sweep expires before it waits for the
 /// next: a backlog drains over several sweeps instead of holding the engine in one.
 const SWEEP_MAX_PAGES: u32 = 20;
 
@@ -237,11 +238,11 @@ const SWEEP_MAX_PAGES: u32 = 20;
 /// to this, and is back to `SWEEP_EVERY` after the first sweep that goes well.
 const SWEEP_MAX_PAUSE: Duration = Duration::from_secs(300);
 
-async fn expire_authorizations(store: Arc<dyn Store>) {
+async fn expire_holds(store: Arc<dyn Store>) {
     let mut pause = SWEEP_EVERY;
     loop {
         tokio::time::sleep(pause).await;
-        let end = sweep(|| expire_due_authorizations(store.as_ref(), Timestamp::now())).await;
+        let end = sweep(|| expire_due_holds(store.as_ref(), Timestamp::now())).await;
         pause = match end {
             SweepEnd::Drained | SweepEnd::PageBound => SWEEP_EVERY,
             SweepEnd::Stuck | SweepEnd::Failed => pause.saturating_mul(2).min(SWEEP_MAX_PAUSE),
@@ -262,7 +263,7 @@ enum SweepEnd {
     Failed,
 }
 
-/// Asks for pages of the sweep (see `expire_due_authorizations`) until nothing is due, a page
+/// Asks for pages of the sweep (see `expire_due_holds`) until nothing is due, a page
 /// does not expire all it looked at, a page fails, or `SWEEP_MAX_PAGES` pages ran.
 async fn sweep<F, Fut>(mut page: F) -> SweepEnd
 where
@@ -275,14 +276,14 @@ where
                 tracing::warn!(
                     looked_at = page.looked_at,
                     expired = page.expired,
-                    "some due authorizations could not be expired; pausing the sweep"
+                    "some due holds could not be expired; pausing the sweep"
                 );
                 return SweepEnd::Stuck;
             }
             Ok(page) if page.looked_at < usize::from(PageLimit::MAX) => return SweepEnd::Drained,
             Ok(_) => {}
             Err(error) => {
-                tracing::warn!(%error, "could not expire due authorizations; pausing the sweep");
+                tracing::warn!(%error, "could not expire due holds; pausing the sweep");
                 return SweepEnd::Failed;
             }
         }
