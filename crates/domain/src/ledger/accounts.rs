@@ -60,14 +60,13 @@ impl Step<'_> {
             .get_mut(&account_id)
             .ok_or(Refusal::AccountNotFound(account_id))?;
         let denied = |denied| Refusal::account_denied(denied, account_id);
+        // Who may not see the account learns nothing more, whatever the update asks for.
+        access::read_account(&actor, account.owner_id).map_err(denied)?;
         if !limits.is_empty() {
             access::set_account_limits(&actor, account.owner_id).map_err(denied)?;
         }
         if metadata.is_some() {
             access::update_account_metadata(&actor, account.owner_id).map_err(denied)?;
-        }
-        if limits.is_empty() && metadata.is_none() {
-            access::read_account(&actor, account.owner_id).map_err(denied)?;
         }
         let new_limits = limits.decide(account)?;
         let new_metadata = match metadata {
