@@ -353,6 +353,16 @@ mod tests {
     }
 
     #[test]
+    fn states_print_and_parse_as_the_api_and_the_stores_spell_them() {
+        let spelled: Vec<String> = HoldState::ALL.iter().map(ToString::to_string).collect();
+        assert_eq!(spelled, ["held", "posted", "voided", "expired"]);
+        for state in HoldState::ALL {
+            assert_eq!(HoldState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(HoldState::parse("pending"), None);
+    }
+
+    #[test]
     fn partial_posts_accumulate_until_nothing_is_left() {
         let now = Timestamp::now();
         let (moved, first) = hold(1_000).post(Some(amount(300)), now).unwrap();
