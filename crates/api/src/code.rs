@@ -22,6 +22,7 @@ pub enum ErrorCode {
     TransferNotFound,
     PaymentNotFound,
     HoldNotFound,
+    TransactionNotFound,
     UserNotFound,
     MethodNotAllowed,
     InvalidState,
@@ -47,7 +48,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 36] = [
+    pub const ALL: [ErrorCode; 37] = [
         Self::MalformedRequest,
         Self::IdempotencyKeyRequired,
         Self::MissingToken,
@@ -62,6 +63,7 @@ impl ErrorCode {
         Self::TransferNotFound,
         Self::PaymentNotFound,
         Self::HoldNotFound,
+        Self::TransactionNotFound,
         Self::UserNotFound,
         Self::MethodNotAllowed,
         Self::InvalidState,
@@ -101,6 +103,7 @@ impl ErrorCode {
             | Self::TransferNotFound
             | Self::PaymentNotFound
             | Self::HoldNotFound
+            | Self::TransactionNotFound
             | Self::UserNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::InvalidState
@@ -143,6 +146,7 @@ impl ErrorCode {
             Self::TransferNotFound => "TRANSFER_NOT_FOUND",
             Self::PaymentNotFound => "PAYMENT_NOT_FOUND",
             Self::HoldNotFound => "HOLD_NOT_FOUND",
+            Self::TransactionNotFound => "TRANSACTION_NOT_FOUND",
             Self::UserNotFound => "USER_NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::InvalidState => "INVALID_STATE",
@@ -187,6 +191,7 @@ impl ErrorCode {
             Self::TransferNotFound => "No such transfer.",
             Self::PaymentNotFound => "No such payment.",
             Self::HoldNotFound => "No such hold.",
+            Self::TransactionNotFound => "No such transaction.",
             Self::UserNotFound => "No such user.",
             Self::MethodNotAllowed => {
                 "This path does not accept this method; the Allow header lists those it does."
@@ -228,7 +233,7 @@ mod tests {
     use super::*;
 
     /// The codes of the table in API.md §2, as written there.
-    const API_MD_CODES: [&str; 36] = [
+    const API_MD_CODES: [&str; 37] = [
         "MALFORMED_REQUEST",
         "IDEMPOTENCY_KEY_REQUIRED",
         "MISSING_TOKEN",
@@ -243,6 +248,7 @@ mod tests {
         "TRANSFER_NOT_FOUND",
         "PAYMENT_NOT_FOUND",
         "HOLD_NOT_FOUND",
+        "TRANSACTION_NOT_FOUND",
         "USER_NOT_FOUND",
         "METHOD_NOT_ALLOWED",
         "INVALID_STATE",

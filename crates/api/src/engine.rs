@@ -19,14 +19,15 @@ use crate::edge::metrics;
 use crate::envelope;
 use crate::error::ApiError;
 use crate::idempotency::{self, final_response};
-use crate::routes::bodies::{AccountBody, HoldBody, PaymentBody, TransferBody};
+use crate::routes::bodies::{AccountBody, HoldBody, PaymentBody, TransactionBody, TransferBody};
 use crate::state::AppState;
 
 /// Runs `action` for `bearer`, whose session the batch reads in its own transaction. With a
 /// key, a repeat of a completed request replays its first response instead, and the response
 /// is stored in the effect's own transaction.
 /// `success` is the status of an accepted command whose outcome is an account or a payment
-/// (201 when it creates one, 200 when it changes one); a movement always answers 201.
+/// (201 when it creates one, 200 when it changes one); a movement or a transaction always
+/// answers 201.
 pub(crate) async fn submit(
     state: &AppState,
     bearer: &Bearer,
@@ -96,9 +97,12 @@ impl Rendering {
             }
             Ok(Outcome::Payment(payment)) => json(success, &PaymentBody::from(payment)),
             Ok(Outcome::Hold(hold)) => json(success, &HoldBody::from(hold)),
+            Ok(Outcome::Transaction(transaction)) => {
+                json(StatusCode::CREATED, &TransactionBody::from(transaction))
+            }
             // The payment is now failed, and the request says why.
             Ok(Outcome::AuthorizationDeclined(_)) => error(Refusal::InsufficientFunds, request_id),
-            Err(refusal) => error(*refusal, request_id),
+            Err(refusal) => error(refusal.clone(), request_id),
         }
     }
 }
@@ -118,7 +122,7 @@ fn outcome(result: &CommandResult) -> String {
             ErrorCode::InsufficientFunds.as_str().to_ascii_lowercase()
         }
         Ok(_) => "ok".to_owned(),
-        Err(refusal) => ApiError::Refused(*refusal)
+        Err(refusal) => ApiError::Refused(refusal.clone())
             .code()
             .as_str()
             .to_ascii_lowercase(),
@@ -130,7 +134,7 @@ fn error(refusal: Refusal, request_id: &str) -> StoredResponse {
     let code = error.code();
     StoredResponse {
         status: code.status().as_u16(),
-        body: envelope::render(code, &error.public_message(), request_id),
+        body: envelope::render(code, &error.public_message(), error.details(), request_id),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The error body every non-2xx response carries:
-//! `{"error": {"code": "...", "message": "...", "request_id": "..."}}`.
+//! `{"error": {"code": "...", "message": "...", "request_id": "..."}}`, with `"details"` when
+//! the error names a part of the request (a transaction's posting).
 //!
 //! [`ApiError`](crate::ApiError) does not write the body itself, because the request id is only
 //! known to the middleware: it leaves an [`ErrorReport`] in the response's extensions, and
@@ -21,6 +22,14 @@ use crate::request_id::RequestId;
 pub(crate) struct ErrorReport {
     pub(crate) code: ErrorCode,
     pub(crate) message: String,
+    pub(crate) details: Option<ErrorDetails>,
+}
+
+/// The part of the request an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) struct ErrorDetails {
+    /// The transaction's posting (from 0) that was refused.
+    pub(crate) posting_index: u8,
 }
 
 impl ErrorReport {
@@ -50,6 +59,7 @@ impl ErrorReport {
         Self {
             code,
             message: message.to_owned(),
+            details: None,
         }
     }
 }
@@ -63,6 +73,8 @@ struct Envelope<'a> {
 struct EnvelopeBody<'a> {
     code: ErrorCode,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<ErrorDetails>,
     request_id: &'a str,
 }
 
@@ -72,15 +84,21 @@ struct EnvelopeBody<'a> {
 pub(crate) struct Final;
 
 /// The envelope's bytes: the one rendering of every error body.
-pub(crate) fn render(code: ErrorCode, message: &str, request_id: &str) -> Vec<u8> {
+pub(crate) fn render(
+    code: ErrorCode,
+    message: &str,
+    details: Option<ErrorDetails>,
+    request_id: &str,
+) -> Vec<u8> {
     let envelope = Envelope {
         error: EnvelopeBody {
             code,
             message,
+            details,
             request_id,
         },
     };
-    // Serializing these three strings cannot fail; the fallback keeps the shape anyway.
+    // Serializing these strings and a number cannot fail; the fallback keeps the shape anyway.
     serde_json::to_vec(&envelope).unwrap_or_else(|_| {
         br#"{"error":{"code":"INTERNAL_ERROR","message":"An internal error occurred.","request_id":""}}"#
             .to_vec()
@@ -106,7 +124,12 @@ pub(crate) fn finish(response: Response, request_id: &RequestId) -> Response {
         }
         ErrorReport::for_status(status)
     });
-    let body = render(report.code, &report.message, request_id.as_str());
+    let body = render(
+        report.code,
+        &report.message,
+        report.details,
+        request_id.as_str(),
+    );
     parts.headers.remove(CONTENT_LENGTH);
     parts
         .headers

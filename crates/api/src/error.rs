@@ -19,7 +19,7 @@ use crate::auth::password::HashingError;
 use crate::auth::token::{CryptoFailed, TokenError};
 
 use crate::code::ErrorCode;
-use crate::envelope::ErrorReport;
+use crate::envelope::{ErrorDetails, ErrorReport};
 
 /// Every way a request can fail, named for what happened. Display is for logs; the client
 /// reads [`ErrorCode::summary`] or, for the client's own mistakes, the variant's message.
@@ -38,6 +38,10 @@ pub enum ApiError {
     /// Well-formed input the types refuse. The message names the field.
     #[error("validation failed: {0}")]
     ValidationFailed(String),
+
+    /// A field of a transaction's posting `index` that the types refuse.
+    #[error("validation failed: posting {index}: {message}")]
+    InvalidPosting { index: u8, message: String },
 
     #[error("no route matches the path")]
     NotFound,
@@ -85,6 +89,8 @@ pub enum ApiError {
 
     #[error("no such hold")]
     HoldNotFound,
+    #[error("no such transaction")]
+    TransactionNotFound,
 
     /// The ledger refused the command.
     #[error("refused: {0}")]
@@ -131,7 +137,7 @@ impl ApiError {
             Self::MalformedRequest(_) => ErrorCode::MalformedRequest,
             Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
-            Self::ValidationFailed(_) => ErrorCode::ValidationFailed,
+            Self::ValidationFailed(_) | Self::InvalidPosting { .. } => ErrorCode::ValidationFailed,
             Self::NotFound => ErrorCode::NotFound,
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             Self::NotReady(_) => ErrorCode::ServiceUnavailable,
@@ -153,7 +159,8 @@ impl ApiError {
             Self::TransferNotFound => ErrorCode::TransferNotFound,
             Self::PaymentNotFound => ErrorCode::PaymentNotFound,
             Self::HoldNotFound => ErrorCode::HoldNotFound,
-            Self::Refused(refusal) => refusal_code(*refusal),
+            Self::TransactionNotFound => ErrorCode::TransactionNotFound,
+            Self::Refused(refusal) => refusal_code(refusal),
             Self::IdempotencyKeyRequired => ErrorCode::IdempotencyKeyRequired,
             Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             Self::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
@@ -170,10 +177,27 @@ impl ApiError {
         self.code().status()
     }
 
+    /// The part of the request the error is about, if it names one.
+    pub(crate) fn details(&self) -> Option<ErrorDetails> {
+        match self {
+            Self::InvalidPosting { index, .. } | Self::Refused(Refusal::Posting { index, .. }) => {
+                Some(ErrorDetails {
+                    posting_index: *index,
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// What the client may read. Only messages about the client's own input are specific.
     pub fn public_message(&self) -> String {
         match self {
             Self::MalformedRequest(message) | Self::ValidationFailed(message) => message.clone(),
+            Self::InvalidPosting { index, message } => format!("postings[{index}].{message}"),
+            Self::Refused(Refusal::Posting { index, reason }) => format!(
+                "Posting {index}: {}",
+                Self::Refused(Refusal::clone(reason)).public_message()
+            ),
             Self::Refused(Refusal::InvalidState { from, to }) => {
                 format!("The payment is {from}; it cannot become {to}.")
             }
@@ -224,6 +248,7 @@ impl ApiError {
             | Self::TransferNotFound
             | Self::PaymentNotFound
             | Self::HoldNotFound
+            | Self::TransactionNotFound
             | Self::Refused(_)
             | Self::IdempotencyKeyRequired
             | Self::IdempotencyKeyReused
@@ -239,7 +264,7 @@ impl ApiError {
     }
 }
 
-fn refusal_code(refusal: Refusal) -> ErrorCode {
+fn refusal_code(refusal: &Refusal) -> ErrorCode {
     match refusal {
         Refusal::AccountNotFound(_) => ErrorCode::AccountNotFound,
         Refusal::Forbidden => ErrorCode::InsufficientPermissions,
@@ -263,6 +288,7 @@ fn refusal_code(refusal: Refusal) -> ErrorCode {
         Refusal::SystemAccountMissing(_) | Refusal::PaymentHoldMissing(_) => {
             ErrorCode::InternalError
         }
+        Refusal::Posting { reason, .. } => refusal_code(reason),
     }
 }
 
@@ -312,6 +338,7 @@ impl IntoResponse for ApiError {
         response.extensions_mut().insert(ErrorReport {
             code,
             message: self.public_message(),
+            details: self.details(),
         });
         response
     }

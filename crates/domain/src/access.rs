@@ -124,6 +124,17 @@ pub fn transfer_from(actor: &Actor, owner: Option<UserId>) -> Decision {
     actor.act_on(&[owner], actor.owns(owner))
 }
 
+/// Spending from an account in a transaction: its owner, or an admin, who may move any
+/// customer's money this way (an operator settling fees, an exchange through its own accounts).
+pub fn post_transaction_from(actor: &Actor, owner: Option<UserId>) -> Decision {
+    actor.act_on(&[owner], actor.owns(owner) || actor.at_least(Role::Admin))
+}
+
+/// Reading a transaction: the owner of any account it touches, or manager+.
+pub fn read_transaction(actor: &Actor, owners: &[Option<UserId>]) -> Decision {
+    actor.act_on(owners, actor.sees(owners))
+}
+
 pub fn withdraw(actor: &Actor, owner: Option<UserId>) -> Decision {
     actor.act_on(&[owner], actor.owns(owner) || actor.at_least(Role::Admin))
 }
@@ -317,6 +328,10 @@ mod tests {
             [Ok(()), Err(Hidden), Err(Hidden), Err(Forbidden), Ok(())]
         );
         assert_eq!(
+            table(&c, |a| post_transaction_from(a, owner)),
+            [Ok(()), Err(Hidden), Err(Hidden), Err(Forbidden), Ok(())]
+        );
+        assert_eq!(
             table(&c, |a| create_account(a, c.payer.user_id)),
             [
                 Ok(()),
@@ -358,6 +373,20 @@ mod tests {
         assert_eq!(
             table(&c, |a| read_transfer(a, from, to)),
             [Ok(()), Ok(()), Err(Hidden), Ok(()), Ok(())]
+        );
+    }
+
+    #[test]
+    fn transactions() {
+        let c = cast();
+        let owners = [Some(c.payer.user_id), None, Some(c.payee.user_id)];
+        assert_eq!(
+            table(&c, |a| read_transaction(a, &owners)),
+            [Ok(()), Ok(()), Err(Hidden), Ok(()), Ok(())]
+        );
+        assert_eq!(
+            table(&c, |a| read_transaction(a, &[None])),
+            [Err(Hidden), Err(Hidden), Err(Hidden), Ok(()), Ok(())]
         );
     }
 

@@ -47,10 +47,11 @@ pub enum AuditAction {
     HoldPosted,
     HoldVoided,
     HoldExpired,
+    Transaction,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 29] = [
+    pub const ALL: [AuditAction; 30] = [
         Self::Register,
         Self::Login,
         Self::LoginFailed,
@@ -80,6 +81,7 @@ impl AuditAction {
         Self::HoldPosted,
         Self::HoldVoided,
         Self::HoldExpired,
+        Self::Transaction,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -113,6 +115,7 @@ impl AuditAction {
             Self::HoldPosted => "HOLD_POSTED",
             Self::HoldVoided => "HOLD_VOIDED",
             Self::HoldExpired => "HOLD_EXPIRED",
+            Self::Transaction => "TRANSACTION",
         }
     }
 
@@ -142,10 +145,11 @@ pub enum ResourceType {
     Transfer,
     Payment,
     Hold,
+    Transaction,
 }
 
 impl ResourceType {
-    pub const ALL: [ResourceType; 9] = [
+    pub const ALL: [ResourceType; 10] = [
         Self::User,
         Self::Session,
         Self::Account,
@@ -155,6 +159,7 @@ impl ResourceType {
         Self::Transfer,
         Self::Payment,
         Self::Hold,
+        Self::Transaction,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -168,6 +173,7 @@ impl ResourceType {
             Self::Transfer => "transfer",
             Self::Payment => "payment",
             Self::Hold => "hold",
+            Self::Transaction => "transaction",
         }
     }
 

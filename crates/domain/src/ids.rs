@@ -86,6 +86,10 @@ id_type!(
     TransferId
 );
 id_type!(
+    /// Postings applied together, all or nothing; each posting is one transfer.
+    TransactionId
+);
+id_type!(
     /// One ledger line: one side of a transfer, on one account.
     EntryId
 );

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use coffre_domain::audit::NewAuditEvent;
 use coffre_domain::hold::Hold;
 use coffre_domain::ids::{AccountId, EntryId, HoldId, PaymentId, SessionId, TransferId, UserId};
-use coffre_domain::ledger::{Account, Effects, Entry, Ledger, LedgerCheck, LedgerReport, Transfer};
+use coffre_domain::ledger::{
+    Account, Effects, Entry, Ledger, LedgerCheck, LedgerReport, Transaction, Transfer,
+};
 use coffre_domain::metadata::MetadataFilter;
 use coffre_domain::money::Currency;
 use coffre_domain::payment::AnyPayment;
@@ -430,6 +432,7 @@ async fn write_effects(
     }
     // After the payments, which holds name, and before the transfers, which name their holds.
     holds::write_holds(connection, ledger, effects).await?;
+    insert_transactions(connection, &effects.transactions).await?;
     insert_transfers(connection, &effects.transfers).await?;
     insert_entries(connection, &effects.entries).await?;
     Ok(())
@@ -462,15 +465,23 @@ async fn insert_transfers(
         .iter()
         .map(|t| t.hold_id.map(|id| id.as_uuid()))
         .collect();
+    let transactions: Vec<Option<Uuid>> = transfers
+        .iter()
+        .map(|t| t.transaction.map(|link| link.id.as_uuid()))
+        .collect();
+    let positions: Vec<Option<i16>> = transfers
+        .iter()
+        .map(|t| t.transaction.map(|link| i16::from(link.posting_index)))
+        .collect();
     let created: Vec<chrono::DateTime<chrono::Utc>> = transfers
         .iter()
         .map(|t| t.created_at.as_datetime())
         .collect();
     sqlx::query!(
         "INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, \
-         description, hold_id, created_at) \
+         description, hold_id, transaction_id, posting_index, created_at) \
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[], \
-         $6::text[], $7::text[], $8::uuid[], $9::timestamptz[])",
+         $6::text[], $7::text[], $8::uuid[], $9::uuid[], $10::smallint[], $11::timestamptz[])",
         &ids,
         &kinds as _,
         &from,
@@ -479,6 +490,45 @@ async fn insert_transfers(
         &currencies as _,
         &descriptions as _,
         &holds as _,
+        &transactions as _,
+        &positions as _,
+        &created,
+    )
+    .execute(&mut *connection)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+/// Before their postings, which reference them.
+async fn insert_transactions(
+    connection: &mut PgConnection,
+    transactions: &[Transaction],
+) -> Result<(), StoreError> {
+    if transactions.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = transactions.iter().map(|t| t.id.as_uuid()).collect();
+    let descriptions: Vec<Option<&str>> = transactions
+        .iter()
+        .map(|t| t.description.as_ref().map(|d| d.as_str()))
+        .collect();
+    let metadata: Vec<String> = transactions
+        .iter()
+        .map(|t| t.metadata.to_json().to_string())
+        .collect();
+    let created: Vec<chrono::DateTime<chrono::Utc>> = transactions
+        .iter()
+        .map(|t| t.created_at.as_datetime())
+        .collect();
+    sqlx::query!(
+        "INSERT INTO transactions (id, description, metadata, created_at) \
+         SELECT id, description, metadata::jsonb, created_at \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) \
+              AS new(id, description, metadata, created_at)",
+        &ids,
+        &descriptions as _,
+        &metadata,
         &created,
     )
     .execute(&mut *connection)
@@ -650,7 +700,8 @@ pub(crate) async fn find_transfer(
     sqlx::query_as!(
         TransferRow,
         r#"SELECT t.id, t.kind, t.from_account_id, t.to_account_id, t.amount, t.currency,
-                  t.description, t.hold_id, t.created_at,
+                  t.description, t.hold_id, t.transaction_id,
+                  t.posting_index::bigint AS posting_index, t.created_at,
                   source.owner_id AS "from_owner?", target.owner_id AS "to_owner?"
            FROM transfers t
            JOIN accounts source ON source.id = t.from_account_id
@@ -674,7 +725,8 @@ pub(crate) async fn list_transfers(
     let rows = sqlx::query_as!(
         TransferRow,
         r#"SELECT t.id, t.kind, t.from_account_id, t.to_account_id, t.amount, t.currency,
-                  t.description, t.hold_id, t.created_at,
+                  t.description, t.hold_id, t.transaction_id,
+                  t.posting_index::bigint AS posting_index, t.created_at,
                   source.owner_id AS "from_owner?", target.owner_id AS "to_owner?"
            FROM transfers t
            JOIN accounts source ON source.id = t.from_account_id

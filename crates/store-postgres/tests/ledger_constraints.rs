@@ -132,6 +132,16 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
             "transfers_kind_check",
         ),
         (
+            "INSERT INTO transfers VALUES (gen_random_uuid(), 'transfer', \
+             '00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-000000000002', \
+             1, 'EUR', NULL, now(), NULL, NULL, 0)",
+            "transfers_posting_check",
+        ),
+        (
+            "INSERT INTO transactions VALUES (gen_random_uuid(), NULL, '[]', now())",
+            "transactions_metadata_check",
+        ),
+        (
             "INSERT INTO ledger_lines VALUES (gen_random_uuid(), \
              '00000000-0000-7000-8000-0000000000a1', '00000000-0000-7000-8000-000000000002', \
              0, -100, now())",

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use coffre_domain::audit::NewAuditEvent;
 use coffre_domain::hold::Hold;
 use coffre_domain::ids::{AccountId, EntryId, HoldId, PaymentId, SessionId, TransferId, UserId};
-use coffre_domain::ledger::{Account, Effects, Entry, Ledger, LedgerCheck, LedgerReport, Transfer};
+use coffre_domain::ledger::{
+    Account, Effects, Entry, Ledger, LedgerCheck, LedgerReport, Transaction, Transfer,
+};
 use coffre_domain::metadata::MetadataFilter;
 use coffre_domain::money::Currency;
 use coffre_domain::payment::AnyPayment;
@@ -333,6 +335,9 @@ async fn write_effects(
     }
     // After the payments, which holds name, and before the transfers, which name their holds.
     holds::write_holds(connection, ledger, effects).await?;
+    for transaction in &effects.transactions {
+        insert_transaction(connection, transaction).await?;
+    }
     for transfer in &effects.transfers {
         insert_transfer(connection, transfer).await?;
     }
@@ -451,10 +456,15 @@ async fn insert_transfer(
     let currency = transfer.currency.code();
     let description = transfer.description.as_ref().map(|d| d.as_str());
     let hold_id = transfer.hold_id.map(|id| id.as_uuid());
+    let transaction = transfer.transaction.map(|link| link.id.as_uuid());
+    let position = transfer
+        .transaction
+        .map(|link| i64::from(link.posting_index));
     let created_at = transfer.created_at.as_datetime();
     sqlx::query!(
         "INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, \
-         description, hold_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         description, hold_id, transaction_id, posting_index, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         id,
         kind,
         from,
@@ -463,6 +473,31 @@ async fn insert_transfer(
         currency,
         description,
         hold_id,
+        transaction,
+        position,
+        created_at,
+    )
+    .execute(connection)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+/// Before its postings, which reference it.
+async fn insert_transaction(
+    connection: &mut SqliteConnection,
+    transaction: &Transaction,
+) -> Result<(), StoreError> {
+    let id = transaction.id.as_uuid();
+    let description = transaction.description.as_ref().map(|d| d.as_str());
+    let metadata = transaction.metadata.to_json().to_string();
+    let created_at = transaction.created_at.as_datetime();
+    sqlx::query!(
+        "INSERT INTO transactions (id, description, metadata, created_at) \
+         VALUES (?1, ?2, ?3, ?4)",
+        id,
+        description,
+        metadata,
         created_at,
     )
     .execute(connection)
@@ -619,6 +654,7 @@ pub(crate) async fn find_transfer(
                   t.to_account_id AS "to_account_id!: uuid::Uuid", t.amount AS "amount!",
                   t.currency AS "currency!", t.description,
                   t.hold_id AS "hold_id: uuid::Uuid",
+                  t.transaction_id AS "transaction_id: uuid::Uuid", t.posting_index,
                   t.created_at AS "created_at!: DateTime",
                   source.owner_id AS "from_owner: uuid::Uuid",
                   target.owner_id AS "to_owner: uuid::Uuid"
@@ -652,6 +688,7 @@ pub(crate) async fn list_transfers(
                   t.to_account_id AS "to_account_id!: uuid::Uuid", t.amount AS "amount!",
                   t.currency AS "currency!", t.description,
                   t.hold_id AS "hold_id: uuid::Uuid",
+                  t.transaction_id AS "transaction_id: uuid::Uuid", t.posting_index,
                   t.created_at AS "created_at!: DateTime",
                   source.owner_id AS "from_owner: uuid::Uuid",
                   target.owner_id AS "to_owner: uuid::Uuid"

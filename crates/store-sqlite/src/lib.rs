@@ -8,7 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use coffre_domain::audit::{AuditContext, AuditEvent, ChainHead, ChainReport, NewAuditEvent};
 use coffre_domain::ids::{
-    AccountId, AuditEventId, EntryId, HoldId, PaymentId, SessionId, TransferId, UserId,
+    AccountId, AuditEventId, EntryId, HoldId, PaymentId, SessionId, TransactionId, TransferId,
+    UserId,
 };
 use coffre_domain::ledger::{Account, Entry, LedgerReport};
 use coffre_domain::metadata::MetadataFilter;
@@ -19,8 +20,8 @@ use coffre_store::{
     AuditFilter, BalanceAt, CreateUser, DueHold, EnsureAdmin, Executed, HoldFilter, HoldRecord,
     LedgerRequest, LoginRecord, NewSession, NewUser, Page, PageLimit, PartyFilter, PasswordHash,
     PaymentRecord, PointInTime, PoolStats, PurgedLogins, RefreshOutcome, SessionAuth, Store,
-    StoreError, TokenHash, TransferRecord, UpdateUser, User, UserChanges, Window, WindowTotals,
-    run_isolating,
+    StoreError, TokenHash, TransactionRecord, TransferRecord, UpdateUser, User, UserChanges,
+    Window, WindowTotals, run_isolating,
 };
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
@@ -35,6 +36,7 @@ mod history;
 mod holds;
 mod idempotency;
 mod ledger;
+mod ledger_transactions;
 mod purge;
 mod sessions;
 #[cfg(feature = "test-support")]
@@ -362,6 +364,22 @@ impl Store for SqliteStore {
         starting_after: Option<PaymentId>,
     ) -> Result<Page<PaymentRecord>, StoreError> {
         ledger::list_payments(&self.pool, filter, limit, starting_after).await
+    }
+
+    async fn find_transaction(
+        &self,
+        id: TransactionId,
+    ) -> Result<Option<TransactionRecord>, StoreError> {
+        ledger_transactions::find_transaction(&self.pool, id).await
+    }
+
+    async fn list_transactions(
+        &self,
+        filter: PartyFilter,
+        limit: PageLimit,
+        starting_after: Option<TransactionId>,
+    ) -> Result<Page<TransactionRecord>, StoreError> {
+        ledger_transactions::list_transactions(&self.pool, filter, limit, starting_after).await
     }
 
     async fn find_hold(&self, id: HoldId) -> Result<Option<HoldRecord>, StoreError> {

@@ -46,7 +46,7 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
            -100, 0, 'active', 'now', 'now', 0, NULL, '{}'); \
          INSERT INTO transfers VALUES (x'000000000000700080000000000000a1', 'deposit', \
            x'00000000000070008000000000000002', x'00000000000070008000000000000001', 100, \
-           'EUR', NULL, 'now', NULL); \
+           'EUR', NULL, 'now', NULL, NULL, NULL); \
          INSERT INTO ledger_lines VALUES (x'000000000000700080000000000000b1', \
            x'000000000000700080000000000000a1', x'00000000000070008000000000000001', 100, 100, \
            'now'); \
@@ -112,20 +112,30 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
         (
             "INSERT INTO transfers VALUES (randomblob(16), 'transfer', \
              x'00000000000070008000000000000001', x'00000000000070008000000000000001', 1, \
-             'EUR', NULL, 'now', NULL)",
+             'EUR', NULL, 'now', NULL, NULL, NULL)",
             "CHECK constraint failed: transfers_accounts_check",
         ),
         (
             "INSERT INTO transfers VALUES (randomblob(16), 'transfer', \
              x'00000000000070008000000000000001', x'00000000000070008000000000000002', 0, \
-             'EUR', NULL, 'now', NULL)",
+             'EUR', NULL, 'now', NULL, NULL, NULL)",
             "CHECK constraint failed: transfers_amount_check",
         ),
         (
             "INSERT INTO transfers VALUES (randomblob(16), 'gift', \
              x'00000000000070008000000000000001', x'00000000000070008000000000000002', 1, \
-             'EUR', NULL, 'now', NULL)",
+             'EUR', NULL, 'now', NULL, NULL, NULL)",
             "CHECK constraint failed: transfers_kind_check",
+        ),
+        (
+            "INSERT INTO transfers VALUES (randomblob(16), 'transfer', \
+             x'00000000000070008000000000000001', x'00000000000070008000000000000002', 1, \
+             'EUR', NULL, 'now', NULL, NULL, 0)",
+            "CHECK constraint failed: transfers_posting_check",
+        ),
+        (
+            "INSERT INTO transactions VALUES (randomblob(16), NULL, '[]', 'now')",
+            "CHECK constraint failed: transactions_metadata_check",
         ),
         (
             "INSERT INTO ledger_lines VALUES (randomblob(16), \

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use coffre_domain::audit::AuditContext;
 use coffre_domain::hold::{Hold, HoldState};
 use coffre_domain::ids::{AccountId, HoldId, PaymentId, SessionId, UserId};
-use coffre_domain::ledger::{Action, CommandResult, Outcome, Transfer};
+use coffre_domain::ledger::{Action, CommandResult, Outcome, Transaction, Transfer};
 use coffre_domain::money::Currency;
 use coffre_domain::payment::AnyPayment;
 use coffre_domain::time::Timestamp;
@@ -127,6 +127,14 @@ pub struct TransferRecord {
     pub to_owner: Option<UserId>,
 }
 
+/// A transaction with the owners of its postings' accounts (two per posting, in order),
+/// which decide who may read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionRecord {
+    pub transaction: Transaction,
+    pub owners: Vec<Option<UserId>>,
+}
+
 /// A payment with the owners of its two accounts, which decide who may see and move it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentRecord {
@@ -151,12 +159,13 @@ pub struct HoldFilter {
     pub state: Option<HoldState>,
 }
 
-/// Filters of `GET /v1/transfers` and `GET /v1/payments`; every one set must match.
+/// Filters of `GET /v1/transfers`, `GET /v1/payments` and `GET /v1/transactions`; every one
+/// set must match.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PartyFilter {
-    /// Transfers from or to this account.
+    /// Transfers (a transaction's: any of its postings) from or to this account.
     pub account_id: Option<AccountId>,
-    /// Transfers from or to an account this user owns.
+    /// Transfers (a transaction's: any of its postings) from or to an account this user owns.
     pub party: Option<UserId>,
 }
 

@@ -3,9 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use coffre_domain::hold::{Hold, HoldState, HoldView};
-use coffre_domain::ids::{AccountId, EntryId, HoldId, PaymentId, TransferId, UserId};
+use coffre_domain::ids::{
+    AccountId, EntryId, HoldId, PaymentId, TransactionId, TransferId, UserId,
+};
 use coffre_domain::ledger::{
-    Account, AccountCheck, AccountStatus, BalanceLimits, Entry, LimitAmount, Transfer, TransferKind,
+    Account, AccountCheck, AccountStatus, BalanceLimits, Entry, LimitAmount, Transaction,
+    TransactionLink, Transfer, TransferKind,
 };
 use coffre_domain::metadata::Metadata;
 use coffre_domain::money::{Amount, Currency, SignedMinor};
@@ -14,7 +17,7 @@ use coffre_domain::text::{AccountName, Description};
 use coffre_domain::time::Timestamp;
 use uuid::Uuid;
 
-use crate::ledger::{HoldRecord, PaymentRecord, TransferRecord};
+use crate::ledger::{HoldRecord, PaymentRecord, TransactionRecord, TransferRecord};
 use crate::{Page, PageLimit};
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +152,8 @@ pub struct TransferRow {
     pub currency: String,
     pub description: Option<String>,
     pub hold_id: Option<Uuid>,
+    pub transaction_id: Option<Uuid>,
+    pub posting_index: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub from_owner: Option<Uuid>,
     pub to_owner: Option<Uuid>,
@@ -170,6 +175,14 @@ impl TransferRow {
                 .transpose()
                 .map_err(|_| bad("description"))?,
             hold_id: self.hold_id.map(HoldId::from_uuid),
+            transaction: match (self.transaction_id, self.posting_index) {
+                (Some(id), Some(index)) => Some(TransactionLink {
+                    id: TransactionId::from_uuid(id),
+                    posting_index: u8::try_from(index).map_err(|_| bad("posting_index"))?,
+                }),
+                (None, None) => None,
+                _ => return Err(bad("transaction_id")),
+            },
             created_at: Timestamp::from_datetime(self.created_at),
         };
         Ok(TransferRecord {
@@ -177,6 +190,90 @@ impl TransferRow {
             from_owner: self.from_owner.map(UserId::from_uuid),
             to_owner: self.to_owner.map(UserId::from_uuid),
         })
+    }
+}
+
+/// One posting of a transaction, with the transaction's own columns: a transaction reads as
+/// its postings' rows, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionPostingRow {
+    pub transaction_id: Uuid,
+    pub transaction_description: Option<String>,
+    /// The metadata object as JSON text.
+    pub metadata: String,
+    pub transaction_created_at: DateTime<Utc>,
+    pub id: Uuid,
+    pub kind: String,
+    pub from_account_id: Uuid,
+    pub to_account_id: Uuid,
+    pub amount: i64,
+    pub currency: String,
+    pub description: Option<String>,
+    pub posting_index: i64,
+    pub created_at: DateTime<Utc>,
+    pub from_owner: Option<Uuid>,
+    pub to_owner: Option<Uuid>,
+}
+
+impl TransactionPostingRow {
+    /// The transactions these rows hold, in the rows' order, which must keep each
+    /// transaction's postings together and in order.
+    pub fn into_records(rows: Vec<Self>) -> Result<Vec<TransactionRecord>, CorruptLedgerRow> {
+        let mut records: Vec<TransactionRecord> = Vec::new();
+        for row in rows {
+            let transaction_id = TransactionId::from_uuid(row.transaction_id);
+            let transfer = TransferRow {
+                id: row.id,
+                kind: row.kind,
+                from_account_id: row.from_account_id,
+                to_account_id: row.to_account_id,
+                amount: row.amount,
+                currency: row.currency,
+                description: row.description,
+                // A posting posts no hold (transfers_posting_check).
+                hold_id: None,
+                transaction_id: Some(row.transaction_id),
+                posting_index: Some(row.posting_index),
+                created_at: row.created_at,
+                from_owner: row.from_owner,
+                to_owner: row.to_owner,
+            }
+            .into_record()?;
+            let expected_index = match records.last() {
+                Some(last) if last.transaction.id == transaction_id => {
+                    last.transaction.postings.len()
+                }
+                _ => 0,
+            };
+            let index = transfer.transfer.transaction.map(|link| link.posting_index);
+            if index.map(usize::from) != Some(expected_index) {
+                return Err(corrupt("transfers", row.id, "posting_index"));
+            }
+            if expected_index == 0 {
+                let bad = |column| corrupt("transactions", row.transaction_id, column);
+                records.push(TransactionRecord {
+                    transaction: Transaction {
+                        id: transaction_id,
+                        postings: Vec::new(),
+                        description: row
+                            .transaction_description
+                            .map(Description::parse)
+                            .transpose()
+                            .map_err(|_| bad("description"))?,
+                        metadata: Metadata::from_json(&row.metadata)
+                            .map_err(|_| bad("metadata"))?,
+                        created_at: Timestamp::from_datetime(row.transaction_created_at),
+                    },
+                    owners: Vec::new(),
+                });
+            }
+            if let Some(record) = records.last_mut() {
+                record.owners.push(transfer.from_owner);
+                record.owners.push(transfer.to_owner);
+                record.transaction.postings.push(transfer.transfer);
+            }
+        }
+        Ok(records)
     }
 }
 

@@ -9,7 +9,8 @@
 use async_trait::async_trait;
 use coffre_domain::audit::{AuditContext, AuditEvent, ChainHead, ChainReport, NewAuditEvent};
 use coffre_domain::ids::{
-    AccountId, AuditEventId, EntryId, HoldId, PaymentId, SessionId, TransferId, UserId,
+    AccountId, AuditEventId, EntryId, HoldId, PaymentId, SessionId, TransactionId, TransferId,
+    UserId,
 };
 use coffre_domain::ledger::{Account, Entry, LedgerReport};
 use coffre_domain::metadata::MetadataFilter;
@@ -45,11 +46,11 @@ pub use identity::{
 };
 pub use ledger::{
     DueHold, Executed, ExpiryPage, HoldFilter, HoldRecord, Keyed, LedgerRequest, LockPlan, Origin,
-    PartyFilter, PaymentRecord, Responder, TransferRecord, expire_due_holds,
+    PartyFilter, PaymentRecord, Responder, TransactionRecord, TransferRecord, expire_due_holds,
 };
 pub use ledger_rows::{
     AccountCheckRow, AccountColumns, AccountRow, CorruptLedgerRow, EntryRow, HoldColumns, HoldRow,
-    PaymentColumns, PaymentRow, TransferRow, system_account,
+    PaymentColumns, PaymentRow, TransactionPostingRow, TransferRow, system_account,
 };
 pub use login_throttle::{
     CorruptThrottle, ThrottleRow, forgotten_before, lock_order, longest_wait,
@@ -322,6 +323,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         limit: PageLimit,
         starting_after: Option<PaymentId>,
     ) -> Result<Page<PaymentRecord>, StoreError>;
+
+    /// The transaction with its postings in order.
+    async fn find_transaction(
+        &self,
+        id: TransactionId,
+    ) -> Result<Option<TransactionRecord>, StoreError>;
+
+    /// Transactions newest first; `account_id` matches a transaction with a posting from or to
+    /// it, `party` one with a posting from or to an account that user owns.
+    async fn list_transactions(
+        &self,
+        filter: PartyFilter,
+        limit: PageLimit,
+        starting_after: Option<TransactionId>,
+    ) -> Result<Page<TransactionRecord>, StoreError>;
 
     async fn find_hold(&self, id: HoldId) -> Result<Option<HoldRecord>, StoreError>;
 

@@ -1,9 +1,11 @@
-//! The JSON shapes of accounts, transfers, ledger lines, payments and holds (API.md §4), amounts
-//! printed at their currency's full scale.
+//! The JSON shapes of accounts, transfers, transactions, ledger lines, payments and holds
+//! (API.md §4), amounts printed at their currency's full scale.
 
 use coffre_domain::hold::HoldView;
-use coffre_domain::ids::{AccountId, EntryId, HoldId, PaymentId, TransferId, UserId};
-use coffre_domain::ledger::{Account, Entry, Transfer};
+use coffre_domain::ids::{
+    AccountId, EntryId, HoldId, PaymentId, TransactionId, TransferId, UserId,
+};
+use coffre_domain::ledger::{Account, Entry, Transaction, Transfer};
 use coffre_domain::metadata::Metadata;
 use coffre_domain::money::{Currency, SignedMinor};
 use coffre_domain::payment::PaymentView;
@@ -79,6 +81,9 @@ pub(crate) struct TransferBody {
     /// The hold this transfer posts (a hold's post, or a payment's capture); else null.
     #[schema(value_type = Option<String>, format = Uuid, required = true)]
     hold_id: Option<HoldId>,
+    /// The transaction this transfer is a posting of, if any.
+    #[schema(value_type = Option<String>, format = Uuid, required = true)]
+    transaction_id: Option<TransactionId>,
     #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
 }
@@ -97,7 +102,42 @@ impl From<&Transfer> for TransferBody {
                 .as_ref()
                 .map(|description| description.as_str().to_owned()),
             hold_id: transfer.hold_id,
+            transaction_id: transfer.transaction.map(|link| link.id),
             created_at: transfer.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Transaction)]
+pub(crate) struct TransactionBody {
+    #[schema(value_type = String, format = Uuid)]
+    id: TransactionId,
+    /// The postings as the transfers they became, in order.
+    postings: Vec<TransferBody>,
+    #[schema(required = true)]
+    description: Option<String>,
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    metadata: Metadata,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Timestamp,
+}
+
+impl From<&Transaction> for TransactionBody {
+    fn from(transaction: &Transaction) -> Self {
+        Self {
+            id: transaction.id,
+            postings: transaction
+                .postings
+                .iter()
+                .map(TransferBody::from)
+                .collect(),
+            description: transaction
+                .description
+                .as_ref()
+                .map(|description| description.as_str().to_owned()),
+            metadata: transaction.metadata.clone(),
+            created_at: transaction.created_at,
         }
     }
 }

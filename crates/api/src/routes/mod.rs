@@ -19,6 +19,7 @@ mod listing;
 mod openapi;
 mod payments;
 mod reads;
+mod transactions;
 mod transfers;
 mod users;
 
@@ -34,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .merge(accounts::routes())
         .merge(history::routes())
         .merge(transfers::routes())
+        .merge(transactions::routes())
         .merge(payments::routes())
         .merge(holds::routes())
         .merge(ledger::routes())

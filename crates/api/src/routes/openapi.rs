@@ -26,7 +26,7 @@ use utoipa::openapi::{Content, ContentBuilder, OpenApi, Ref, RefOr, Required, Re
 use utoipa::{IntoParams, Modify, ToSchema};
 
 use super::auth::UserBody;
-use super::bodies::{AccountBody, EntryBody, HoldBody, PaymentBody, TransferBody};
+use super::bodies::{AccountBody, EntryBody, HoldBody, PaymentBody, TransactionBody, TransferBody};
 use crate::code::ErrorCode;
 use crate::extract::Json;
 use crate::state::AppState;
@@ -76,6 +76,7 @@ list_schema!(UserList, UserBody);
 list_schema!(AccountList, AccountBody);
 list_schema!(EntryList, EntryBody);
 list_schema!(TransferList, TransferBody);
+list_schema!(TransactionList, TransactionBody);
 list_schema!(PaymentList, PaymentBody);
 list_schema!(HoldList, HoldBody);
 list_schema!(AuditEventList, AuditEvent);
@@ -169,6 +170,9 @@ pub(super) struct ChainReport {
         super::transfers::read,
         super::transfers::deposit,
         super::transfers::withdraw,
+        super::transactions::create,
+        super::transactions::list,
+        super::transactions::read,
         super::payments::create,
         super::payments::list,
         super::payments::read,
@@ -193,7 +197,7 @@ pub(super) struct ChainReport {
         (name = "auth", description = "Registration, tokens and the caller"),
         (name = "users", description = "Users and their roles"),
         (name = "accounts", description = "Accounts and their ledger lines"),
-        (name = "transfers", description = "Transfers, deposits and withdrawals"),
+        (name = "transfers", description = "Transfers, deposits, withdrawals and transactions"),
         (name = "payments", description = "Payments: hold, capture, cancel, fail, refund"),
         (name = "holds", description = "Holds: money reserved, then posted in parts or released"),
         (name = "audit", description = "The audit log and its chain"),

@@ -33,7 +33,7 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// Currency first: it decides how many decimals the amount may have.
-fn money(amount: &AmountText, currency: &str) -> Result<Money, ApiError> {
+pub(super) fn money(amount: &AmountText, currency: &str) -> Result<Money, ApiError> {
     let currency = Currency::parse(currency)
         .map_err(|error| ApiError::ValidationFailed(format!("currency: {error}")))?;
     let amount = amount
@@ -42,7 +42,7 @@ fn money(amount: &AmountText, currency: &str) -> Result<Money, ApiError> {
     Ok(Money { amount, currency })
 }
 
-fn description(text: Option<String>) -> Result<Option<Description>, ApiError> {
+pub(super) fn description(text: Option<String>) -> Result<Option<Description>, ApiError> {
     text.map(Description::parse)
         .transpose()
         .map_err(|error| ApiError::ValidationFailed(format!("description {error}")))

@@ -32,4 +32,5 @@ mod payments;
 mod probing;
 mod request_id;
 mod serve;
+mod transactions;
 mod users;

@@ -7,7 +7,7 @@ use chrono::TimeDelta;
 
 use crate::access::Actor;
 use crate::audit::AuditContext;
-use crate::ids::{AccountId, HoldId, PaymentId, TransferId, UserId};
+use crate::ids::{AccountId, HoldId, PaymentId, TransactionId, TransferId, UserId};
 use crate::metadata::{Metadata, MetadataPatch};
 use crate::money::{Amount, Currency, Money};
 use crate::payment::{AuthorizationCode, FailureReason};
@@ -15,6 +15,7 @@ use crate::text::{AccountName, Description};
 
 use super::limits::LimitsChange;
 use super::model::AccountStatus;
+use super::transactions::Postings;
 
 /// One request to the ledger, with who asks and the context its audit event carries. Only the
 /// expiry sweep acts without an actor; every other action refuses a command without one.
@@ -123,6 +124,13 @@ pub enum Action {
         hold_id: HoldId,
         payment_id: Option<PaymentId>,
     },
+    /// The postings, in order, all or nothing.
+    PostTransaction {
+        id: TransactionId,
+        postings: Postings,
+        description: Option<Description>,
+        metadata: Metadata,
+    },
 }
 
 impl Action {
@@ -137,6 +145,11 @@ impl Action {
             | Self::Deposit { account_id, .. }
             | Self::Withdrawal { account_id, .. } => vec![*account_id],
             Self::Transfer { from, to, .. } => vec![*from, *to],
+            Self::PostTransaction { postings, .. } => postings
+                .as_slice()
+                .iter()
+                .flat_map(|posting| [posting.from, posting.to])
+                .collect(),
             Self::CreatePayment { payer, payee, .. } => vec![*payer, *payee],
             Self::CreateHold { from, to, .. } => vec![*from, *to],
             Self::Authorize { .. }
@@ -169,6 +182,7 @@ impl Action {
             Self::PostHold { .. } => "post_hold",
             Self::VoidHold { .. } => "void_hold",
             Self::ExpireHold { .. } => "expire_hold",
+            Self::PostTransaction { .. } => "post_transaction",
         }
     }
 
@@ -191,7 +205,8 @@ impl Action {
             | Self::CreatePayment { .. }
             | Self::CreateHold { .. }
             | Self::PostHold { .. }
-            | Self::VoidHold { .. } => None,
+            | Self::VoidHold { .. }
+            | Self::PostTransaction { .. } => None,
         }
     }
 
@@ -213,7 +228,8 @@ impl Action {
             | Self::CancelPayment { .. }
             | Self::FailPayment { .. }
             | Self::Refund { .. }
-            | Self::CreateHold { .. } => None,
+            | Self::CreateHold { .. }
+            | Self::PostTransaction { .. } => None,
         }
     }
 
@@ -235,7 +251,8 @@ impl Action {
             | Self::CreateHold { .. }
             | Self::PostHold { .. }
             | Self::VoidHold { .. }
-            | Self::ExpireHold { .. } => None,
+            | Self::ExpireHold { .. }
+            | Self::PostTransaction { .. } => None,
         }
     }
 }

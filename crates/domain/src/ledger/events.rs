@@ -11,6 +11,7 @@ use crate::text::AccountName;
 
 use super::limits::BalanceLimits;
 use super::model::{Account, AccountStatus, Transfer, TransferKind};
+use super::transactions::Transaction;
 
 pub(super) fn account_opened(account: &Account, context: &AuditContext) -> NewAuditEvent {
     NewAuditEvent {
@@ -98,6 +99,38 @@ pub(super) fn transfer_event(transfer: &Transfer, context: &AuditContext) -> New
             "to_account_id": transfer.to_account_id,
             "amount": transfer.amount.format(transfer.currency),
             "currency": transfer.currency.code(),
+        })),
+        context: context.clone(),
+    }
+}
+
+/// One event for the whole transaction, naming each posting in order.
+pub(super) fn transaction_event(
+    transaction: &Transaction,
+    context: &AuditContext,
+) -> NewAuditEvent {
+    let postings: Vec<_> = transaction
+        .postings
+        .iter()
+        .map(|transfer| {
+            json!({
+                "transfer_id": transfer.id,
+                "from_account_id": transfer.from_account_id,
+                "to_account_id": transfer.to_account_id,
+                "amount": transfer.amount.format(transfer.currency),
+                "currency": transfer.currency.code(),
+            })
+        })
+        .collect();
+    NewAuditEvent {
+        action: AuditAction::Transaction,
+        resource_type: ResourceType::Transaction,
+        resource_id: Some(transaction.id.to_string()),
+        old_value: None,
+        new_value: Some(json!({
+            "description": transaction.description.as_ref().map(|text| text.as_str()),
+            "metadata": transaction.metadata.to_json(),
+            "postings": postings,
         })),
         context: context.clone(),
     }

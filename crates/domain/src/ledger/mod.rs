@@ -8,8 +8,8 @@
 //!
 //! - `model`: accounts, transfers, lines, the ledger, outcomes, refusals, effects;
 //! - `actions`: the commands a backend passes in;
-//! - `accounts`, `limits`, `movement`, `payments`, `holds`: what each action does, one method
-//!   each;
+//! - `accounts`, `limits`, `movement`, `payments`, `holds`, `transactions`: what each action
+//!   does, one method each;
 //! - `events`: the audit events those record;
 //! - `verification`: `ledger/verify`'s invariants.
 
@@ -21,6 +21,7 @@ mod limits;
 mod model;
 mod movement;
 mod payments;
+mod transactions;
 mod verification;
 
 #[cfg(test)]
@@ -31,8 +32,9 @@ use holds::NewHold;
 pub use limits::{BalanceLimits, LimitAmount, LimitsChange};
 pub use model::{
     Account, AccountStatus, CommandResult, Effects, Entry, Ledger, MAX_BALANCE_MINOR, Outcome,
-    Refusal, Transfer, TransferKind,
+    Refusal, TransactionLink, Transfer, TransferKind,
 };
+pub use transactions::{MAX_POSTINGS, NewPosting, Postings, PostingsError, Transaction};
 pub use verification::{AccountCheck, CurrencySum, LedgerCheck, LedgerReport, verify};
 
 use crate::access::Actor;
@@ -157,6 +159,12 @@ fn apply_one(
         } => step.post_hold(*hold_id, *transfer_id, *amount),
         Action::VoidHold { hold_id } => step.void_hold(*hold_id),
         Action::ExpireHold { hold_id, .. } => step.expired_hold(*hold_id),
+        Action::PostTransaction {
+            id,
+            postings,
+            description,
+            metadata,
+        } => step.post_transaction(*id, postings, description.clone(), metadata.clone()),
     }
 }
 

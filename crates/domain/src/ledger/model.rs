@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::access::Denied;
 use crate::audit::NewAuditEvent;
 use crate::hold::{Hold, HoldState, HoldView};
-use crate::ids::{AccountId, EntryId, HoldId, PaymentId, TransferId, UserId};
+use crate::ids::{AccountId, EntryId, HoldId, PaymentId, TransactionId, TransferId, UserId};
 use crate::metadata::Metadata;
 use crate::money::{Amount, Currency, SignedMinor};
 use crate::payment::{AnyPayment, PaymentState, PaymentView};
@@ -14,6 +14,7 @@ use crate::text::{AccountName, Description};
 use crate::time::Timestamp;
 
 use super::limits::BalanceLimits;
+use super::transactions::Transaction;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AccountStatus {
@@ -123,7 +124,16 @@ pub struct Transfer {
     pub description: Option<Description>,
     /// The hold this transfer posts (a hold's post, or a payment's capture).
     pub hold_id: Option<HoldId>,
+    /// The transaction the transfer is a posting of, if any.
+    pub transaction: Option<TransactionLink>,
     pub created_at: Timestamp,
+}
+
+/// Where a transfer stands in its transaction: which one, and at which posting (from 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransactionLink {
+    pub id: TransactionId,
+    pub posting_index: u8,
 }
 
 /// One ledger line: one side of a transfer, with the account's balance right after it.
@@ -145,13 +155,14 @@ pub enum Outcome {
     Transfer(Transfer),
     Payment(PaymentView),
     Hold(HoldView),
+    Transaction(Transaction),
     /// The payer could not cover the authorization: the payment is now `failed`
     /// (`insufficient_funds`), and the request answers `INSUFFICIENT_FUNDS`.
     AuthorizationDeclined(PaymentView),
 }
 
 /// Why a command was refused. A refusal changes nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// Absent, or not visible to the actor.
     #[error("account {0} not found")]
@@ -211,6 +222,10 @@ pub enum Refusal {
     /// was edited behind the store's back.
     #[error("the hold of payment {0} was not loaded")]
     PaymentHoldMissing(PaymentId),
+    /// A transaction's posting `index` (from 0) was refused for `reason`, so the whole
+    /// transaction was.
+    #[error("posting {index}: {reason}")]
+    Posting { index: u8, reason: Box<Refusal> },
 }
 
 /// The largest balance an account may reach, so that sums over many accounts stay far from
@@ -341,6 +356,8 @@ pub struct Effects {
     /// Holds to insert, and existing ones to update, as they stand at the end.
     pub holds_opened: BTreeSet<HoldId>,
     pub holds_changed: BTreeSet<HoldId>,
+    /// Transactions to insert; their postings are among `transfers`.
+    pub transactions: Vec<Transaction>,
     pub audit: Vec<NewAuditEvent>,
 }
 

@@ -15,7 +15,7 @@ use super::Step;
 use super::events;
 use super::model::{
     Account, AccountStatus, CommandResult, Effects, Entry, Ledger, MAX_BALANCE_MINOR, Outcome,
-    Refusal, Transfer, TransferKind,
+    Refusal, TransactionLink, Transfer, TransferKind,
 };
 
 impl Step<'_> {
@@ -169,6 +169,17 @@ impl Posting {
         now: Timestamp,
         effects: &mut Effects,
     ) -> Transfer {
+        self.post_in(None, ledger, now, effects)
+    }
+
+    /// [`Posting::post`], as a posting of the transaction `transaction` names, if any.
+    pub(super) fn post_in(
+        self,
+        transaction: Option<TransactionLink>,
+        ledger: &mut Ledger,
+        now: Timestamp,
+        effects: &mut Effects,
+    ) -> Transfer {
         let Self {
             movement,
             from_after,
@@ -183,6 +194,7 @@ impl Posting {
             currency: movement.money.currency,
             description: movement.description,
             hold_id: movement.hold_id,
+            transaction,
             created_at: now,
         };
         for (account_id, line, balance_after) in [
