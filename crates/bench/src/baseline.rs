@@ -4,8 +4,11 @@
 //! its audit event, commit. A payment is three such transactions, as Coffre's three requests:
 //! create (the payment, its idempotency record, an event), authorize (lock the payment and the
 //! payer, hold the amount, an event), capture (lock the payment and both accounts, release the
-//! hold and move the money, the transfer and its lines, an event). No hash chain, no HTTP, no
-//! sessions: the floor Coffre is compared with.
+//! hold and move the money, the transfer and its lines, an event). A transaction of three
+//! postings is one: lock its four accounts in id order, update each balance once, insert the
+//! transaction, its three transfers (naming it and their place in it) and six lines, its
+//! idempotency record and one event. No hash chain, no HTTP, no sessions: the floor Coffre is
+//! compared with.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -19,8 +22,11 @@ use crate::{Outcome, Workload};
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (id UUID PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance >= 0),
     held BIGINT NOT NULL DEFAULT 0 CHECK (held BETWEEN 0 AND balance));
+CREATE TABLE IF NOT EXISTS transactions (id UUID PRIMARY KEY, created_at TIMESTAMPTZ NOT NULL);
 CREATE TABLE IF NOT EXISTS transfers (id UUID PRIMARY KEY, from_id UUID NOT NULL REFERENCES accounts,
-    to_id UUID NOT NULL REFERENCES accounts, amount BIGINT NOT NULL, created_at TIMESTAMPTZ NOT NULL);
+    to_id UUID NOT NULL REFERENCES accounts, amount BIGINT NOT NULL, created_at TIMESTAMPTZ NOT NULL,
+    transaction_id UUID REFERENCES transactions, posting_index SMALLINT,
+    UNIQUE (transaction_id, posting_index));
 CREATE TABLE IF NOT EXISTS lines (id UUID PRIMARY KEY, transfer_id UUID NOT NULL REFERENCES transfers,
     account_id UUID NOT NULL REFERENCES accounts, amount BIGINT NOT NULL, balance_after BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS lines_account_idx ON lines (account_id, id);
@@ -46,11 +52,12 @@ pub async fn run(
         .await
         .unwrap();
     sqlx::raw_sql(SCHEMA).execute(&pool).await.unwrap();
-    sqlx::query("TRUNCATE audit, idempotency, payments, lines, transfers, accounts")
+    sqlx::query("TRUNCATE audit, idempotency, payments, lines, transfers, transactions, accounts")
         .execute(&pool)
         .await
         .unwrap();
-    let ids: Vec<Uuid> = (0..=accounts).map(|_| Uuid::now_v7()).collect();
+    // The customers' accounts, then the merchant, the platform's fee account and the tax's.
+    let ids: Vec<Uuid> = (0..accounts + 3).map(|_| Uuid::now_v7()).collect();
     for id in &ids {
         sqlx::query("INSERT INTO accounts VALUES ($1, 100000000)")
             .bind(id)
@@ -58,7 +65,7 @@ pub async fn run(
             .await
             .unwrap();
     }
-    let merchant = ids[accounts];
+    let (merchant, platform, tax) = (ids[accounts], ids[accounts + 1], ids[accounts + 2]);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let mut handles = Vec::new();
@@ -69,7 +76,7 @@ pub async fn run(
             while Instant::now() < deadline {
                 let from = ids[rand::random_range(0..accounts)];
                 let to = match workload {
-                    Workload::Hot | Workload::Payments => merchant,
+                    Workload::Hot | Workload::Payments | Workload::Transactions => merchant,
                     _ => loop {
                         let to = ids[rand::random_range(0..accounts)];
                         if to != from {
@@ -82,6 +89,9 @@ pub async fn run(
                 match workload {
                     Workload::Uniform | Workload::Hot => transfer(&pool, from, to, amount).await,
                     Workload::Payments => payment(&pool, from, to, amount).await,
+                    Workload::Transactions => {
+                        transaction(&pool, [from, to, platform, tax]).await;
+                    }
                 }
                 latencies.push(began.elapsed());
             }
@@ -204,30 +214,42 @@ async fn payment(pool: &PgPool, payer: Uuid, payee: Uuid, amount: i64) {
         .execute(&mut *tx)
         .await
         .unwrap();
-    transfer_rows(&mut tx, payer, payee, amount, payer_after, payee_after).await;
+    transfer_rows(
+        &mut tx,
+        [payer, payee],
+        amount,
+        [payer_after, payee_after],
+        None,
+    )
+    .await;
     set_state(&mut tx, id, "captured").await;
     audit(&mut tx, "PAYMENT_CAPTURE", id, amount).await;
     tx.commit().await.unwrap();
 }
 
-/// The transfer row and its two ledger lines; returns the transfer's id.
+/// The transfer row (a posting of `transaction` at its index, if given) and its two ledger
+/// lines; returns the transfer's id.
 async fn transfer_rows(
     tx: &mut PgConnection,
-    from: Uuid,
-    to: Uuid,
+    [from, to]: [Uuid; 2],
     amount: i64,
-    from_after: i64,
-    to_after: i64,
+    [from_after, to_after]: [i64; 2],
+    transaction: Option<(Uuid, i16)>,
 ) -> Uuid {
     let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO transfers VALUES ($1, $2, $3, $4, now())")
-        .bind(id)
-        .bind(from)
-        .bind(to)
-        .bind(amount)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO transfers (id, from_id, to_id, amount, created_at, transaction_id, \
+         posting_index) VALUES ($1, $2, $3, $4, now(), $5, $6)",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(amount)
+    .bind(transaction.map(|(id, _)| id))
+    .bind(transaction.map(|(_, index)| index))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     sqlx::query("INSERT INTO lines VALUES ($1, $2, $3, $4, $5), ($6, $2, $7, $8, $9)")
         .bind(Uuid::now_v7())
         .bind(id)
@@ -242,6 +264,60 @@ async fn transfer_rows(
         .await
         .unwrap();
     id
+}
+
+/// Payer to merchant, merchant to the platform's fee, merchant to the tax: one transaction.
+async fn transaction(pool: &PgPool, [payer, merchant, platform, tax]: [Uuid; 4]) {
+    let (amount, fee, tax_cents) = crate::sale_cents();
+    let mut tx = pool.begin().await.unwrap();
+    let mut locked = vec![payer, merchant, platform, tax];
+    locked.sort();
+    let mut balances: BTreeMap<Uuid, i64> = sqlx::query_as(
+        "SELECT id, balance FROM accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(locked)
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    let id = Uuid::now_v7();
+    sqlx::query("INSERT INTO transactions VALUES ($1, now())")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let postings = [
+        (payer, merchant, amount),
+        (merchant, platform, fee),
+        (merchant, tax, tax_cents),
+    ];
+    for (index, (from, to, cents)) in (0_i16..).zip(postings) {
+        let cents = i64::from(cents);
+        let from_after = balances[&from] - cents;
+        let to_after = balances[&to] + cents;
+        balances.insert(from, from_after);
+        balances.insert(to, to_after);
+        transfer_rows(
+            &mut tx,
+            [from, to],
+            cents,
+            [from_after, to_after],
+            Some((id, index)),
+        )
+        .await;
+    }
+    for (account, balance) in &balances {
+        sqlx::query("UPDATE accounts SET balance = $2 WHERE id = $1")
+            .bind(account)
+            .bind(balance)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    record_key(&mut tx, payer, id).await;
+    audit(&mut tx, "TRANSACTION", id, i64::from(amount)).await;
+    tx.commit().await.unwrap();
 }
 
 async fn transfer(pool: &PgPool, from: Uuid, to: Uuid, amount: i64) {
@@ -274,7 +350,7 @@ async fn transfer(pool: &PgPool, from: Uuid, to: Uuid, amount: i64) {
         .execute(&mut *tx)
         .await
         .unwrap();
-    let id = transfer_rows(&mut tx, from, to, amount, from_after, to_after).await;
+    let id = transfer_rows(&mut tx, [from, to], amount, [from_after, to_after], None).await;
     record_key(&mut tx, from, id).await;
     audit(&mut tx, "TRANSFER", id, amount).await;
     tx.commit().await.unwrap();

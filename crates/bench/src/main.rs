@@ -9,8 +9,9 @@
 //! ```
 //!
 //! Workloads: `uniform` (random transfers among all accounts), `hot` (every transfer pays one
-//! merchant account), `payments` (create, authorize, capture). It prints transfers (or
-//! payments) per second, latency percentiles, outcomes by status, the server's peak memory and
+//! merchant account), `payments` (create, authorize, capture), `transactions` (one transaction
+//! of three postings: payer to merchant, merchant to the platform's fee account, merchant to
+//! the tax account). It prints transfers (or payments, or transactions) per second, latency percentiles, outcomes by status, the server's peak memory and
 //! the ledger check, then Coffre/baseline per workload.
 
 // A measuring tool, not the server: it may stop at the first broken assumption.
@@ -50,6 +51,7 @@ pub enum Workload {
     Uniform,
     Hot,
     Payments,
+    Transactions,
 }
 
 impl Workload {
@@ -58,6 +60,7 @@ impl Workload {
         match self {
             Self::Uniform | Self::Hot => "transfers",
             Self::Payments => "payments",
+            Self::Transactions => "transactions",
         }
     }
 }
@@ -84,7 +87,11 @@ struct Args {
     seconds: u64,
     #[arg(long, default_value_t = 1_000)]
     accounts: usize,
-    #[arg(long, value_delimiter = ',', default_value = "uniform,hot,payments")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "uniform,hot,payments,transactions"
+    )]
     workloads: Vec<Workload>,
 }
 
@@ -208,6 +215,9 @@ struct Bank {
     customers: Vec<Customer>,
     all_accounts: Vec<String>,
     merchant: String,
+    /// The admin's accounts a transaction's fee and tax go to.
+    platform: String,
+    tax: String,
 }
 
 async fn login(http: &Http, email: &str) -> String {
@@ -294,6 +304,8 @@ async fn setup(http: Http, customers: usize, accounts: usize) -> Bank {
     assert_eq!(status, 201, "{body}");
     let merchant_token = login(&http, "merchant@bench.test").await;
     let merchant = open_account(&http, &merchant_token).await;
+    let platform = open_account(&http, &admin).await;
+    let tax = open_account(&http, &admin).await;
     let all_accounts = all.iter().flat_map(|c| c.accounts.clone()).collect();
     Bank {
         http,
@@ -301,6 +313,8 @@ async fn setup(http: Http, customers: usize, accounts: usize) -> Bank {
         customers: all,
         all_accounts,
         merchant,
+        platform,
+        tax,
     }
 }
 
@@ -329,7 +343,9 @@ async fn run_workload(bank: Arc<Bank>, workload: Workload, seconds: u64) -> Outc
                             break to.clone();
                         }
                     },
-                    Workload::Hot | Workload::Payments => bank.merchant.clone(),
+                    Workload::Hot | Workload::Payments | Workload::Transactions => {
+                        bank.merchant.clone()
+                    }
                 };
                 let began = Instant::now();
                 let (status, body) = match workload {
@@ -345,6 +361,7 @@ async fn run_workload(bank: Arc<Bank>, workload: Workload, seconds: u64) -> Outc
                             .await
                     }
                     Workload::Payments => pay(&bank, me, &from, &to).await,
+                    Workload::Transactions => settle(&bank, &from, &to).await,
                 };
                 latencies.push(began.elapsed());
                 let key = match body["error"]["code"].as_str() {
@@ -413,6 +430,40 @@ async fn pay(bank: &Bank, me: &Customer, from: &str, to: &str) -> (u16, Value) {
             Some(&bank.admin),
             None,
             None,
+        )
+        .await
+}
+
+/// A sale's amount in cents and what the merchant pays out of it: a 3% platform fee and a 20%
+/// tax, each at least a cent (the smallest sale is ten cents).
+pub fn sale_cents() -> (u32, u32, u32) {
+    let amount: u32 = rand::random_range(10..=1_000);
+    (amount, (amount * 3 / 100).max(1), (amount / 5).max(1))
+}
+
+fn euros(cents: u32) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+/// One transaction, posted by the admin (who may spend from any customer account): the payer
+/// pays the merchant, who pays the fee and the tax out of it, in that order.
+async fn settle(bank: &Bank, payer: &str, merchant: &str) -> (u16, Value) {
+    let (amount, fee, tax) = sale_cents();
+    let leg = |from: &str, to: &str, cents| {
+        json!({"from_account_id": from, "to_account_id": to, "amount": euros(cents),
+               "currency": "EUR"})
+    };
+    bank.http
+        .call(
+            "POST",
+            "/v1/transactions",
+            Some(&bank.admin),
+            Some(&uuid::Uuid::now_v7().to_string()),
+            Some(json!({"postings": [
+                leg(payer, merchant, amount),
+                leg(merchant, &bank.platform, fee),
+                leg(merchant, &bank.tax, tax),
+            ]})),
         )
         .await
 }
