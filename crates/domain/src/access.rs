@@ -79,6 +79,11 @@ pub fn read_audit_log(actor: &Actor) -> Decision {
     actor.requires(Role::Admin)
 }
 
+/// The event log shows every change to everyone's money.
+pub fn read_events(actor: &Actor) -> Decision {
+    actor.requires(Role::Admin)
+}
+
 pub fn verify_ledger(actor: &Actor) -> Decision {
     actor.requires(Role::Admin)
 }
@@ -291,7 +296,13 @@ mod tests {
                 Ok(())
             ]
         );
-        for admin_only in [update_user, read_audit_log, verify_ledger, deposit] {
+        for admin_only in [
+            update_user,
+            read_audit_log,
+            read_events,
+            verify_ledger,
+            deposit,
+        ] {
             assert_eq!(
                 table(&c, admin_only),
                 [

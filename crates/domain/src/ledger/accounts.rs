@@ -2,6 +2,7 @@
 
 use crate::access;
 use crate::audit::ResourceType;
+use crate::event::{EventObject, EventType, NewEvent};
 use crate::ids::{AccountId, UserId};
 use crate::metadata::{Metadata, MetadataPatch};
 use crate::money::{Currency, SignedMinor};
@@ -39,6 +40,11 @@ impl Step<'_> {
             .audit
             .push(events::account_opened(&account, self.context));
         self.effects.opened.insert(account.id);
+        self.effects.events.push(NewEvent::new(
+            EventType::AccountCreated,
+            EventObject::Account(account.clone()),
+            self.now,
+        ));
         self.ledger.accounts.insert(account.id, account.clone());
         Ok(Outcome::Account(account))
     }
@@ -100,6 +106,11 @@ impl Step<'_> {
         if changed {
             account.updated_at = self.now;
             self.effects.account_changed(account_id);
+            self.effects.events.push(NewEvent::new(
+                EventType::AccountUpdated,
+                EventObject::Account(account.clone()),
+                self.now,
+            ));
         }
         Ok(Outcome::Account(account.clone()))
     }
@@ -127,6 +138,11 @@ impl Step<'_> {
                 .audit
                 .push(events::status_changed(account, before, self.context));
             self.effects.account_changed(account_id);
+            self.effects.events.push(NewEvent::new(
+                EventType::AccountUpdated,
+                EventObject::Account(account.clone()),
+                self.now,
+            ));
         }
         Ok(Outcome::Account(account.clone()))
     }

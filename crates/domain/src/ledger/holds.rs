@@ -6,6 +6,7 @@ use chrono::TimeDelta;
 
 use crate::access::{self, Actor, Decision, HoldParties};
 use crate::audit::{AuditAction, AuditContext};
+use crate::event::{EventObject, EventType, NewEvent};
 use crate::hold::{Hold, HoldRefusal, HoldState, HoldTerms, HoldView};
 use crate::ids::{AccountId, HoldId, PaymentId, TransferId};
 use crate::metadata::Metadata;
@@ -88,6 +89,11 @@ impl Step<'_> {
             self.context,
         ));
         self.effects.holds_opened.insert(new.id);
+        self.effects.events.push(NewEvent::new(
+            EventType::HoldCreated,
+            EventObject::Hold(view.clone()),
+            self.now,
+        ));
         self.ledger.holds.insert(new.id, hold);
         Ok(view)
     }
@@ -214,10 +220,10 @@ impl Step<'_> {
         transfer: Option<&Transfer>,
         context: &AuditContext,
     ) -> HoldView {
-        let action = match after.state() {
-            HoldState::Held | HoldState::Posted => AuditAction::HoldPosted,
-            HoldState::Voided => AuditAction::HoldVoided,
-            HoldState::Expired => AuditAction::HoldExpired,
+        let (action, event) = match after.state() {
+            HoldState::Held | HoldState::Posted => (AuditAction::HoldPosted, EventType::HoldPosted),
+            HoldState::Voided => (AuditAction::HoldVoided, EventType::HoldVoided),
+            HoldState::Expired => (AuditAction::HoldExpired, EventType::HoldExpired),
         };
         let view = self.ledger.replace_hold(after, self.effects);
         self.effects.audit.push(events::hold_event(
@@ -226,6 +232,11 @@ impl Step<'_> {
             &view,
             transfer,
             context,
+        ));
+        self.effects.events.push(NewEvent::new(
+            event,
+            EventObject::Hold(view.clone()),
+            self.now,
         ));
         view
     }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::access::Denied;
 use crate::audit::NewAuditEvent;
+use crate::event::NewEvent;
 use crate::hold::{Hold, HoldState, HoldView};
 use crate::ids::{AccountId, EntryId, HoldId, PaymentId, TransactionId, TransferId, UserId};
 use crate::metadata::Metadata;
@@ -359,6 +360,8 @@ pub struct Effects {
     /// Transactions to insert; their postings are among `transfers`.
     pub transactions: Vec<Transaction>,
     pub audit: Vec<NewAuditEvent>,
+    /// The public events, in the order the changes were made (API.md "Events").
+    pub events: Vec<NewEvent>,
 }
 
 impl Effects {

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::ops::Neg;
 
 use crate::access;
+use crate::event::{EventObject, EventType, NewEvent};
 use crate::ids::{AccountId, EntryId, HoldId, TransferId};
 use crate::money::{Money, SignedMinor};
 use crate::text::Description;
@@ -221,6 +222,11 @@ impl Posting {
             });
         }
         effects.transfers.push(transfer.clone());
+        effects.events.push(NewEvent::new(
+            EventType::TransferCreated,
+            EventObject::Transfer(transfer.clone()),
+            now,
+        ));
         transfer
     }
 }

@@ -6,6 +6,7 @@ use chrono::TimeDelta;
 
 use crate::access::{self, Actor, Decision, PaymentParties};
 use crate::audit::{AuditAction, AuditContext};
+use crate::event::{EventObject, EventType, NewEvent};
 use crate::hold::Hold;
 use crate::ids::{AccountId, HoldId, PaymentId, TransferId};
 use crate::metadata::Metadata;
@@ -62,6 +63,11 @@ impl Step<'_> {
             self.context,
         ));
         self.effects.payments_opened.insert(id);
+        self.effects.events.push(NewEvent::new(
+            EventType::PaymentCreated,
+            EventObject::Payment(view.clone()),
+            self.now,
+        ));
         self.ledger.payments.insert(id, payment);
         Ok(Outcome::Payment(view))
     }
@@ -96,7 +102,12 @@ impl Step<'_> {
         }
         taken?;
         let authorized = AnyPayment::Authorized(pending.authorize(code.clone(), ttl, self.now));
-        let view = self.record(AuditAction::PaymentAuthorized, payment, authorized, None);
+        let view = self.record(
+            (AuditAction::PaymentAuthorized, EventType::PaymentAuthorized),
+            payment,
+            authorized,
+            None,
+        );
         Ok(Outcome::Payment(view))
     }
 
@@ -106,7 +117,12 @@ impl Step<'_> {
         let reason = FailureReason::parse("insufficient_funds".to_owned())
             .map_err(|_| Refusal::InsufficientFunds)?;
         let failed = AnyPayment::Failed(pending.fail(reason, self.now));
-        let view = self.record(AuditAction::PaymentFailed, payment, failed, None);
+        let view = self.record(
+            (AuditAction::PaymentFailed, EventType::PaymentFailed),
+            payment,
+            failed,
+            None,
+        );
         Ok(Outcome::AuthorizationDeclined(view))
     }
 
@@ -135,7 +151,7 @@ impl Step<'_> {
         let transfer = self.post_from_hold(&hold, after, post)?;
         let captured = AnyPayment::Captured(captured);
         let view = self.record(
-            AuditAction::PaymentCaptured,
+            (AuditAction::PaymentCaptured, EventType::PaymentCaptured),
             payment,
             captured,
             Some(&transfer),
@@ -161,7 +177,12 @@ impl Step<'_> {
             }
         };
         let canceled = AnyPayment::Canceled(canceled);
-        let view = self.record(AuditAction::PaymentCanceled, payment, canceled, None);
+        let view = self.record(
+            (AuditAction::PaymentCanceled, EventType::PaymentCanceled),
+            payment,
+            canceled,
+            None,
+        );
         Ok(Outcome::Payment(view))
     }
 
@@ -175,7 +196,12 @@ impl Step<'_> {
             return Err(Refusal::invalid(&payment, PaymentState::Failed));
         };
         let failed = AnyPayment::Failed(pending.fail(reason.clone(), self.now));
-        let view = self.record(AuditAction::PaymentFailed, payment, failed, None);
+        let view = self.record(
+            (AuditAction::PaymentFailed, EventType::PaymentFailed),
+            payment,
+            failed,
+            None,
+        );
         Ok(Outcome::Payment(view))
     }
 
@@ -212,7 +238,7 @@ impl Step<'_> {
             AfterRefund::Fully(refunded) => AnyPayment::Refunded(refunded),
         };
         self.record(
-            AuditAction::PaymentRefunded,
+            (AuditAction::PaymentRefunded, EventType::PaymentRefunded),
             payment,
             after,
             Some(&transfer),
@@ -240,6 +266,11 @@ impl Step<'_> {
             None,
             context,
         ));
+        self.effects.events.push(NewEvent::new(
+            EventType::PaymentExpired,
+            EventObject::Payment(view),
+            self.now,
+        ));
         Ok(())
     }
 
@@ -263,11 +294,11 @@ impl Step<'_> {
         Ok(payment)
     }
 
-    /// Stores the payment's new state and the event that records the change from `before`;
-    /// returns its view.
+    /// Stores the payment's new state, the audit event that records the change from `before`
+    /// and the public event that announces it; returns its view.
     fn record(
         &mut self,
-        action: AuditAction,
+        (action, event): (AuditAction, EventType),
         before: AnyPayment,
         after: AnyPayment,
         transfer: Option<&Transfer>,
@@ -279,6 +310,11 @@ impl Step<'_> {
             &view,
             transfer,
             self.context,
+        ));
+        self.effects.events.push(NewEvent::new(
+            event,
+            EventObject::Payment(view.clone()),
+            self.now,
         ));
         view
     }
