@@ -24,6 +24,7 @@ pub enum ErrorCode {
     HoldNotFound,
     TransactionNotFound,
     UserNotFound,
+    EventNotFound,
     MethodNotAllowed,
     InvalidState,
     IdempotencyKeyInUse,
@@ -48,7 +49,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 37] = [
+    pub const ALL: [ErrorCode; 38] = [
         Self::MalformedRequest,
         Self::IdempotencyKeyRequired,
         Self::MissingToken,
@@ -65,6 +66,7 @@ impl ErrorCode {
         Self::HoldNotFound,
         Self::TransactionNotFound,
         Self::UserNotFound,
+        Self::EventNotFound,
         Self::MethodNotAllowed,
         Self::InvalidState,
         Self::IdempotencyKeyInUse,
@@ -104,7 +106,8 @@ impl ErrorCode {
             | Self::PaymentNotFound
             | Self::HoldNotFound
             | Self::TransactionNotFound
-            | Self::UserNotFound => StatusCode::NOT_FOUND,
+            | Self::UserNotFound
+            | Self::EventNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::InvalidState
             | Self::IdempotencyKeyInUse
@@ -148,6 +151,7 @@ impl ErrorCode {
             Self::HoldNotFound => "HOLD_NOT_FOUND",
             Self::TransactionNotFound => "TRANSACTION_NOT_FOUND",
             Self::UserNotFound => "USER_NOT_FOUND",
+            Self::EventNotFound => "EVENT_NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::InvalidState => "INVALID_STATE",
             Self::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
@@ -193,6 +197,7 @@ impl ErrorCode {
             Self::HoldNotFound => "No such hold.",
             Self::TransactionNotFound => "No such transaction.",
             Self::UserNotFound => "No such user.",
+            Self::EventNotFound => "No such event.",
             Self::MethodNotAllowed => {
                 "This path does not accept this method; the Allow header lists those it does."
             }
@@ -233,7 +238,7 @@ mod tests {
     use super::*;
 
     /// The codes of the table in API.md §2, as written there.
-    const API_MD_CODES: [&str; 37] = [
+    const API_MD_CODES: [&str; 38] = [
         "MALFORMED_REQUEST",
         "IDEMPOTENCY_KEY_REQUIRED",
         "MISSING_TOKEN",
@@ -250,6 +255,7 @@ mod tests {
         "HOLD_NOT_FOUND",
         "TRANSACTION_NOT_FOUND",
         "USER_NOT_FOUND",
+        "EVENT_NOT_FOUND",
         "METHOD_NOT_ALLOWED",
         "INVALID_STATE",
         "IDEMPOTENCY_KEY_IN_USE",
@@ -312,6 +318,7 @@ mod tests {
         assert_eq!(status_of("AMOUNT_EXCEEDS_REFUNDABLE"), 422);
         assert_eq!(status_of("BALANCE_LIMIT_EXCEEDED"), 422);
         assert_eq!(status_of("HOLD_NOT_FOUND"), 404);
+        assert_eq!(status_of("EVENT_NOT_FOUND"), 404);
         assert_eq!(status_of("AMOUNT_EXCEEDS_HELD"), 422);
         assert_eq!(status_of("RATE_LIMITED"), 429);
         assert_eq!(status_of("INTERNAL_ERROR"), 500);

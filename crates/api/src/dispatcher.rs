@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use coffre_store::{BATCH_WAIT, Executed, LedgerRequest, Store, StoreError};
+use coffre_store::{BATCH_WAIT, Executed, LedgerRequest, Renderer, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::edge::metrics;
@@ -38,7 +38,7 @@ impl Dispatcher {
     /// Starts the dispatching task on the current runtime; it ends when every handle is gone.
     pub fn start(store: Arc<dyn Store>) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(dispatch(store, queue));
+        tokio::spawn(dispatch(store, crate::routes::event_renderer(), queue));
         Self { jobs }
     }
 
@@ -57,7 +57,7 @@ fn stopped() -> StoreError {
     StoreError::Internal("the ledger dispatcher stopped".into())
 }
 
-async fn dispatch(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
+async fn dispatch(store: Arc<dyn Store>, renderer: Renderer, mut queue: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (requests, replies): (Vec<LedgerRequest>, Vec<_>) =
@@ -65,7 +65,8 @@ async fn dispatch(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
         metrics::engine_batch(requests.len());
         // Bounded, so that a batch stuck on a dead connection cannot hold up every command
         // queued behind it: the store keeps its own deadlines, this is the backstop.
-        let results = match tokio::time::timeout(BATCH_WAIT, store.commit_batch(requests)).await {
+        let batch = store.commit_batch(requests, renderer.clone());
+        let results = match tokio::time::timeout(BATCH_WAIT, batch).await {
             Ok(results) => results,
             Err(_elapsed) => {
                 tracing::error!("a ledger batch outlived its deadline; its commands answer 503");

@@ -92,6 +92,9 @@ pub enum ApiError {
     #[error("no such transaction")]
     TransactionNotFound,
 
+    #[error("no such event")]
+    EventNotFound,
+
     /// The ledger refused the command.
     #[error("refused: {0}")]
     Refused(#[from] Refusal),
@@ -160,6 +163,7 @@ impl ApiError {
             Self::PaymentNotFound => ErrorCode::PaymentNotFound,
             Self::HoldNotFound => ErrorCode::HoldNotFound,
             Self::TransactionNotFound => ErrorCode::TransactionNotFound,
+            Self::EventNotFound => ErrorCode::EventNotFound,
             Self::Refused(refusal) => refusal_code(refusal),
             Self::IdempotencyKeyRequired => ErrorCode::IdempotencyKeyRequired,
             Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
@@ -249,6 +253,7 @@ impl ApiError {
             | Self::PaymentNotFound
             | Self::HoldNotFound
             | Self::TransactionNotFound
+            | Self::EventNotFound
             | Self::Refused(_)
             | Self::IdempotencyKeyRequired
             | Self::IdempotencyKeyReused

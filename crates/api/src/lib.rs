@@ -26,7 +26,7 @@ pub use middleware::{
     with_middleware,
 };
 pub use request_id::{REQUEST_ID_HEADER, RequestId};
-pub use routes::routes;
+pub use routes::{event_renderer, routes};
 pub use serve::{
     ConnectionLimits, FRESH_CONNECTION_GRACE, HEADER_READ_TIMEOUT, MAX_CONNECTIONS,
     SHUTDOWN_DRAIN_LIMIT, serve, serve_router,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
 use crate::hold::HoldView;
-use crate::ledger::{Account, Transfer};
+use crate::ledger::{Account, Transaction, Transfer};
 use crate::payment::PaymentView;
 use crate::time::Timestamp;
 
@@ -89,8 +89,11 @@ pub enum EventType {
     AccountCreated,
     /// Frozen or unfrozen, limits or metadata changed (a balance moving is a transfer's event).
     AccountUpdated,
-    /// Every transfer of every kind: transfers, deposits, withdrawals, captures, refunds, posts.
+    /// Every transfer of every kind: transfers, deposits, withdrawals, captures, refunds, posts,
+    /// a transaction's postings.
     TransferCreated,
+    /// After its postings' `transfer.created`.
+    TransactionCreated,
     PaymentCreated,
     PaymentAuthorized,
     PaymentCaptured,
@@ -109,10 +112,11 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::AccountCreated,
         Self::AccountUpdated,
         Self::TransferCreated,
+        Self::TransactionCreated,
         Self::PaymentCreated,
         Self::PaymentAuthorized,
         Self::PaymentCaptured,
@@ -131,6 +135,7 @@ impl EventType {
             Self::AccountCreated => "account.created",
             Self::AccountUpdated => "account.updated",
             Self::TransferCreated => "transfer.created",
+            Self::TransactionCreated => "transaction.created",
             Self::PaymentCreated => "payment.created",
             Self::PaymentAuthorized => "payment.authorized",
             Self::PaymentCaptured => "payment.captured",
@@ -161,6 +166,7 @@ impl fmt::Display for EventType {
 pub enum EventObject {
     Account(Account),
     Transfer(Transfer),
+    Transaction(Transaction),
     Payment(PaymentView),
     Hold(HoldView),
 }
@@ -235,6 +241,7 @@ mod tests {
                 "account.created",
                 "account.updated",
                 "transfer.created",
+                "transaction.created",
                 "payment.created",
                 "payment.authorized",
                 "payment.captured",

@@ -15,10 +15,10 @@ use coffre_domain::access::Actor;
 use coffre_domain::audit::AuditContext;
 use coffre_domain::event::{EventObject, EventType, NewEvent};
 use coffre_domain::hold::HoldState;
-use coffre_domain::ids::{AccountId, HoldId, PaymentId, TransferId, UserId};
+use coffre_domain::ids::{AccountId, HoldId, PaymentId, TransactionId, TransferId, UserId};
 use coffre_domain::ledger::{
     Account, AccountStatus, Action, BalanceLimits, Command, Effects, Ledger, LimitAmount,
-    LimitsChange, Outcome, Refusal, TransferKind, apply,
+    LimitsChange, NewPosting, Outcome, Postings, Refusal, TransferKind, apply,
 };
 use coffre_domain::metadata::{Metadata, MetadataPatch};
 use coffre_domain::money::{Amount, Currency, Money, SignedMinor};
@@ -530,4 +530,58 @@ fn hold_transitions_emit_their_events() {
     assert!(result.is_err());
     assert_eq!(types(&events), [EventType::HoldExpired]);
     assert_eq!(hold_of(&events[0]), (HoldState::Expired, 0));
+}
+
+#[test]
+fn a_transaction_emits_its_postings_then_itself_and_a_refused_one_nothing() {
+    let mut w = world();
+    let posting = |from, to, minor| NewPosting {
+        transfer_id: TransferId::new(),
+        from,
+        to,
+        money: eur_cents(minor),
+        description: None,
+    };
+    let post = |postings| Action::PostTransaction {
+        id: TransactionId::new(),
+        postings: Postings::new(postings).unwrap(),
+        description: None,
+        metadata: Metadata::default(),
+    };
+    let (result, events) = run(
+        &mut w.ledger,
+        w.alice,
+        post(vec![posting(w.a, w.b, 100), posting(w.a, w.b, 200)]),
+        at(1),
+    );
+    let Ok(Outcome::Transaction(transaction)) = result else {
+        panic!("{result:?}")
+    };
+    assert_eq!(
+        types(&events),
+        [
+            EventType::TransferCreated,
+            EventType::TransferCreated,
+            EventType::TransactionCreated
+        ]
+    );
+    let carried: Vec<EventObject> = events.iter().map(|event| event.object.clone()).collect();
+    let mut made: Vec<EventObject> = transaction
+        .postings
+        .iter()
+        .cloned()
+        .map(EventObject::Transfer)
+        .collect();
+    made.push(EventObject::Transaction(transaction));
+    assert_eq!(carried, made);
+
+    // The first posting would pass, the second cannot: nothing of either is announced.
+    let (result, events) = run(
+        &mut w.ledger,
+        w.alice,
+        post(vec![posting(w.a, w.b, 100), posting(w.a, w.b, 1_000_000)]),
+        at(2),
+    );
+    assert!(result.is_err());
+    assert!(events.is_empty(), "{events:?}");
 }

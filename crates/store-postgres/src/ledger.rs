@@ -22,9 +22,10 @@ use coffre_domain::time::Timestamp;
 use coffre_store::idempotency::{ExistingKey, NewKey};
 use coffre_store::orchestrator::{BatchRun, KeyReads, LedgerBackend, run_batch};
 use coffre_store::{
-    AccountCheckRow, AccountColumns, AccountRow, EntryRow, Executed, IdempotencyKey, LedgerRequest,
-    LockPlan, Page, PageLimit, PartyFilter, PaymentColumns, PaymentRecord, PaymentRow, SessionAuth,
-    StoreError, TransferRecord, TransferRow, system_account,
+    AccountCheckRow, AccountColumns, AccountRow, EntryRow, EventRecord, EventRenderer, Executed,
+    IdempotencyKey, LedgerRequest, LockPlan, Page, PageLimit, PartyFilter, PaymentColumns,
+    PaymentRecord, PaymentRow, Renderer, SessionAuth, StoreError, TransferRecord, TransferRow,
+    system_account,
 };
 use futures_util::TryStreamExt;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -32,6 +33,7 @@ use uuid::Uuid;
 
 use crate::audit::append_audit;
 use crate::error::{internal, map_error};
+use crate::events;
 use crate::holds;
 use crate::sessions;
 use coffre_store_sqlx::{self as lease, End, Failure};
@@ -93,16 +95,23 @@ async fn ensure_system_accounts(
 pub(crate) async fn run_part(
     pool: PgPool,
     batch: Arc<Vec<LedgerRequest>>,
+    renderer: Renderer,
 ) -> Result<Vec<Executed>, StoreError> {
     let plan = LockPlan::of(batch.iter());
     lease::run(&pool, map_error, async |connection: &mut PgConnection| {
         ensure_system_accounts(connection, &plan.system_currencies).await?;
-        if let BatchRun::Commit(executed) =
-            transaction(connection, &batch, &plan, KeyReads::Optimistic).await?
+        if let BatchRun::Commit(executed) = transaction(
+            connection,
+            &batch,
+            &plan,
+            KeyReads::Optimistic,
+            renderer.as_ref(),
+        )
+        .await?
         {
             return Ok(executed);
         }
-        match transaction(connection, &batch, &plan, KeyReads::Read).await? {
+        match transaction(connection, &batch, &plan, KeyReads::Read, renderer.as_ref()).await? {
             BatchRun::Commit(executed) => Ok(executed),
             // Another instance committed one of these keys between this read and this insert.
             BatchRun::KeyExists => Err(StoreError::Contention.into()),
@@ -117,17 +126,24 @@ async fn transaction(
     batch: &[LedgerRequest],
     plan: &LockPlan,
     key_reads: KeyReads,
+    renderer: &dyn EventRenderer,
 ) -> Result<BatchRun, Failure> {
     let mut transaction = connection.begin().await.map_err(map_error)?;
-    let run = run_batch(&mut Statements(&mut transaction), batch, plan, key_reads)
-        .await
-        .map(|run| {
-            let end = match run {
-                BatchRun::Commit(_) => End::Commit,
-                BatchRun::KeyExists => End::Rollback,
-            };
-            (run, end)
-        });
+    let run = run_batch(
+        &mut Statements(&mut transaction),
+        batch,
+        plan,
+        key_reads,
+        renderer,
+    )
+    .await
+    .map(|run| {
+        let end = match run {
+            BatchRun::Commit(_) => End::Commit,
+            BatchRun::KeyExists => End::Rollback,
+        };
+        (run, end)
+    });
     lease::end(transaction, map_error, run).await
 }
 
@@ -184,6 +200,10 @@ impl LedgerBackend for Statements<'_> {
     /// Some key already had a record if it was committed before, or by another instance's
     /// transaction (which the insert waits for): the run then rolls back and runs again
     /// reading the keys, which replays that record.
+    async fn insert_events(&mut self, events: &[EventRecord]) -> Result<(), StoreError> {
+        events::insert(self.0, events).await
+    }
+
     async fn insert_keys(&mut self, records: &[NewKey]) -> Result<bool, StoreError> {
         insert_keys(self.0, records).await
     }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use coffre_domain::audit::{AuditContext, AuditEvent, ChainHead, ChainReport, NewAuditEvent};
+use coffre_domain::event::EventId;
 use coffre_domain::ids::{
     AccountId, AuditEventId, EntryId, HoldId, PaymentId, SessionId, TransactionId, TransferId,
     UserId,
@@ -20,11 +21,12 @@ use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::Email;
 use coffre_store::{
-    AuditFilter, BATCH_BUDGET, BalanceAt, CreateUser, DueHold, EnsureAdmin, Executed, HoldFilter,
-    HoldRecord, LedgerRequest, LoginRecord, NewSession, NewUser, Page, PageLimit, PartyFilter,
-    PasswordHash, PaymentRecord, PointInTime, PoolStats, PurgedLogins, RefreshOutcome, SessionAuth,
-    Store, StoreError, TokenHash, TransactionRecord, TransferRecord, UpdateUser, User, UserChanges,
-    Window, WindowTotals, run_isolating,
+    AuditFilter, BATCH_BUDGET, BalanceAt, CreateUser, DueHold, EnsureAdmin, EventFilter,
+    EventRecord, Executed, HoldFilter, HoldRecord, LedgerRequest, LoginRecord, NewSession, NewUser,
+    Page, PageLimit, PartyFilter, PasswordHash, PaymentRecord, PointInTime, PoolStats,
+    PurgedLogins, RefreshOutcome, Renderer, SessionAuth, Store, StoreError, TokenHash,
+    TransactionRecord, TransferRecord, UpdateUser, User, UserChanges, Window, WindowTotals,
+    run_isolating,
 };
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
@@ -33,6 +35,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 mod audit;
 mod detached;
 mod error;
+mod events;
 mod history;
 mod holds;
 mod idempotency;
@@ -306,15 +309,20 @@ impl Store for PgStore {
             .await
     }
 
-    async fn commit_batch(&self, batch: Vec<LedgerRequest>) -> Vec<Result<Executed, StoreError>> {
+    async fn commit_batch(
+        &self,
+        batch: Vec<LedgerRequest>,
+        renderer: Renderer,
+    ) -> Vec<Result<Executed, StoreError>> {
         let size = batch.len();
         let pool = self.pool.clone();
         detached::run(async move {
             let results = run_isolating(batch, |part, no_retry_after| {
                 let pool = pool.clone();
+                let renderer = renderer.clone();
                 // Each part shared, not copied, by every attempt the contention retries make.
                 retry::on_contention(no_retry_after, move || {
-                    ledger::run_part(pool.clone(), Arc::clone(&part))
+                    ledger::run_part(pool.clone(), Arc::clone(&part), renderer.clone())
                 })
             })
             .await;
@@ -438,6 +446,23 @@ impl Store for PgStore {
 
     async fn verify_ledger(&self) -> Result<LedgerReport, StoreError> {
         ledger::verify(&self.pool).await
+    }
+
+    async fn find_event(&self, id: EventId) -> Result<Option<EventRecord>, StoreError> {
+        events::find(&self.pool, id).await
+    }
+
+    async fn list_events(
+        &self,
+        filter: &EventFilter,
+        limit: PageLimit,
+        starting_after: Option<EventId>,
+    ) -> Result<Page<EventRecord>, StoreError> {
+        events::list(&self.pool, filter, limit, starting_after).await
+    }
+
+    async fn purge_events(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
+        events::purge(&self.pool, cutoff).await
     }
 
     async fn purge_idempotency_keys(&self, cutoff: Timestamp) -> Result<u64, StoreError> {

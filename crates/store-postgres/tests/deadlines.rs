@@ -44,9 +44,12 @@ fn sweep_of_nothing() -> Vec<LedgerRequest> {
 }
 
 async fn execute(store: &PgStore) -> Result<Executed, StoreError> {
-    let mut results = tokio::time::timeout(HANG_GUARD, store.commit_batch(sweep_of_nothing()))
-        .await
-        .expect("the batch ended");
+    let mut results = tokio::time::timeout(
+        HANG_GUARD,
+        store.commit_batch(sweep_of_nothing(), coffre_store::conformance::id_renderer()),
+    )
+    .await
+    .expect("the batch ended");
     assert_eq!(results.len(), 1);
     results.remove(0)
 }

@@ -18,15 +18,17 @@ use coffre_domain::time::Timestamp;
 use coffre_store::idempotency::{ExistingKey, NewKey};
 use coffre_store::orchestrator::{BatchRun, KeyReads, LedgerBackend, run_batch};
 use coffre_store::{
-    AccountCheckRow, AccountColumns, AccountRow, EntryRow, Executed, IdempotencyKey, LedgerRequest,
-    LockPlan, Page, PageLimit, PartyFilter, PaymentColumns, PaymentRecord, PaymentRow, SessionAuth,
-    StoreError, TransferRecord, TransferRow, system_account,
+    AccountCheckRow, AccountColumns, AccountRow, EntryRow, EventRecord, EventRenderer, Executed,
+    IdempotencyKey, LedgerRequest, LockPlan, Page, PageLimit, PartyFilter, PaymentColumns,
+    PaymentRecord, PaymentRow, SessionAuth, StoreError, TransferRecord, TransferRow,
+    system_account,
 };
 use futures_util::TryStreamExt;
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 
 use crate::audit::append_audit;
 use crate::error::{internal, map_error};
+use crate::events;
 use crate::holds;
 use crate::sessions;
 use crate::transaction::BEGIN_IMMEDIATE;
@@ -39,6 +41,7 @@ type DateTime = chrono::DateTime<chrono::Utc>;
 pub(crate) async fn run_part(
     pool: &SqlitePool,
     batch: Arc<Vec<LedgerRequest>>,
+    renderer: &dyn EventRenderer,
 ) -> Result<Vec<Executed>, StoreError> {
     let plan = LockPlan::of(batch.iter());
     lease::run(
@@ -54,6 +57,7 @@ pub(crate) async fn run_part(
                 &batch,
                 &plan,
                 KeyReads::Read,
+                renderer,
             )
             .await
             .and_then(|run| match run {
@@ -137,6 +141,10 @@ impl LedgerBackend for Statements<'_> {
         effects: &Effects,
     ) -> Result<(), StoreError> {
         write_effects(self.0, ledger, effects).await
+    }
+
+    async fn insert_events(&mut self, events: &[EventRecord]) -> Result<(), StoreError> {
+        events::insert(self.0, events).await
     }
 
     async fn insert_keys(&mut self, records: &[NewKey]) -> Result<bool, StoreError> {

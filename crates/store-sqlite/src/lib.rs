@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use coffre_domain::audit::{AuditContext, AuditEvent, ChainHead, ChainReport, NewAuditEvent};
+use coffre_domain::event::EventId;
 use coffre_domain::ids::{
     AccountId, AuditEventId, EntryId, HoldId, PaymentId, SessionId, TransactionId, TransferId,
     UserId,
@@ -17,11 +18,11 @@ use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::Email;
 use coffre_store::{
-    AuditFilter, BalanceAt, CreateUser, DueHold, EnsureAdmin, Executed, HoldFilter, HoldRecord,
-    LedgerRequest, LoginRecord, NewSession, NewUser, Page, PageLimit, PartyFilter, PasswordHash,
-    PaymentRecord, PointInTime, PoolStats, PurgedLogins, RefreshOutcome, SessionAuth, Store,
-    StoreError, TokenHash, TransactionRecord, TransferRecord, UpdateUser, User, UserChanges,
-    Window, WindowTotals, run_isolating,
+    AuditFilter, BalanceAt, CreateUser, DueHold, EnsureAdmin, EventFilter, EventRecord, Executed,
+    HoldFilter, HoldRecord, LedgerRequest, LoginRecord, NewSession, NewUser, Page, PageLimit,
+    PartyFilter, PasswordHash, PaymentRecord, PointInTime, PoolStats, PurgedLogins, RefreshOutcome,
+    Renderer, SessionAuth, Store, StoreError, TokenHash, TransactionRecord, TransferRecord,
+    UpdateUser, User, UserChanges, Window, WindowTotals, run_isolating,
 };
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
@@ -32,6 +33,7 @@ use sqlx::sqlite::{
 mod audit;
 mod detached;
 mod error;
+mod events;
 mod history;
 mod holds;
 mod idempotency;
@@ -275,14 +277,19 @@ impl Store for SqliteStore {
         audit::events_after(&self.pool, after_seq).await
     }
 
-    async fn commit_batch(&self, batch: Vec<LedgerRequest>) -> Vec<Result<Executed, StoreError>> {
+    async fn commit_batch(
+        &self,
+        batch: Vec<LedgerRequest>,
+        renderer: Renderer,
+    ) -> Vec<Result<Executed, StoreError>> {
         let size = batch.len();
         let pool = self.pool.clone();
         detached::run(async move {
             let results = run_isolating(batch, |part, _no_retry_after| {
                 let pool = pool.clone();
+                let renderer = renderer.clone();
                 // SQLite has no contention to retry: `BEGIN IMMEDIATE` waits for the lock.
-                async move { ledger::run_part(&pool, part).await }
+                async move { ledger::run_part(&pool, part, renderer.as_ref()).await }
             })
             .await;
             Ok(results)
@@ -405,6 +412,23 @@ impl Store for SqliteStore {
 
     async fn verify_ledger(&self) -> Result<LedgerReport, StoreError> {
         ledger::verify(&self.pool).await
+    }
+
+    async fn find_event(&self, id: EventId) -> Result<Option<EventRecord>, StoreError> {
+        events::find(&self.pool, id).await
+    }
+
+    async fn list_events(
+        &self,
+        filter: &EventFilter,
+        limit: PageLimit,
+        starting_after: Option<EventId>,
+    ) -> Result<Page<EventRecord>, StoreError> {
+        events::list(&self.pool, filter, limit, starting_after).await
+    }
+
+    async fn purge_events(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
+        events::purge(&self.pool, cutoff).await
     }
 
     async fn purge_idempotency_keys(&self, cutoff: Timestamp) -> Result<u64, StoreError> {

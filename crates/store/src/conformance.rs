@@ -87,6 +87,7 @@ macro_rules! conformance_tests {
             ledger_unkept_responses_store_no_key_and_old_keys_are_purged,
             ledger_sessions_are_checked_in_the_batch,
             ledger_concurrent_opposite_transfers_conserve,
+            ledger_events_are_listed_filtered_and_purged,
         );
     };
     (@cases $make_store:path; $($case:ident),+ $(,)?) => {

@@ -13,6 +13,7 @@ use coffre_domain::money::Currency;
 use coffre_domain::payment::AnyPayment;
 use coffre_domain::time::Timestamp;
 
+use crate::events::Renderer;
 use crate::idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
 use crate::identity::SessionRefused;
 use crate::{PageLimit, Store, StoreError};
@@ -238,8 +239,12 @@ pub struct ExpiryPage {
 /// payment's hold with its authorization), at most [`PageLimit::MAX`] of them, oldest deadline
 /// first, through the engine like any command. A page shorter than that was the last one. A
 /// page that expired fewer than it looked at will be read again first: the caller should pause
-/// rather than ask for the next at once.
-pub async fn expire_due_holds(store: &dyn Store, now: Timestamp) -> Result<ExpiryPage, StoreError> {
+/// rather than ask for the next at once. The expiries' events go through `renderer`.
+pub async fn expire_due_holds(
+    store: &dyn Store,
+    renderer: Renderer,
+    now: Timestamp,
+) -> Result<ExpiryPage, StoreError> {
     let limit = PageLimit::new(u64::from(PageLimit::MAX)).unwrap_or_default();
     let due = store.due_holds(now, limit).await?;
     let looked_at = due.len();
@@ -262,7 +267,7 @@ pub async fn expire_due_holds(store: &dyn Store, now: Timestamp) -> Result<Expir
         .collect();
     // Expiring is idempotent by state (an expired hold is no longer due), so a sweep that
     // failed after committing (an ambiguous commit) only finds less to do next time.
-    let results = store.commit_batch(batch).await;
+    let results = store.commit_batch(batch, renderer).await;
     if let Some(error) = results.iter().find_map(|result| result.as_ref().err()) {
         return Err(error.duplicate());
     }

@@ -8,6 +8,7 @@
 
 use async_trait::async_trait;
 use coffre_domain::audit::{AuditContext, AuditEvent, ChainHead, ChainReport, NewAuditEvent};
+use coffre_domain::event::EventId;
 use coffre_domain::ids::{
     AccountId, AuditEventId, EntryId, HoldId, PaymentId, SessionId, TransactionId, TransferId,
     UserId,
@@ -21,6 +22,7 @@ use coffre_domain::user::Email;
 pub mod batch;
 mod chain_check;
 mod error;
+pub mod events;
 mod history;
 pub mod idempotency;
 mod identity;
@@ -35,6 +37,10 @@ pub mod user_update;
 pub use batch::{ATTEMPT_DEADLINE, BATCH_BUDGET, BATCH_WAIT, DeadlineExceeded, run_isolating};
 pub use chain_check::{ChainCheck, walk_chain};
 pub use error::StoreError;
+pub use events::{
+    CorruptEvent, EVENT_RETENTION, EventFilter, EventRecord, EventRenderer, EventRow, Renderer,
+    TypeFilter,
+};
 pub use history::{BalanceAt, PointInTime, Window, WindowTotals};
 pub use idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
 // The store's methods trade in users, so their callers may name the type from here.
@@ -255,8 +261,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ///
     /// Each run has [`ATTEMPT_DEADLINE`] and the batch [`BATCH_BUDGET`]; a command whose own
     /// data the database refuses fails alone (see [`run_isolating`]), a fault of the database
-    /// fails the commands it reaches. One result per request, in request order.
-    async fn commit_batch(&self, batch: Vec<LedgerRequest>) -> Vec<Result<Executed, StoreError>>;
+    /// fails the commands it reaches. One result per request, in request order. The events the
+    /// batch emits are rendered by `renderer` and written in its transaction.
+    async fn commit_batch(
+        &self,
+        batch: Vec<LedgerRequest>,
+        renderer: Renderer,
+    ) -> Vec<Result<Executed, StoreError>>;
 
     async fn find_account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
 
@@ -357,6 +368,23 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Recomputes every balance from its lines and checks the ledger's invariants.
     async fn verify_ledger(&self) -> Result<LedgerReport, StoreError>;
+
+    // The event log (API.md "Events").
+
+    async fn find_event(&self, id: EventId) -> Result<Option<EventRecord>, StoreError>;
+
+    /// Events newest first (by id: ids are UUID v7) matching `filter`. `starting_after` is the
+    /// id of the last event of the previous page; an id that names no event gives an empty page.
+    async fn list_events(
+        &self,
+        filter: &EventFilter,
+        limit: PageLimit,
+        starting_after: Option<EventId>,
+    ) -> Result<Page<EventRecord>, StoreError>;
+
+    /// Deletes, in one transaction, at most [`PURGE_BATCH_ROWS`] events created before
+    /// `cutoff`, oldest first; returns how many. Call again while it deletes a full batch.
+    async fn purge_events(&self, cutoff: Timestamp) -> Result<u64, StoreError>;
 
     // Idempotency (API.md "Idempotency").
 

@@ -15,6 +15,7 @@ use coffre_domain::money::Currency;
 use coffre_domain::payment::AnyPayment;
 use coffre_domain::time::Timestamp;
 
+use crate::events::{EventRecord, EventRenderer, render_events};
 use crate::idempotency::{ExistingKey, IdempotencyKey, NewKey};
 use crate::identity::SessionAuth;
 use crate::{Executed, LedgerRequest, LockPlan, Origin, StoreError};
@@ -64,6 +65,12 @@ pub trait LedgerBackend: Send {
         effects: &Effects,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Writes these events, rendered, with one statement.
+    fn insert_events(
+        &mut self,
+        events: &[EventRecord],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Writes these key records; `false` if some key already had one (the run must then not
     /// commit).
     fn insert_keys(
@@ -102,14 +109,15 @@ pub enum BatchRun {
 /// its keys' records (unless [`KeyReads::Optimistic`]), locks the payments `plan` names, then
 /// the holds (those it names and the payments'), then the accounts (theirs and the commands'),
 /// each kind ascending, so that two batches never
-/// wait for each other in a cycle; decides it ([`coffre_domain::batch`]); writes the effects,
-/// then the key records in (user, key) order, then the audit events last, since the chain's
-/// head is the one row every batch locks.
+/// wait for each other in a cycle; decides it ([`coffre_domain::batch`]); writes the effects
+/// and the events they emitted (rendered by `renderer`), then the key records in (user, key)
+/// order, then the audit events last, since the chain's head is the one row every batch locks.
 pub async fn run_batch<B: LedgerBackend>(
     backend: &mut B,
     batch: &[LedgerRequest],
     plan: &LockPlan,
     key_reads: KeyReads,
+    renderer: &dyn EventRenderer,
 ) -> Result<BatchRun, StoreError> {
     let mut session_ids: Vec<SessionId> =
         batch.iter().filter_map(LedgerRequest::session_id).collect();
@@ -154,6 +162,10 @@ pub async fn run_batch<B: LedgerBackend>(
         .with_holds(holds);
     let decided = decide(batch, &reads, &mut ledger, Timestamp::now())?;
     backend.write_effects(&ledger, &decided.effects).await?;
+    if !decided.effects.events.is_empty() {
+        let events = render_events(renderer, &decided.effects.events)?;
+        backend.insert_events(&events).await?;
+    }
     if !decided.keys.is_empty() && !backend.insert_keys(&decided.keys).await? {
         return Ok(BatchRun::KeyExists);
     }

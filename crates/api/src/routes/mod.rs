@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 pub(crate) mod bodies;
 mod command;
+mod events;
 mod fallback;
 mod health;
 mod history;
@@ -23,6 +24,7 @@ mod transactions;
 mod transfers;
 mod users;
 
+pub use events::event_renderer;
 pub(crate) use fallback::{method_not_allowed, not_found};
 
 /// Every route of the API, without middleware; [`crate::with_middleware`] adds it.
@@ -39,5 +41,6 @@ pub fn routes() -> Router<AppState> {
         .merge(payments::routes())
         .merge(holds::routes())
         .merge(ledger::routes())
+        .merge(events::routes())
         .merge(openapi::routes())
 }

@@ -11,6 +11,7 @@ use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use coffre_domain::audit::AuditAction;
+use coffre_domain::event::EventType;
 use coffre_domain::hold::HoldState;
 use coffre_domain::metadata;
 use coffre_domain::money::Currency;
@@ -80,6 +81,7 @@ list_schema!(TransactionList, TransactionBody);
 list_schema!(PaymentList, PaymentBody);
 list_schema!(HoldList, HoldBody);
 list_schema!(AuditEventList, AuditEvent);
+list_schema!(EventList, super::events::EventBody);
 
 /// Every error answer: `{"error": {code, message, request_id}}`.
 #[derive(ToSchema)]
@@ -189,6 +191,8 @@ pub(super) struct ChainReport {
         super::audit::list,
         super::audit::verify,
         super::ledger::verify,
+        super::events::list,
+        super::events::read,
     ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorCode)),
     modifiers(&SharedErrors),
@@ -202,6 +206,7 @@ pub(super) struct ChainReport {
         (name = "holds", description = "Holds: money reserved, then posted in parts or released"),
         (name = "audit", description = "The audit log and its chain"),
         (name = "ledger", description = "The ledger's invariants"),
+        (name = "events", description = "The event log: every change, as it happened"),
     ),
 )]
 struct Document;
@@ -473,6 +478,13 @@ pub(super) fn audit_action() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .enum_values(Some(AuditAction::ALL.map(AuditAction::as_str)))
+        .build()
+}
+
+pub(super) fn event_type() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(EventType::ALL.map(EventType::as_str)))
         .build()
 }
 

@@ -242,10 +242,13 @@ async fn an_expired_hold_holds_nothing_and_cannot_be_posted_or_voided(store: Arc
     assert_eq!(split(&expired), ["0.00", "0.00", "10.00"]);
     assert_eq!(bank.balances(&from).await, pair("50.00", "40.00"));
 
-    let page =
-        coffre_store::expire_due_holds(store.as_ref(), coffre_domain::time::Timestamp::now())
-            .await
-            .unwrap();
+    let page = coffre_store::expire_due_holds(
+        store.as_ref(),
+        coffre_api::event_renderer(),
+        coffre_domain::time::Timestamp::now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         page,
         coffre_store::ExpiryPage {

@@ -19,6 +19,7 @@ mod connections;
 mod database_loss;
 mod edge;
 mod errors;
+mod events;
 mod health;
 mod history;
 mod holds;

@@ -511,10 +511,13 @@ async fn an_expired_authorization_holds_nothing_and_cannot_be_captured(store: Ar
     assert_eq!(expired["authorized_amount"], "0.00");
     assert_eq!(bank.funds(&payer).await, pair("50.00", "45.00"));
 
-    let page =
-        coffre_store::expire_due_holds(store.as_ref(), coffre_domain::time::Timestamp::now())
-            .await
-            .unwrap();
+    let page = coffre_store::expire_due_holds(
+        store.as_ref(),
+        coffre_api::event_renderer(),
+        coffre_domain::time::Timestamp::now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         page,
         coffre_store::ExpiryPage {

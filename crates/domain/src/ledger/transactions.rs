@@ -8,6 +8,7 @@
 //! were: no partial transaction can be written.
 
 use crate::access::{self, Actor};
+use crate::event::{EventObject, EventType, NewEvent};
 use crate::ids::{AccountId, TransactionId, TransferId};
 use crate::metadata::Metadata;
 use crate::money::Money;
@@ -131,6 +132,11 @@ impl Step<'_> {
             .audit
             .push(events::transaction_event(&transaction, self.context));
         self.effects.transactions.push(transaction.clone());
+        self.effects.events.push(NewEvent::new(
+            EventType::TransactionCreated,
+            EventObject::Transaction(transaction.clone()),
+            self.now,
+        ));
         Ok(Outcome::Transaction(transaction))
     }
 
@@ -141,6 +147,7 @@ impl Step<'_> {
         }
         self.effects.transfers.extend(effects.transfers);
         self.effects.entries.extend(effects.entries);
+        self.effects.events.extend(effects.events);
         self.ledger.accounts.extend(scratch.accounts);
     }
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 use coffre_api::{ApiSettings, AppState, ConnectionLimits, MAX_CONNECTIONS, RedisUrl};
 use coffre_domain::time::Timestamp;
 use coffre_store::idempotency::RETENTION;
-use coffre_store::{ExpiryPage, PageLimit, Store, StoreError, expire_due_holds};
+use coffre_store::{
+    EVENT_RETENTION, ExpiryPage, PURGE_BATCH_ROWS, PageLimit, Store, StoreError, expire_due_holds,
+};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -100,6 +102,7 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
     };
     let purge = tokio::spawn(purge_idempotency_keys(store.clone()));
     let purge_logins = tokio::spawn(purge_expired_logins(store.clone()));
+    let purge_events = tokio::spawn(purge_old_events(store.clone()));
     let sweep = tokio::spawn(expire_holds(store.clone()));
     let evict = tokio::spawn(evict_idle_rate_limit_keys(state.clone()));
     let checkpointing = tokio::spawn(write_checkpoints(store.clone(), checkpoints.clone()));
@@ -120,6 +123,7 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
     .await;
     purge.abort();
     purge_logins.abort();
+    purge_events.abort();
     sweep.abort();
     evict.abort();
     checkpointing.abort();
@@ -225,6 +229,35 @@ async fn purge_expired_logins(store: Arc<dyn Store>) {
     }
 }
 
+/// Deletes events older than their retention (API.md "Events": kept at least 30 days), at
+/// start and then every hour, in bounded batches, each its own short transaction.
+async fn purge_old_events(store: Arc<dyn Store>) {
+    let mut ticks = tokio::time::interval(PURGE_EVERY);
+    loop {
+        ticks.tick().await;
+        let Some(cutoff) = Timestamp::now()
+            .as_datetime()
+            .checked_sub_signed(EVENT_RETENTION)
+        else {
+            continue;
+        };
+        for _ in 0..PURGE_MAX_BATCHES {
+            match store.purge_events(Timestamp::from_datetime(cutoff)).await {
+                Ok(deleted) => {
+                    tracing::debug!(deleted, "purged old events");
+                    if deleted < u64::from(PURGE_BATCH_ROWS) {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "could not purge old events");
+                    break;
+                }
+            }
+        }
+    }
+}
+
 /// How often holds (payments' authorizations among them) past their deadline are expired. A
 /// post, void, capture or cancel that comes first expires the hold itself; the sweep returns
 /// the held funds of the others.
@@ -242,7 +275,14 @@ async fn expire_holds(store: Arc<dyn Store>) {
     let mut pause = SWEEP_EVERY;
     loop {
         tokio::time::sleep(pause).await;
-        let end = sweep(|| expire_due_holds(store.as_ref(), Timestamp::now())).await;
+        let end = sweep(|| {
+            expire_due_holds(
+                store.as_ref(),
+                coffre_api::event_renderer(),
+                Timestamp::now(),
+            )
+        })
+        .await;
         pause = match end {
             SweepEnd::Drained | SweepEnd::PageBound => SWEEP_EVERY,
             SweepEnd::Stuck | SweepEnd::Failed => pause.saturating_mul(2).min(SWEEP_MAX_PAUSE),

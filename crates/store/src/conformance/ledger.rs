@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use coffre_domain::audit::{AuditAction, AuditContext};
+use coffre_domain::event::{EventObject, EventType};
 use coffre_domain::ids::{AccountId, SessionId, TransferId, UserId};
 use coffre_domain::ledger::{Account, AccountStatus, Action, CommandResult, Outcome, Refusal};
 use coffre_domain::metadata::{Metadata, MetadataFilter};
@@ -19,9 +20,10 @@ use coffre_domain::throttle::LoginKeys;
 
 use crate::idempotency::RETENTION;
 use crate::{
-    AuditFilter, CreateUser, Executed, Fingerprint, IdempotencyKey, Keyed, LedgerRequest,
-    NewSession, NewUser, Origin, PageLimit, PartyFilter, PasswordHash, REFRESH_TOKEN_TTL,
-    Responder, SessionRefused, Store, StoreError, StoredResponse, TokenHash, UserChanges,
+    AuditFilter, CreateUser, EventFilter, EventRenderer, Executed, Fingerprint, IdempotencyKey,
+    Keyed, LedgerRequest, NewSession, NewUser, Origin, PageLimit, PartyFilter, PasswordHash,
+    REFRESH_TOKEN_TTL, Renderer, Responder, SessionRefused, Store, StoreError, StoredResponse,
+    TokenHash, TypeFilter, UserChanges,
 };
 
 fn eur() -> Currency {
@@ -101,9 +103,51 @@ fn request(person: Person, action: Action) -> LedgerRequest {
     keyed(person, action, None)
 }
 
+/// Renders an event's resource as `{"id": …}`: the store keeps what it is handed (the API's
+/// bodies are tested over HTTP).
+struct Ids;
+
+impl EventRenderer for Ids {
+    fn render(&self, object: &EventObject) -> Result<String, serde_json::Error> {
+        let id = match object {
+            EventObject::Account(account) => account.id.to_string(),
+            EventObject::Transfer(transfer) => transfer.id.to_string(),
+            EventObject::Transaction(transaction) => transaction.id.to_string(),
+            EventObject::Payment(payment) => payment.id.to_string(),
+            EventObject::Hold(hold) => hold.id.to_string(),
+        };
+        serde_json::to_string(&serde_json::json!({ "id": id }))
+    }
+}
+
+/// A renderer for tests of the store alone, where the resources' JSON does not matter.
+pub fn id_renderer() -> Renderer {
+    Arc::new(Ids)
+}
+
+/// Every stored event, newest first, as (type, the id its object names).
+async fn all_events(store: &dyn Store, filter: &EventFilter) -> Vec<(EventType, String)> {
+    let mut events = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_events(filter, PageLimit::new(2).unwrap(), after)
+            .await
+            .unwrap();
+        after = page.data.last().map(|event| event.id);
+        for event in page.data {
+            let object: serde_json::Value = serde_json::from_str(&event.object).unwrap();
+            events.push((event.event_type, object["id"].as_str().unwrap().to_owned()));
+        }
+        if !page.has_more {
+            return events;
+        }
+    }
+}
+
 async fn run(store: &dyn Store, batch: Vec<LedgerRequest>) -> Vec<Executed> {
     store
-        .commit_batch(batch)
+        .commit_batch(batch, id_renderer())
         .await
         .into_iter()
         .map(Result::unwrap)
@@ -228,6 +272,31 @@ pub async fn ledger_batch_refusals_leave_neighbours_alone(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(transfers.data.len(), 2);
+    // The public events: the openings and the two movements, newest first, nothing of the
+    // refused ones.
+    let mut moved: Vec<String> = transfers
+        .data
+        .iter()
+        .map(|record| record.transfer.id.to_string())
+        .collect();
+    moved.sort();
+    let published = all_events(store, &EventFilter::default()).await;
+    let mut published_moves: Vec<String> = published[..2]
+        .iter()
+        .map(|(kind, id)| {
+            assert_eq!(*kind, EventType::TransferCreated);
+            id.clone()
+        })
+        .collect();
+    published_moves.sort();
+    assert_eq!(published_moves, moved);
+    assert_eq!(
+        published[2..],
+        [
+            (EventType::AccountCreated, b.id.to_string()),
+            (EventType::AccountCreated, a.id.to_string()),
+        ]
+    );
     let events = list_all(store, &AuditFilter::default()).await;
     let actions: Vec<AuditAction> = events.iter().map(|event| event.action).collect();
     assert_eq!(
@@ -264,14 +333,17 @@ pub async fn ledger_a_row_the_database_refuses_fails_only_its_command(store: &dy
         },
     );
     let results = store
-        .commit_batch(vec![
-            deposit(admin, a.id, 1_000),
-            deposit_keyed(admin, a.id, "isolated-1", 1),
-            transfer(alice, a.id, b.id, 300),
-            clash,
-            transfer(alice, a.id, b.id, 200),
-            deposit_keyed(admin, b.id, "isolated-2", 2),
-        ])
+        .commit_batch(
+            vec![
+                deposit(admin, a.id, 1_000),
+                deposit_keyed(admin, a.id, "isolated-1", 1),
+                transfer(alice, a.id, b.id, 300),
+                clash,
+                transfer(alice, a.id, b.id, 200),
+                deposit_keyed(admin, b.id, "isolated-2", 2),
+            ],
+            id_renderer(),
+        )
         .await;
     assert_eq!(results.len(), 6);
     for (index, result) in results.iter().enumerate() {
@@ -291,6 +363,12 @@ pub async fn ledger_a_row_the_database_refuses_fails_only_its_command(store: &dy
     }
     assert_eq!(balance(store, a.id).await, 1_000 + 100 - 300 - 200);
     assert_eq!(balance(store, b.id).await, 300 + 200 + 100);
+    // The refused command's event went with it: two openings, five movements.
+    let published = all_events(store, &EventFilter::default()).await;
+    let count = |kind| published.iter().filter(|(k, _)| *k == kind).count();
+    assert_eq!(count(EventType::AccountCreated), 2, "{published:?}");
+    assert_eq!(count(EventType::TransferCreated), 5, "{published:?}");
+    assert_eq!(published.len(), 7);
     // The keys committed with their effects: a retry replays.
     let replay = run(store, vec![deposit_keyed(admin, a.id, "isolated-1", 1)]).await;
     assert!(matches!(replay[0], Executed::Replayed(_)), "{replay:?}");
@@ -546,7 +624,7 @@ pub async fn ledger_concurrent_opposite_transfers_conserve(store: &dyn Store) {
         } else {
             transfer(bob, b.id, a.id, 70)
         };
-        store.commit_batch(vec![request])
+        store.commit_batch(vec![request], id_renderer())
     });
     for mut results in join_all(batches).await {
         let executed = results
@@ -566,4 +644,95 @@ pub async fn ledger_concurrent_opposite_transfers_conserve(store: &dyn Store) {
     );
     let report = store.verify_ledger().await.unwrap();
     assert!(report.ok, "{report}");
+}
+
+/// The event log's reads: filters by type (exact and prefix) and creation time, pages by id,
+/// one event by id, and the purge of old ones in bounded batches.
+pub async fn ledger_events_are_listed_filtered_and_purged(store: &dyn Store) {
+    let admin = person(store, "admin", Role::Admin).await;
+    let alice = person(store, "alice", Role::User).await;
+    let a = open(store, alice).await;
+    let before = Timestamp::now();
+    run(
+        store,
+        vec![deposit(admin, a.id, 10), deposit(admin, a.id, 20)],
+    )
+    .await;
+    let after = Timestamp::now();
+
+    let transfers = all_events(
+        store,
+        &EventFilter {
+            event_type: TypeFilter::parse("transfer.created"),
+            ..EventFilter::default()
+        },
+    )
+    .await;
+    assert_eq!(transfers.len(), 2);
+    let prefixed = all_events(
+        store,
+        &EventFilter {
+            event_type: TypeFilter::parse("account.*"),
+            ..EventFilter::default()
+        },
+    )
+    .await;
+    assert_eq!(prefixed, [(EventType::AccountCreated, a.id.to_string())]);
+    let nothing = all_events(
+        store,
+        &EventFilter {
+            event_type: TypeFilter::parse("payment.*"),
+            ..EventFilter::default()
+        },
+    )
+    .await;
+    assert!(nothing.is_empty());
+    let window = all_events(
+        store,
+        &EventFilter {
+            created_gte: Some(before),
+            created_lt: Some(Timestamp::from_datetime(
+                after.as_datetime() + chrono::TimeDelta::microseconds(1),
+            )),
+            ..EventFilter::default()
+        },
+    )
+    .await;
+    assert_eq!(window.len(), 2);
+    assert!(
+        window
+            .iter()
+            .all(|(kind, _)| *kind == EventType::TransferCreated)
+    );
+    let earlier = all_events(
+        store,
+        &EventFilter {
+            created_lt: Some(before),
+            ..EventFilter::default()
+        },
+    )
+    .await;
+    assert_eq!(earlier, [(EventType::AccountCreated, a.id.to_string())]);
+
+    let newest = store
+        .list_events(&EventFilter::default(), PageLimit::new(1).unwrap(), None)
+        .await
+        .unwrap();
+    assert!(newest.has_more);
+    let found = store.find_event(newest.data[0].id).await.unwrap();
+    assert_eq!(found.as_ref(), newest.data.first());
+    assert_eq!(
+        store
+            .find_event(coffre_domain::event::EventId::new())
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Nothing is older than a day; everything is older than tomorrow, purged a batch at a time.
+    let yesterday = Timestamp::from_datetime(before.as_datetime() - chrono::TimeDelta::days(1));
+    assert_eq!(store.purge_events(yesterday).await.unwrap(), 0);
+    let tomorrow = Timestamp::from_datetime(after.as_datetime() + chrono::TimeDelta::days(1));
+    assert_eq!(store.purge_events(tomorrow).await.unwrap(), 3);
+    assert!(all_events(store, &EventFilter::default()).await.is_empty());
 }
