@@ -205,6 +205,7 @@ mod tests {
         assert_eq!(text.parse::<EventId>(), Ok(id));
         assert_eq!(format!("{id:?}"), format!("EventId({text})"));
         assert_eq!(EventId::from_uuid(id.as_uuid()), id);
+        assert!(EventId::default() > id, "fresh ids sort after older ones");
         assert_eq!(
             serde_json::to_value(id).unwrap(),
             serde_json::Value::String(text.clone())
