@@ -56,6 +56,7 @@ async fn main() {
         rate_limit_auth: None,
         rate_limit_api: None,
         redis_url: None,
+        webhook_allow_insecure: false,
     };
     let app = router(AppState::new(Arc::new(store), settings).unwrap());
     let register = Request::post("/v1/auth/register")

@@ -54,6 +54,7 @@ async fn main() {
             period: Duration::from_secs(1),
         }),
         redis_url: None,
+        webhook_allow_insecure: false,
     };
     let state = AppState::new(Arc::new(store), settings).unwrap();
     let app = router(state.clone());

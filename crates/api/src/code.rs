@@ -25,6 +25,7 @@ pub enum ErrorCode {
     TransactionNotFound,
     UserNotFound,
     EventNotFound,
+    WebhookEndpointNotFound,
     MethodNotAllowed,
     InvalidState,
     IdempotencyKeyInUse,
@@ -49,7 +50,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 38] = [
+    pub const ALL: [ErrorCode; 39] = [
         Self::MalformedRequest,
         Self::IdempotencyKeyRequired,
         Self::MissingToken,
@@ -67,6 +68,7 @@ impl ErrorCode {
         Self::TransactionNotFound,
         Self::UserNotFound,
         Self::EventNotFound,
+        Self::WebhookEndpointNotFound,
         Self::MethodNotAllowed,
         Self::InvalidState,
         Self::IdempotencyKeyInUse,
@@ -107,7 +109,8 @@ impl ErrorCode {
             | Self::HoldNotFound
             | Self::TransactionNotFound
             | Self::UserNotFound
-            | Self::EventNotFound => StatusCode::NOT_FOUND,
+            | Self::EventNotFound
+            | Self::WebhookEndpointNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::InvalidState
             | Self::IdempotencyKeyInUse
@@ -152,6 +155,7 @@ impl ErrorCode {
             Self::TransactionNotFound => "TRANSACTION_NOT_FOUND",
             Self::UserNotFound => "USER_NOT_FOUND",
             Self::EventNotFound => "EVENT_NOT_FOUND",
+            Self::WebhookEndpointNotFound => "WEBHOOK_ENDPOINT_NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::InvalidState => "INVALID_STATE",
             Self::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
@@ -198,6 +202,7 @@ impl ErrorCode {
             Self::TransactionNotFound => "No such transaction.",
             Self::UserNotFound => "No such user.",
             Self::EventNotFound => "No such event.",
+            Self::WebhookEndpointNotFound => "No such webhook endpoint.",
             Self::MethodNotAllowed => {
                 "This path does not accept this method; the Allow header lists those it does."
             }
@@ -238,7 +243,7 @@ mod tests {
     use super::*;
 
     /// The codes of the table in API.md §2, as written there.
-    const API_MD_CODES: [&str; 38] = [
+    const API_MD_CODES: [&str; 39] = [
         "MALFORMED_REQUEST",
         "IDEMPOTENCY_KEY_REQUIRED",
         "MISSING_TOKEN",
@@ -256,6 +261,7 @@ mod tests {
         "TRANSACTION_NOT_FOUND",
         "USER_NOT_FOUND",
         "EVENT_NOT_FOUND",
+        "WEBHOOK_ENDPOINT_NOT_FOUND",
         "METHOD_NOT_ALLOWED",
         "INVALID_STATE",
         "IDEMPOTENCY_KEY_IN_USE",

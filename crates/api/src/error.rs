@@ -95,6 +95,9 @@ pub enum ApiError {
     #[error("no such event")]
     EventNotFound,
 
+    #[error("no such webhook endpoint")]
+    WebhookEndpointNotFound,
+
     /// The ledger refused the command.
     #[error("refused: {0}")]
     Refused(#[from] Refusal),
@@ -164,6 +167,7 @@ impl ApiError {
             Self::HoldNotFound => ErrorCode::HoldNotFound,
             Self::TransactionNotFound => ErrorCode::TransactionNotFound,
             Self::EventNotFound => ErrorCode::EventNotFound,
+            Self::WebhookEndpointNotFound => ErrorCode::WebhookEndpointNotFound,
             Self::Refused(refusal) => refusal_code(refusal),
             Self::IdempotencyKeyRequired => ErrorCode::IdempotencyKeyRequired,
             Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
@@ -254,6 +258,7 @@ impl ApiError {
             | Self::HoldNotFound
             | Self::TransactionNotFound
             | Self::EventNotFound
+            | Self::WebhookEndpointNotFound
             | Self::Refused(_)
             | Self::IdempotencyKeyRequired
             | Self::IdempotencyKeyReused

@@ -105,6 +105,8 @@ pub struct ApiSettings {
     pub rate_limit_api: Option<RateQuota>,
     /// Shares the rate limits between instances.
     pub redis_url: Option<RedisUrl>,
+    /// Webhook endpoints may be `http://` (`COFFRE_WEBHOOK_ALLOW_INSECURE`), for tests.
+    pub webhook_allow_insecure: bool,
 }
 
 /// A `redis://` URL, which may hold a password: its `Debug` shows nothing of it.
@@ -178,6 +180,7 @@ mod tests {
             rate_limit_auth: None,
             rate_limit_api: None,
             redis_url: Some(RedisUrl("redis://:hunter2@127.0.0.1:6379".to_owned())),
+            webhook_allow_insecure: false,
         };
         let printed = format!("{settings:?}");
         assert!(printed.contains("JwtSecret(..)"), "{printed}");

@@ -84,6 +84,11 @@ pub fn read_events(actor: &Actor) -> Decision {
     actor.requires(Role::Admin)
 }
 
+/// Webhook endpoints receive the event log.
+pub fn manage_webhooks(actor: &Actor) -> Decision {
+    actor.requires(Role::Admin)
+}
+
 pub fn verify_ledger(actor: &Actor) -> Decision {
     actor.requires(Role::Admin)
 }
@@ -300,6 +305,7 @@ mod tests {
             update_user,
             read_audit_log,
             read_events,
+            manage_webhooks,
             verify_ledger,
             deposit,
         ] {

@@ -48,10 +48,14 @@ pub enum AuditAction {
     HoldVoided,
     HoldExpired,
     Transaction,
+    WebhookEndpointCreated,
+    WebhookEndpointUpdated,
+    WebhookEndpointDeleted,
+    WebhookSecretRotated,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 30] = [
+    pub const ALL: [AuditAction; 34] = [
         Self::Register,
         Self::Login,
         Self::LoginFailed,
@@ -82,6 +86,10 @@ impl AuditAction {
         Self::HoldVoided,
         Self::HoldExpired,
         Self::Transaction,
+        Self::WebhookEndpointCreated,
+        Self::WebhookEndpointUpdated,
+        Self::WebhookEndpointDeleted,
+        Self::WebhookSecretRotated,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -116,6 +124,10 @@ impl AuditAction {
             Self::HoldVoided => "HOLD_VOIDED",
             Self::HoldExpired => "HOLD_EXPIRED",
             Self::Transaction => "TRANSACTION",
+            Self::WebhookEndpointCreated => "WEBHOOK_ENDPOINT_CREATED",
+            Self::WebhookEndpointUpdated => "WEBHOOK_ENDPOINT_UPDATED",
+            Self::WebhookEndpointDeleted => "WEBHOOK_ENDPOINT_DELETED",
+            Self::WebhookSecretRotated => "WEBHOOK_SECRET_ROTATED",
         }
     }
 
@@ -146,10 +158,11 @@ pub enum ResourceType {
     Payment,
     Hold,
     Transaction,
+    WebhookEndpoint,
 }
 
 impl ResourceType {
-    pub const ALL: [ResourceType; 10] = [
+    pub const ALL: [ResourceType; 11] = [
         Self::User,
         Self::Session,
         Self::Account,
@@ -160,6 +173,7 @@ impl ResourceType {
         Self::Payment,
         Self::Hold,
         Self::Transaction,
+        Self::WebhookEndpoint,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -174,6 +188,7 @@ impl ResourceType {
             Self::Payment => "payment",
             Self::Hold => "hold",
             Self::Transaction => "transaction",
+            Self::WebhookEndpoint => "webhook_endpoint",
         }
     }
 

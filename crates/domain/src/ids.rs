@@ -106,6 +106,10 @@ id_type!(
     /// One entry of the audit log.
     AuditEventId
 );
+id_type!(
+    /// Where events are delivered.
+    WebhookEndpointId
+);
 
 #[cfg(test)]
 mod tests {

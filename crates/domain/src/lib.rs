@@ -16,3 +16,4 @@ pub mod text;
 pub mod throttle;
 pub mod time;
 pub mod user;
+pub mod webhook;

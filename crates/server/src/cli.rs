@@ -172,6 +172,12 @@ pub struct SettingArgs {
     #[arg(long, env = "COFFRE_CHECKPOINT_FILE", global = true, value_name = "FILE",
           value_parser = config::parse_checkpoint_file)]
     pub checkpoint_file: Option<PathBuf>,
+
+    /// Allow http:// webhook endpoint URLs (true or false), for tests on loopback
+    #[arg(long, env = "COFFRE_WEBHOOK_ALLOW_INSECURE", global = true, value_name = "BOOL",
+          default_value = "false", action = clap::ArgAction::Set,
+          value_parser = config::parse_bool)]
+    pub webhook_allow_insecure: bool,
 }
 
 /// Logging's settings, read first so everything after can log.

@@ -55,6 +55,8 @@ pub struct Settings {
     pub checkpoint_key: Option<CheckpointKey>,
     /// Where `serve` appends its signed audit checkpoints.
     pub checkpoint_file: PathBuf,
+    /// Webhook endpoints may be `http://`.
+    pub webhook_allow_insecure: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,6 +233,7 @@ impl Settings {
                 .unwrap_or_default(),
             redis_url: args.redis_url,
             db_max_connections: args.db_max_connections,
+            webhook_allow_insecure: args.webhook_allow_insecure,
             checkpoint_key: None,
             checkpoint_file: args
                 .checkpoint_file
@@ -420,6 +423,14 @@ pub fn parse_db_max_connections(value: &str) -> Result<u32, Invalid> {
     }
 }
 
+pub fn parse_bool(value: &str) -> Result<bool, Invalid> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(Invalid::new(value, "expected true or false")),
+    }
+}
+
 pub fn parse_log_format(value: &str) -> Result<LogFormat, Invalid> {
     match value {
         "pretty" => Ok(LogFormat::Pretty),
@@ -471,6 +482,7 @@ mod tests {
         assert!(settings.trusted_proxies.is_empty());
         assert!(settings.redis_url.is_none());
         assert_eq!(settings.db_max_connections, 16);
+        assert!(!settings.webhook_allow_insecure);
 
         let (_, log) = crate::cli::settings_from(&[], None).unwrap();
         assert_eq!(log.format, LogFormat::Pretty);
@@ -639,6 +651,18 @@ mod tests {
         assert_eq!(pool("1000"), Ok(1000));
         for bad in ["0", "1001", "-1", "many"] {
             assert!(pool(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn insecure_webhooks_are_a_true_or_false() {
+        let insecure = |text: &str| {
+            settings(&["--webhook-allow-insecure", text]).map(|s| s.webhook_allow_insecure)
+        };
+        assert_eq!(insecure("true"), Ok(true));
+        assert_eq!(insecure("false"), Ok(false));
+        for bad in ["yes", "1", "TRUE", ""] {
+            assert!(insecure(bad).is_err(), "{bad}");
         }
     }
 

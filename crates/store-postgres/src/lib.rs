@@ -13,18 +13,19 @@ use coffre_domain::audit::{AuditContext, AuditEvent, ChainHead, ChainReport, New
 use coffre_domain::event::EventId;
 use coffre_domain::ids::{
     AccountId, AuditEventId, EntryId, HoldId, PaymentId, SessionId, TransactionId, TransferId,
-    UserId,
+    UserId, WebhookEndpointId,
 };
 use coffre_domain::ledger::{Account, Entry, LedgerReport};
 use coffre_domain::metadata::MetadataFilter;
 use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::Email;
+use coffre_domain::webhook::{EndpointChange, WebhookEndpoint};
 use coffre_store::{
-    AuditFilter, BATCH_BUDGET, BalanceAt, CreateUser, DueHold, EnsureAdmin, EventFilter,
-    EventRecord, Executed, HoldFilter, HoldRecord, LedgerRequest, LoginRecord, NewSession, NewUser,
-    Page, PageLimit, PartyFilter, PasswordHash, PaymentRecord, PointInTime, PoolStats,
-    PurgedLogins, RefreshOutcome, Renderer, SessionAuth, Store, StoreError, TokenHash,
+    AuditFilter, BATCH_BUDGET, BalanceAt, CreateUser, DueHold, EndpointAfter, EnsureAdmin,
+    EventFilter, EventRecord, Executed, HoldFilter, HoldRecord, LedgerRequest, LoginRecord,
+    NewSession, NewUser, Page, PageLimit, PartyFilter, PasswordHash, PaymentRecord, PointInTime,
+    PoolStats, PurgedLogins, RefreshOutcome, Renderer, SessionAuth, Store, StoreError, TokenHash,
     TransactionRecord, TransferRecord, UpdateUser, User, UserChanges, Window, WindowTotals,
     run_isolating,
 };
@@ -48,6 +49,7 @@ mod sessions;
 pub mod testing;
 mod throttle;
 mod users;
+mod webhooks;
 
 use error::{map_error, map_migrate_error};
 
@@ -463,6 +465,42 @@ impl Store for PgStore {
 
     async fn purge_events(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
         events::purge(&self.pool, cutoff).await
+    }
+
+    async fn create_webhook_endpoint(
+        &self,
+        endpoint: WebhookEndpoint,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let ctx = ctx.clone();
+        self.transaction(move |pool| webhooks::create(pool, endpoint.clone(), ctx.clone()))
+            .await
+    }
+
+    async fn find_webhook_endpoint(
+        &self,
+        id: WebhookEndpointId,
+    ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        webhooks::find(&self.pool, id).await
+    }
+
+    async fn list_webhook_endpoints(
+        &self,
+        limit: PageLimit,
+        starting_after: Option<WebhookEndpointId>,
+    ) -> Result<Page<WebhookEndpoint>, StoreError> {
+        webhooks::list(&self.pool, limit, starting_after).await
+    }
+
+    async fn change_webhook_endpoint(
+        &self,
+        id: WebhookEndpointId,
+        change: EndpointChange,
+        ctx: &AuditContext,
+    ) -> Result<Option<EndpointAfter>, StoreError> {
+        let ctx = ctx.clone();
+        self.transaction(move |pool| webhooks::change(pool, id, change.clone(), ctx.clone()))
+            .await
     }
 
     async fn purge_idempotency_keys(&self, cutoff: Timestamp) -> Result<u64, StoreError> {

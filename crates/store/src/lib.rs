@@ -11,13 +11,14 @@ use coffre_domain::audit::{AuditContext, AuditEvent, ChainHead, ChainReport, New
 use coffre_domain::event::EventId;
 use coffre_domain::ids::{
     AccountId, AuditEventId, EntryId, HoldId, PaymentId, SessionId, TransactionId, TransferId,
-    UserId,
+    UserId, WebhookEndpointId,
 };
 use coffre_domain::ledger::{Account, Entry, LedgerReport};
 use coffre_domain::metadata::MetadataFilter;
 use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::Email;
+use coffre_domain::webhook::{EndpointChange, WebhookEndpoint};
 
 pub mod batch;
 mod chain_check;
@@ -33,6 +34,7 @@ pub mod orchestrator;
 mod page;
 mod rows;
 pub mod user_update;
+mod webhooks;
 
 pub use batch::{ATTEMPT_DEADLINE, BATCH_BUDGET, BATCH_WAIT, DeadlineExceeded, run_isolating};
 pub use chain_check::{ChainCheck, walk_chain};
@@ -66,6 +68,7 @@ pub use rows::{
     AuditRow, CorruptHead, CorruptRow, CorruptUser, SessionAuthRow, UserRow, chain_head,
     parse_json_column,
 };
+pub use webhooks::{EndpointAfter, WebhookEndpointColumns, WebhookEndpointRow};
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -385,6 +388,37 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes, in one transaction, at most [`PURGE_BATCH_ROWS`] events created before
     /// `cutoff`, oldest first; returns how many. Call again while it deletes a full batch.
     async fn purge_events(&self, cutoff: Timestamp) -> Result<u64, StoreError>;
+
+    // Webhook endpoints (API.md "Webhook endpoints"): each change in one transaction with its
+    // audit event.
+
+    /// Stores a new endpoint and writes WEBHOOK_ENDPOINT_CREATED (`WebhookEndpoint::created`).
+    async fn create_webhook_endpoint(
+        &self,
+        endpoint: WebhookEndpoint,
+        ctx: &AuditContext,
+    ) -> Result<(), StoreError>;
+
+    async fn find_webhook_endpoint(
+        &self,
+        id: WebhookEndpointId,
+    ) -> Result<Option<WebhookEndpoint>, StoreError>;
+
+    /// Endpoints newest first (by id: ids are UUID v7).
+    async fn list_webhook_endpoints(
+        &self,
+        limit: PageLimit,
+        starting_after: Option<WebhookEndpointId>,
+    ) -> Result<Page<WebhookEndpoint>, StoreError>;
+
+    /// Locks the endpoint, decides `change` on it as it is now (`WebhookEndpoint::change`) and
+    /// writes the outcome with its audit event; `None` if there is no such endpoint.
+    async fn change_webhook_endpoint(
+        &self,
+        id: WebhookEndpointId,
+        change: EndpointChange,
+        ctx: &AuditContext,
+    ) -> Result<Option<EndpointAfter>, StoreError>;
 
     // Idempotency (API.md "Idempotency").
 

@@ -23,6 +23,7 @@ mod reads;
 mod transactions;
 mod transfers;
 mod users;
+mod webhooks;
 
 pub use events::event_renderer;
 pub(crate) use fallback::{method_not_allowed, not_found};
@@ -42,5 +43,6 @@ pub fn routes() -> Router<AppState> {
         .merge(holds::routes())
         .merge(ledger::routes())
         .merge(events::routes())
+        .merge(webhooks::routes())
         .merge(openapi::routes())
 }

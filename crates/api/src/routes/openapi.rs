@@ -82,6 +82,7 @@ list_schema!(PaymentList, PaymentBody);
 list_schema!(HoldList, HoldBody);
 list_schema!(AuditEventList, AuditEvent);
 list_schema!(EventList, super::events::EventBody);
+list_schema!(WebhookEndpointList, super::webhooks::EndpointBody);
 
 /// Every error answer: `{"error": {code, message, request_id}}`.
 #[derive(ToSchema)]
@@ -193,6 +194,12 @@ pub(super) struct ChainReport {
         super::ledger::verify,
         super::events::list,
         super::events::read,
+        super::webhooks::create,
+        super::webhooks::list,
+        super::webhooks::read,
+        super::webhooks::update,
+        super::webhooks::delete,
+        super::webhooks::rotate,
     ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorCode)),
     modifiers(&SharedErrors),
@@ -207,6 +214,7 @@ pub(super) struct ChainReport {
         (name = "audit", description = "The audit log and its chain"),
         (name = "ledger", description = "The ledger's invariants"),
         (name = "events", description = "The event log: every change, as it happened"),
+        (name = "webhooks", description = "Webhook endpoints: where events are delivered"),
     ),
 )]
 struct Document;

@@ -35,3 +35,4 @@ mod request_id;
 mod serve;
 mod transactions;
 mod users;
+mod webhooks;

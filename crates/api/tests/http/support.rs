@@ -64,6 +64,7 @@ pub fn settings() -> ApiSettings {
         rate_limit_auth: None,
         rate_limit_api: None,
         redis_url: None,
+        webhook_allow_insecure: true,
     }
 }
 

@@ -92,6 +92,7 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
                 .redis_url
                 .as_ref()
                 .map(|url| RedisUrl(url.as_str().to_owned())),
+            webhook_allow_insecure: settings.webhook_allow_insecure,
         },
     ) {
         Ok(state) => state,
