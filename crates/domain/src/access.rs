@@ -233,6 +233,13 @@ pub fn void_hold(actor: &Actor, parties: &HoldParties) -> Decision {
     read_hold(actor, parties)
 }
 
+/// Labelling a transfer, transaction, hold or payment (its metadata): the owner of every
+/// account its money came from, or an admin; whoever may see it is told so (403), others 404.
+pub fn label(actor: &Actor, sources: &[Option<UserId>], parties: &[Option<UserId>]) -> Decision {
+    let owns_every_source = !sources.is_empty() && sources.iter().all(|owner| actor.owns(*owner));
+    actor.act_on(parties, owns_every_source || actor.at_least(Role::Admin))
+}
+
 /// A manager or admin reading data that is not theirs leaves a READ event in the audit log.
 pub fn is_audited_read(actor: &Actor, owners: &[Option<UserId>]) -> bool {
     actor.at_least(Role::Manager) && !owners.iter().any(|owner| actor.owns(*owner))

@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod metadata;
 pub mod money;
 pub mod payment;
+pub mod relabel;
 pub mod text;
 pub mod throttle;
 pub mod time;

@@ -16,6 +16,7 @@ use std::fmt;
 use chrono::TimeDelta;
 
 use crate::ids::{AccountId, PaymentId};
+use crate::metadata::Metadata;
 use crate::money::{Amount, Currency, Money};
 use crate::text::Text;
 use crate::time::Timestamp;
@@ -39,13 +40,15 @@ impl AuthorizationCode {
     }
 }
 
-/// What a payment is about; fixed at creation.
+/// What a payment is about; fixed at creation, but for its metadata, which `PATCH` changes
+/// outside the payment's transitions (see `relabel`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Terms {
     pub id: PaymentId,
     pub payer_account_id: AccountId,
     pub payee_account_id: AccountId,
     pub money: Money,
+    pub metadata: Metadata,
     pub created_at: Timestamp,
 }
 
@@ -388,6 +391,7 @@ impl AnyPayment {
             authorization_code: code.map(|code| code.as_str().to_owned()),
             failure_reason: reason.map(|reason| reason.as_str().to_owned()),
             expires_at,
+            metadata: terms.metadata.clone(),
             created_at: terms.created_at,
             updated_at,
         }
@@ -410,6 +414,7 @@ pub struct PaymentView {
     pub authorization_code: Option<String>,
     pub failure_reason: Option<String>,
     pub expires_at: Option<Timestamp>,
+    pub metadata: Metadata,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -448,6 +453,7 @@ impl PaymentView {
                 amount: self.amount,
                 currency: self.currency,
             },
+            metadata: self.metadata.clone(),
             created_at: self.created_at,
         };
         let full = self.amount.minor();
@@ -535,6 +541,7 @@ mod tests {
                 amount: Amount::from_minor(minor).unwrap(),
                 currency: Currency::parse("EUR").unwrap(),
             },
+            metadata: Metadata::default(),
             created_at: Timestamp::now(),
         })
     }

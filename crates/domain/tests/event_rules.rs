@@ -216,6 +216,7 @@ fn every_movement_is_a_transfer_created() {
                 to: w.b,
                 money: eur_cents(100),
                 description: None,
+                metadata: Metadata::default(),
             },
         ),
         (
@@ -225,6 +226,7 @@ fn every_movement_is_a_transfer_created() {
                 account_id: w.b,
                 money: eur_cents(200),
                 description: None,
+                metadata: Metadata::default(),
             },
         ),
         (
@@ -234,6 +236,7 @@ fn every_movement_is_a_transfer_created() {
                 account_id: w.b,
                 money: eur_cents(50),
                 description: None,
+                metadata: Metadata::default(),
             },
         ),
     ];
@@ -254,6 +257,7 @@ fn every_movement_is_a_transfer_created() {
             to: w.b,
             money: eur_cents(1_000_000),
             description: None,
+            metadata: Metadata::default(),
         },
         at(2),
     );
@@ -273,6 +277,7 @@ fn a_batch_emits_its_events_in_order_with_distinct_ids() {
                 to: w.b,
                 money: eur_cents(cents),
                 description: None,
+                metadata: Metadata::default(),
             },
         )
     };
@@ -312,6 +317,7 @@ fn pending(w: &mut World, cents: i64) -> PaymentId {
         payer: w.a,
         payee: w.b,
         money: eur_cents(cents),
+        metadata: Metadata::default(),
     };
     let (result, events) = run(&mut w.ledger, w.alice, create, at(1));
     let Ok(Outcome::Payment(view)) = result else {

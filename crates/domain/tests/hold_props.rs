@@ -258,6 +258,7 @@ fn command(world: &World, step: &Step) -> Option<Command> {
                 to: world.accounts[to],
                 money: money(minor),
                 description: None,
+                metadata: Metadata::default(),
             },
         ),
         Step::Wait { .. } => return None,

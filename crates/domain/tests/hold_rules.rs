@@ -553,6 +553,7 @@ fn a_payments_hold_moves_only_through_its_payment() {
                 payer: w.a,
                 payee: w.b,
                 money: money(5_000, eur()),
+                metadata: Metadata::default(),
             },
         ),
         at(0),

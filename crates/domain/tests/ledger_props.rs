@@ -135,6 +135,7 @@ fn command(world: &World, step: &Step) -> Command {
                 to: world.accounts[to],
                 money: money(minor, jpy),
                 description: None,
+                metadata: Metadata::default(),
             },
         ),
         Step::Deposit { to, minor, jpy } => (
@@ -144,6 +145,7 @@ fn command(world: &World, step: &Step) -> Command {
                 account_id: world.accounts[to],
                 money: money(minor, jpy),
                 description: None,
+                metadata: Metadata::default(),
             },
         ),
         Step::Withdrawal { from, minor, jpy } => (
@@ -153,6 +155,7 @@ fn command(world: &World, step: &Step) -> Command {
                 account_id: world.accounts[from],
                 money: money(minor, jpy),
                 description: None,
+                metadata: Metadata::default(),
             },
         ),
         Step::Freeze { account, frozen } => (
@@ -342,6 +345,7 @@ mod payments {
                             payer: ids[payer],
                             payee: ids[1 - payer],
                             money: Money { amount: amount(minor), currency: eur },
+                            metadata: Metadata::default(),
                         })
                     }
                     Move::Authorize(n) => match pick(n) {
@@ -386,6 +390,7 @@ mod payments {
                         to: ids[1 - from],
                         money: Money { amount: amount(minor), currency: eur },
                         description: None,
+                        metadata: Metadata::default(),
                     }),
                     Move::Wait(seconds) => {
                         now = Timestamp::from_datetime(now.as_datetime() + TimeDelta::seconds(seconds));

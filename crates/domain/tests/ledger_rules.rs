@@ -189,6 +189,7 @@ fn transfer(actor: Actor, from: AccountId, to: AccountId, money: Money) -> Comma
             to,
             money,
             description: None,
+            metadata: Metadata::default(),
         },
     )
 }
@@ -201,6 +202,7 @@ fn deposit(actor: Actor, account_id: AccountId, money: Money) -> Command {
             account_id,
             money,
             description: None,
+            metadata: Metadata::default(),
         },
     )
 }
@@ -219,6 +221,7 @@ fn create(
             payer,
             payee,
             money,
+            metadata: Metadata::default(),
         },
     )
 }
@@ -392,6 +395,7 @@ fn each_action_names_what_a_backend_must_load_and_lock() {
                 to: b,
                 money: m,
                 description: None,
+                metadata: Metadata::default(),
             },
             "transfer",
             vec![a, b],
@@ -404,6 +408,7 @@ fn each_action_names_what_a_backend_must_load_and_lock() {
                 account_id: a,
                 money: m,
                 description: None,
+                metadata: Metadata::default(),
             },
             "deposit",
             vec![a],
@@ -416,6 +421,7 @@ fn each_action_names_what_a_backend_must_load_and_lock() {
                 account_id: b,
                 money: m,
                 description: None,
+                metadata: Metadata::default(),
             },
             "withdrawal",
             vec![b],
@@ -428,6 +434,7 @@ fn each_action_names_what_a_backend_must_load_and_lock() {
                 payer: a,
                 payee: b,
                 money: m,
+                metadata: Metadata::default(),
             },
             "create_payment",
             vec![a, b],
@@ -567,6 +574,7 @@ fn a_ledger_holds_what_it_was_given() {
         payee_account_id: b.id,
         money: money(5, eur()),
         created_at: at(0),
+        metadata: Metadata::default(),
     }));
     let id = payment.terms().id;
     let ledger = Ledger::new([a.clone(), b.clone()]).with_payments([payment.clone()]);
@@ -842,6 +850,7 @@ fn withdrawals_go_to_the_system_account_and_are_audited_as_such() {
                 account_id: w.a,
                 money: money(100_000, eur()),
                 description: None,
+                metadata: Metadata::default(),
             },
         ),
         at(1),
@@ -1650,6 +1659,7 @@ fn a_release_never_leaves_holds_above_the_balance() {
             payee_account_id: payee,
             money: money(10_000, eur()),
             created_at: at(0),
+            metadata: Metadata::default(),
         })
         .authorize(
             AuthorizationCode::new("c".into()),

@@ -180,6 +180,7 @@ proptest! {
                         to: ids[to],
                         money: money(minor),
                         description: None,
+                        metadata: Metadata::default(),
                     });
                     if from == to {
                         prop_assert_eq!(result.err(), Some(Refusal::SameAccount));
@@ -194,6 +195,7 @@ proptest! {
                         account_id: ids[to],
                         money: money(minor),
                         description: None,
+                        metadata: Metadata::default(),
                     });
                     let target = of(to);
                     let model = expected(&target, target.balance.minor() + minor, target.held.minor());
@@ -205,6 +207,7 @@ proptest! {
                         account_id: ids[from],
                         money: money(minor),
                         description: None,
+                        metadata: Metadata::default(),
                     });
                     let source = of(from);
                     let model = expected(&source, source.balance.minor() - minor, source.held.minor());
@@ -218,6 +221,7 @@ proptest! {
                         payer: ids[payer],
                         payee: ids[payee],
                         money: money(minor),
+                        metadata: Metadata::default(),
                     }).unwrap();
                     payments.push((id, payer));
                     let result = run(owners[payer], Action::Authorize {

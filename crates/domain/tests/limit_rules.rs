@@ -114,6 +114,7 @@ fn transfer(from: AccountId, to: AccountId, minor: i64) -> Action {
         to,
         money: money(minor),
         description: None,
+        metadata: Metadata::default(),
     }
 }
 
@@ -123,6 +124,7 @@ fn deposit(to: AccountId, minor: i64) -> Action {
         account_id: to,
         money: money(minor),
         description: None,
+        metadata: Metadata::default(),
     }
 }
 
@@ -240,6 +242,7 @@ fn a_transfer_may_overdraw_down_to_the_limit_and_not_a_cent_more() {
             account_id: w.b,
             money: money(150),
             description: None,
+            metadata: Metadata::default(),
         },
     );
     assert!(result.is_ok());
@@ -278,6 +281,7 @@ fn a_hold_may_reach_the_overdraft_limit_and_a_larger_one_fails_the_payment() {
                 payer: w.a,
                 payee: w.b,
                 money: money(minor),
+                metadata: Metadata::default(),
             },
         );
         assert!(created.is_ok());

@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, TimeDelta};
 use coffre_domain::ids::{AccountId, PaymentId};
+use coffre_domain::metadata::Metadata;
 use coffre_domain::money::{Amount, Currency, Money};
 use coffre_domain::payment::{
     AfterRefund, AnyPayment, AuthorizationCode, CorruptPayment, FailureReason, Payment,
@@ -39,6 +40,7 @@ fn terms() -> Terms {
             currency: Currency::parse("EUR").unwrap(),
         },
         created_at: at(0),
+        metadata: Metadata::default(),
     }
 }
 

@@ -4,6 +4,7 @@
 use coffre_domain::hold::Hold;
 use coffre_domain::ids::{HoldId, PaymentId};
 use coffre_domain::ledger::{Effects, Ledger};
+use coffre_domain::metadata::MetadataFilter;
 use coffre_domain::time::Timestamp;
 use coffre_store::{
     DueHold, HoldColumns, HoldFilter, HoldRecord, HoldRow, Page, PageLimit, StoreError,
@@ -70,9 +71,13 @@ pub(crate) async fn find_hold(pool: &PgPool, id: HoldId) -> Result<Option<HoldRe
 pub(crate) async fn list_holds(
     pool: &PgPool,
     filter: HoldFilter,
+    metadata: &MetadataFilter,
     limit: PageLimit,
     starting_after: Option<HoldId>,
 ) -> Result<Page<HoldRecord>, StoreError> {
+    if !metadata.is_empty() {
+        return list_holds_by_metadata(pool, filter, metadata, limit, starting_after).await;
+    }
     let rows = sqlx::query_as!(
         HoldRow,
         r#"SELECT h.id, h.from_account_id, h.to_account_id, h.amount, h.currency, h.state,
@@ -96,11 +101,56 @@ pub(crate) async fn list_holds(
     .fetch_all(pool)
     .await
     .map_err(map_error)?;
+    hold_page(rows, limit)
+}
+
+fn hold_page(rows: Vec<HoldRow>, limit: PageLimit) -> Result<Page<HoldRecord>, StoreError> {
     let holds = rows
         .into_iter()
         .map(|row| row.into_record().map_err(internal))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_fetched(holds, limit))
+}
+
+/// [`list_holds`] with a metadata filter, through the GIN index (see
+/// `list_accounts_by_metadata`).
+async fn list_holds_by_metadata(
+    pool: &PgPool,
+    filter: HoldFilter,
+    metadata: &MetadataFilter,
+    limit: PageLimit,
+    starting_after: Option<HoldId>,
+) -> Result<Page<HoldRecord>, StoreError> {
+    let rows = sqlx::query_as!(
+        HoldRow,
+        r#"WITH matching AS MATERIALIZED (
+               SELECT * FROM holds WHERE metadata @> $6::text::jsonb AND metadata <> '{}')
+           SELECT h.id AS "id!", h.from_account_id AS "from_account_id!",
+                  h.to_account_id AS "to_account_id!", h.amount AS "amount!",
+                  h.currency AS "currency!", h.state AS "state!",
+                  h.posted_amount AS "posted_amount!", h.released_amount AS "released_amount!",
+                  h.payment_id, h.metadata::text AS "metadata!", h.expires_at AS "expires_at!",
+                  h.created_at AS "created_at!", h.updated_at AS "updated_at!",
+                  source.owner_id AS "from_owner?", target.owner_id AS "to_owner?"
+           FROM matching h
+           JOIN accounts source ON source.id = h.from_account_id
+           JOIN accounts target ON target.id = h.to_account_id
+           WHERE ($1::uuid IS NULL OR h.from_account_id = $1 OR h.to_account_id = $1)
+             AND ($2::uuid IS NULL OR source.owner_id = $2 OR target.owner_id = $2)
+             AND ($3::text IS NULL OR h.state = $3)
+             AND ($4::uuid IS NULL OR h.id < $4)
+           ORDER BY h.id DESC LIMIT $5"#,
+        filter.parties.account_id.map(|id| id.as_uuid()),
+        filter.parties.party.map(|id| id.as_uuid()),
+        filter.state.map(|state| state.as_str()) as _,
+        starting_after.map(|id| id.as_uuid()),
+        limit.rows_to_fetch(),
+        metadata.to_json().to_string(),
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    hold_page(rows, limit)
 }
 
 pub(crate) async fn due_holds(

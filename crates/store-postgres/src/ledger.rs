@@ -282,7 +282,8 @@ async fn lock_payments(
         PaymentRow,
         r#"SELECT p.id, p.payer_account_id, p.payee_account_id, p.amount, p.currency, p.state,
                   p.authorized_amount, p.captured_amount, p.refunded_amount,
-                  p.authorization_code, p.failure_reason, p.expires_at, p.created_at,
+                  p.authorization_code, p.failure_reason, p.expires_at,
+                  p.metadata::text AS "metadata!", p.created_at,
                   p.updated_at, NULL::uuid AS "payer_owner?", NULL::uuid AS "payee_owner?"
            FROM payments p WHERE p.id = ANY($1) ORDER BY p.id FOR UPDATE"#,
         &ids,
@@ -410,8 +411,8 @@ async fn write_effects(
         sqlx::query!(
             "INSERT INTO payments (id, payer_account_id, payee_account_id, amount, currency, \
              state, authorized_amount, captured_amount, refunded_amount, authorization_code, \
-             failure_reason, expires_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             failure_reason, expires_at, created_at, updated_at, metadata) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::text::jsonb)",
             payment.id,
             payment.payer_account_id,
             payment.payee_account_id,
@@ -426,6 +427,7 @@ async fn write_effects(
             payment.expires_at,
             payment.created_at,
             payment.updated_at,
+            payment.metadata,
         )
         .execute(&mut *connection)
         .await
@@ -497,11 +499,16 @@ async fn insert_transfers(
         .iter()
         .map(|t| t.created_at.as_datetime())
         .collect();
+    let metadata: Vec<String> = transfers
+        .iter()
+        .map(|t| t.metadata.to_json().to_string())
+        .collect();
     sqlx::query!(
         "INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, \
-         description, hold_id, transaction_id, posting_index, created_at) \
+         description, hold_id, transaction_id, posting_index, created_at, metadata) \
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[], \
-         $6::text[], $7::text[], $8::uuid[], $9::uuid[], $10::smallint[], $11::timestamptz[])",
+         $6::text[], $7::text[], $8::uuid[], $9::uuid[], $10::smallint[], $11::timestamptz[], \
+         $12::text[]::jsonb[])",
         &ids,
         &kinds as _,
         &from,
@@ -513,6 +520,7 @@ async fn insert_transfers(
         &transactions as _,
         &positions as _,
         &created,
+        &metadata,
     )
     .execute(&mut *connection)
     .await
@@ -720,7 +728,7 @@ pub(crate) async fn find_transfer(
     sqlx::query_as!(
         TransferRow,
         r#"SELECT t.id, t.kind, t.from_account_id, t.to_account_id, t.amount, t.currency,
-                  t.description, t.hold_id, t.transaction_id,
+                  t.description, t.metadata::text AS "metadata!", t.hold_id, t.transaction_id,
                   t.posting_index::bigint AS posting_index, t.created_at,
                   source.owner_id AS "from_owner?", target.owner_id AS "to_owner?"
            FROM transfers t
@@ -739,13 +747,17 @@ pub(crate) async fn find_transfer(
 pub(crate) async fn list_transfers(
     pool: &PgPool,
     filter: PartyFilter,
+    metadata: &MetadataFilter,
     limit: PageLimit,
     starting_after: Option<TransferId>,
 ) -> Result<Page<TransferRecord>, StoreError> {
+    if !metadata.is_empty() {
+        return list_transfers_by_metadata(pool, filter, metadata, limit, starting_after).await;
+    }
     let rows = sqlx::query_as!(
         TransferRow,
         r#"SELECT t.id, t.kind, t.from_account_id, t.to_account_id, t.amount, t.currency,
-                  t.description, t.hold_id, t.transaction_id,
+                  t.description, t.metadata::text AS "metadata!", t.hold_id, t.transaction_id,
                   t.posting_index::bigint AS posting_index, t.created_at,
                   source.owner_id AS "from_owner?", target.owner_id AS "to_owner?"
            FROM transfers t
@@ -763,11 +775,56 @@ pub(crate) async fn list_transfers(
     .fetch_all(pool)
     .await
     .map_err(map_error)?;
+    transfer_page(rows, limit)
+}
+
+fn transfer_page(
+    rows: Vec<TransferRow>,
+    limit: PageLimit,
+) -> Result<Page<TransferRecord>, StoreError> {
     let transfers = rows
         .into_iter()
         .map(|row| row.into_record().map_err(internal))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_fetched(transfers, limit))
+}
+
+/// [`list_transfers`] with a metadata filter: the matching transfers come from the GIN index
+/// alone, materialized first, as for accounts (see `list_accounts_by_metadata`).
+async fn list_transfers_by_metadata(
+    pool: &PgPool,
+    filter: PartyFilter,
+    metadata: &MetadataFilter,
+    limit: PageLimit,
+    starting_after: Option<TransferId>,
+) -> Result<Page<TransferRecord>, StoreError> {
+    let rows = sqlx::query_as!(
+        TransferRow,
+        r#"WITH matching AS MATERIALIZED (
+               SELECT * FROM transfers WHERE metadata @> $5::text::jsonb AND metadata <> '{}')
+           SELECT t.id AS "id!", t.kind AS "kind!", t.from_account_id AS "from_account_id!",
+                  t.to_account_id AS "to_account_id!", t.amount AS "amount!",
+                  t.currency AS "currency!", t.description, t.metadata::text AS "metadata!",
+                  t.hold_id, t.transaction_id, t.posting_index::bigint AS posting_index,
+                  t.created_at AS "created_at!",
+                  source.owner_id AS "from_owner?", target.owner_id AS "to_owner?"
+           FROM matching t
+           JOIN accounts source ON source.id = t.from_account_id
+           JOIN accounts target ON target.id = t.to_account_id
+           WHERE ($1::uuid IS NULL OR t.from_account_id = $1 OR t.to_account_id = $1)
+             AND ($2::uuid IS NULL OR source.owner_id = $2 OR target.owner_id = $2)
+             AND ($3::uuid IS NULL OR t.id < $3)
+           ORDER BY t.id DESC LIMIT $4"#,
+        filter.account_id.map(|id| id.as_uuid()),
+        filter.party.map(|id| id.as_uuid()),
+        starting_after.map(|id| id.as_uuid()),
+        limit.rows_to_fetch(),
+        metadata.to_json().to_string(),
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    transfer_page(rows, limit)
 }
 
 pub(crate) async fn list_entries(
@@ -801,7 +858,8 @@ pub(crate) async fn find_payment(
         PaymentRow,
         r#"SELECT p.id, p.payer_account_id, p.payee_account_id, p.amount, p.currency, p.state,
                   p.authorized_amount, p.captured_amount, p.refunded_amount,
-                  p.authorization_code, p.failure_reason, p.expires_at, p.created_at,
+                  p.authorization_code, p.failure_reason, p.expires_at,
+                  p.metadata::text AS "metadata!", p.created_at,
                   p.updated_at, payer.owner_id AS "payer_owner?", payee.owner_id AS "payee_owner?"
            FROM payments p
            JOIN accounts payer ON payer.id = p.payer_account_id
@@ -819,14 +877,19 @@ pub(crate) async fn find_payment(
 pub(crate) async fn list_payments(
     pool: &PgPool,
     filter: PartyFilter,
+    metadata: &MetadataFilter,
     limit: PageLimit,
     starting_after: Option<PaymentId>,
 ) -> Result<Page<PaymentRecord>, StoreError> {
+    if !metadata.is_empty() {
+        return list_payments_by_metadata(pool, filter, metadata, limit, starting_after).await;
+    }
     let rows = sqlx::query_as!(
         PaymentRow,
         r#"SELECT p.id, p.payer_account_id, p.payee_account_id, p.amount, p.currency, p.state,
                   p.authorized_amount, p.captured_amount, p.refunded_amount,
-                  p.authorization_code, p.failure_reason, p.expires_at, p.created_at,
+                  p.authorization_code, p.failure_reason, p.expires_at,
+                  p.metadata::text AS "metadata!", p.created_at,
                   p.updated_at, payer.owner_id AS "payer_owner?", payee.owner_id AS "payee_owner?"
            FROM payments p
            JOIN accounts payer ON payer.id = p.payer_account_id
@@ -843,11 +906,60 @@ pub(crate) async fn list_payments(
     .fetch_all(pool)
     .await
     .map_err(map_error)?;
+    payment_page(rows, limit)
+}
+
+fn payment_page(
+    rows: Vec<PaymentRow>,
+    limit: PageLimit,
+) -> Result<Page<PaymentRecord>, StoreError> {
     let payments = rows
         .into_iter()
         .map(|row| row.into_record().map_err(internal))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_fetched(payments, limit))
+}
+
+/// [`list_payments`] with a metadata filter, through the GIN index (see
+/// `list_accounts_by_metadata`).
+async fn list_payments_by_metadata(
+    pool: &PgPool,
+    filter: PartyFilter,
+    metadata: &MetadataFilter,
+    limit: PageLimit,
+    starting_after: Option<PaymentId>,
+) -> Result<Page<PaymentRecord>, StoreError> {
+    let rows = sqlx::query_as!(
+        PaymentRow,
+        r#"WITH matching AS MATERIALIZED (
+               SELECT * FROM payments WHERE metadata @> $5::text::jsonb AND metadata <> '{}')
+           SELECT p.id AS "id!", p.payer_account_id AS "payer_account_id!",
+                  p.payee_account_id AS "payee_account_id!", p.amount AS "amount!",
+                  p.currency AS "currency!", p.state AS "state!",
+                  p.authorized_amount AS "authorized_amount!",
+                  p.captured_amount AS "captured_amount!",
+                  p.refunded_amount AS "refunded_amount!",
+                  p.authorization_code, p.failure_reason, p.expires_at,
+                  p.metadata::text AS "metadata!", p.created_at AS "created_at!",
+                  p.updated_at AS "updated_at!",
+                  payer.owner_id AS "payer_owner?", payee.owner_id AS "payee_owner?"
+           FROM matching p
+           JOIN accounts payer ON payer.id = p.payer_account_id
+           JOIN accounts payee ON payee.id = p.payee_account_id
+           WHERE ($1::uuid IS NULL OR p.payer_account_id = $1 OR p.payee_account_id = $1)
+             AND ($2::uuid IS NULL OR payer.owner_id = $2 OR payee.owner_id = $2)
+             AND ($3::uuid IS NULL OR p.id < $3)
+           ORDER BY p.id DESC LIMIT $4"#,
+        filter.account_id.map(|id| id.as_uuid()),
+        filter.party.map(|id| id.as_uuid()),
+        starting_after.map(|id| id.as_uuid()),
+        limit.rows_to_fetch(),
+        metadata.to_json().to_string(),
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    payment_page(rows, limit)
 }
 
 /// Reads every account with its lines summed in one REPEATABLE READ snapshot, so transfers

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use coffre_domain::access::Actor;
 use coffre_domain::audit::{AuditContext, AuditEvent, ChainHead, ChainReport, NewAuditEvent};
 use coffre_domain::event::EventId;
 use coffre_domain::ids::{
@@ -16,7 +17,8 @@ use coffre_domain::ids::{
     UserId, WebhookEndpointId,
 };
 use coffre_domain::ledger::{Account, Entry, LedgerReport};
-use coffre_domain::metadata::MetadataFilter;
+use coffre_domain::metadata::{Metadata, MetadataFilter, MetadataPatch};
+use coffre_domain::relabel::{Labelled, RelabelRefused};
 use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::Email;
@@ -43,6 +45,7 @@ mod idempotency;
 mod ledger;
 mod ledger_transactions;
 mod purge;
+mod relabel;
 mod retry;
 mod sessions;
 #[cfg(feature = "test-support")]
@@ -348,6 +351,19 @@ impl Store for PgStore {
         ledger::list_accounts(&self.pool, owner, metadata, limit, starting_after).await
     }
 
+    async fn relabel(
+        &self,
+        actor: Actor,
+        target: Labelled,
+        patch: MetadataPatch,
+        ctx: AuditContext,
+    ) -> Result<Result<Metadata, RelabelRefused>, StoreError> {
+        self.transaction(move |pool| {
+            relabel::relabel(pool, actor, target, patch.clone(), ctx.clone())
+        })
+        .await
+    }
+
     async fn find_transfer(&self, id: TransferId) -> Result<Option<TransferRecord>, StoreError> {
         ledger::find_transfer(&self.pool, id).await
     }
@@ -355,10 +371,11 @@ impl Store for PgStore {
     async fn list_transfers(
         &self,
         filter: PartyFilter,
+        metadata: &MetadataFilter,
         limit: PageLimit,
         starting_after: Option<TransferId>,
     ) -> Result<Page<TransferRecord>, StoreError> {
-        ledger::list_transfers(&self.pool, filter, limit, starting_after).await
+        ledger::list_transfers(&self.pool, filter, metadata, limit, starting_after).await
     }
 
     async fn list_entries(
@@ -403,10 +420,11 @@ impl Store for PgStore {
     async fn list_payments(
         &self,
         filter: PartyFilter,
+        metadata: &MetadataFilter,
         limit: PageLimit,
         starting_after: Option<PaymentId>,
     ) -> Result<Page<PaymentRecord>, StoreError> {
-        ledger::list_payments(&self.pool, filter, limit, starting_after).await
+        ledger::list_payments(&self.pool, filter, metadata, limit, starting_after).await
     }
 
     async fn find_transaction(
@@ -419,10 +437,12 @@ impl Store for PgStore {
     async fn list_transactions(
         &self,
         filter: PartyFilter,
+        metadata: &MetadataFilter,
         limit: PageLimit,
         starting_after: Option<TransactionId>,
     ) -> Result<Page<TransactionRecord>, StoreError> {
-        ledger_transactions::list_transactions(&self.pool, filter, limit, starting_after).await
+        ledger_transactions::list_transactions(&self.pool, filter, metadata, limit, starting_after)
+            .await
     }
 
     async fn find_hold(&self, id: HoldId) -> Result<Option<HoldRecord>, StoreError> {
@@ -432,10 +452,11 @@ impl Store for PgStore {
     async fn list_holds(
         &self,
         filter: HoldFilter,
+        metadata: &MetadataFilter,
         limit: PageLimit,
         starting_after: Option<HoldId>,
     ) -> Result<Page<HoldRecord>, StoreError> {
-        holds::list_holds(&self.pool, filter, limit, starting_after).await
+        holds::list_holds(&self.pool, filter, metadata, limit, starting_after).await
     }
 
     async fn due_holds(

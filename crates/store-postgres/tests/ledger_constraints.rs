@@ -201,5 +201,38 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
     .execute(&mut connection)
     .await
     .unwrap();
+    // A transfer's labels may change, as a JSON object; nothing else of it may, whichever
+    // column, even to the value it has.
+    sqlx::raw_sql("UPDATE transfers SET metadata = '{\"k\": \"v\"}'")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(
+        refused(&mut connection, "UPDATE transfers SET metadata = '[]'").await,
+        "transfers_metadata_check"
+    );
+    assert_eq!(
+        refused(&mut connection, "UPDATE payments SET metadata = '[]'").await,
+        "payments_metadata_check"
+    );
+    let columns: Vec<String> = sqlx::query_scalar("SELECT column_name::text FROM information_schema.columns WHERE table_name = 'transfers' AND column_name <> 'metadata'")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(columns.len(), 11, "{columns:?}");
+    for column in columns {
+        let sql = format!("UPDATE transfers SET {column} = {column}");
+        // The names come from the catalog, not from input.
+        let error = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&mut connection)
+            .await
+            .expect_err(&sql);
+        let error = error.as_database_error().unwrap();
+        assert_eq!(
+            error.message(),
+            "transfers refuses UPDATE: the ledger is append-only",
+            "{sql}"
+        );
+    }
     connection.close().await.unwrap();
 }

@@ -101,3 +101,30 @@ async fn a_metadata_filter_reads_the_gin_index() {
     assert!(none.data.is_empty());
     connection.close().await.unwrap();
 }
+
+/// Transfers, payments, holds and transactions are filtered the same way: each list's
+/// statement first materializes the rows its metadata filter matches (`matching` in
+/// `list_*_by_metadata`), which its table's partial GIN index serves.
+#[tokio::test]
+async fn every_labelled_table_is_filtered_through_its_gin_index() {
+    let (_store, url) = fresh_database().await;
+    let mut connection = PgConnection::connect(&url).await.unwrap();
+    for table in ["transfers", "payments", "holds", "transactions"] {
+        let sql = format!(
+            "SET enable_seqscan = off; \
+             EXPLAIN SELECT * FROM {table} \
+             WHERE metadata @> '{{\"shop\": \"paris\"}}'::text::jsonb AND metadata <> '{{}}'"
+        );
+        let plan: Vec<String> = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut connection)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| sqlx::Row::get::<String, _>(row, 0))
+            .collect();
+        let plan = plan.join("\n");
+        assert!(plan.contains(&format!("{table}_metadata_idx")), "{plan}");
+        assert!(!plan.contains("Seq Scan"), "{plan}");
+    }
+    connection.close().await.unwrap();
+}

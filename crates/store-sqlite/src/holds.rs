@@ -4,6 +4,7 @@
 use coffre_domain::hold::Hold;
 use coffre_domain::ids::{HoldId, PaymentId};
 use coffre_domain::ledger::{Effects, Ledger};
+use coffre_domain::metadata::MetadataFilter;
 use coffre_domain::time::Timestamp;
 use coffre_store::{
     DueHold, HoldColumns, HoldFilter, HoldRecord, HoldRow, Page, PageLimit, StoreError,
@@ -80,9 +81,13 @@ pub(crate) async fn find_hold(
 pub(crate) async fn list_holds(
     pool: &SqlitePool,
     filter: HoldFilter,
+    metadata: &MetadataFilter,
     limit: PageLimit,
     starting_after: Option<HoldId>,
 ) -> Result<Page<HoldRecord>, StoreError> {
+    if !metadata.is_empty() {
+        return list_holds_by_metadata(pool, filter, metadata, limit, starting_after).await;
+    }
     let account = filter.parties.account_id.map(|id| id.as_uuid());
     let party = filter.parties.party.map(|id| id.as_uuid());
     let state = filter.state.map(|state| state.as_str());
@@ -118,11 +123,71 @@ pub(crate) async fn list_holds(
     .fetch_all(pool)
     .await
     .map_err(map_error)?;
+    hold_page(rows, limit)
+}
+
+fn hold_page(rows: Vec<HoldRow>, limit: PageLimit) -> Result<Page<HoldRecord>, StoreError> {
     let holds = rows
         .into_iter()
         .map(|row| row.into_record().map_err(internal))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_fetched(holds, limit))
+}
+
+/// [`list_holds`] with a metadata filter: the holds holding every pair, each pair one lookup
+/// in `metadata_pairs`' primary key (see `list_accounts_by_metadata`); no scan of the table.
+async fn list_holds_by_metadata(
+    pool: &SqlitePool,
+    filter: HoldFilter,
+    metadata: &MetadataFilter,
+    limit: PageLimit,
+    starting_after: Option<HoldId>,
+) -> Result<Page<HoldRecord>, StoreError> {
+    let account = filter.parties.account_id.map(|id| id.as_uuid());
+    let party = filter.parties.party.map(|id| id.as_uuid());
+    let state = filter.state.map(|state| state.as_str());
+    let after = starting_after.map(|id| id.as_uuid());
+    let fetch = limit.rows_to_fetch();
+    let wanted = metadata.to_json().to_string();
+    let rows = sqlx::query_as!(
+        HoldRow,
+        r#"SELECT h.id AS "id!: uuid::Uuid",
+                  h.from_account_id AS "from_account_id!: uuid::Uuid",
+                  h.to_account_id AS "to_account_id!: uuid::Uuid",
+                  h.amount AS "amount!", h.currency AS "currency!", h.state AS "state!",
+                  h.posted_amount AS "posted_amount!", h.released_amount AS "released_amount!",
+                  h.payment_id AS "payment_id: uuid::Uuid", h.metadata AS "metadata!",
+                  h.expires_at AS "expires_at!: DateTime",
+                  h.created_at AS "created_at!: DateTime",
+                  h.updated_at AS "updated_at!: DateTime",
+                  source.owner_id AS "from_owner: uuid::Uuid",
+                  target.owner_id AS "to_owner: uuid::Uuid"
+           FROM holds h
+           JOIN accounts source ON source.id = h.from_account_id
+           JOIN accounts target ON target.id = h.to_account_id
+           WHERE h.id IN (SELECT pair.id
+                        FROM json_each(?6) AS wanted
+                        CROSS JOIN metadata_pairs pair
+                          ON pair.resource = 'hold' AND pair.key = wanted.key
+                             AND pair.value = wanted.value
+                        GROUP BY pair.id
+                        HAVING count(*) = (SELECT count(*) FROM json_each(?6)))
+             AND (?1 IS NULL OR h.from_account_id = ?1 OR h.to_account_id = ?1)
+             AND (?2 IS NULL OR source.owner_id = ?2 OR target.owner_id = ?2)
+             AND (?3 IS NULL OR h.state = ?3)
+             AND (?4 IS NULL OR h.id < ?4)
+           ORDER BY h.id DESC LIMIT ?5"#,
+        account,
+        party,
+        state,
+        after,
+        fetch,
+        wanted,
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    hold_page(rows, limit)
 }
 
 /// The deadlines are RFC 3339 text with one offset, which compares like the instants (see the

@@ -296,8 +296,8 @@ async fn write_effects(
         sqlx::query!(
             "INSERT INTO payments (id, payer_account_id, payee_account_id, amount, currency, \
              state, authorized_amount, captured_amount, refunded_amount, authorization_code, \
-             failure_reason, expires_at, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             failure_reason, expires_at, created_at, updated_at, metadata) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             p.id,
             p.payer_account_id,
             p.payee_account_id,
@@ -312,6 +312,7 @@ async fn write_effects(
             p.expires_at,
             p.created_at,
             p.updated_at,
+            p.metadata,
         )
         .execute(&mut *connection)
         .await
@@ -379,7 +380,7 @@ async fn find_payment_on(
                   p.captured_amount AS "captured_amount!",
                   p.refunded_amount AS "refunded_amount!",
                   p.authorization_code, p.failure_reason,
-                  p.expires_at AS "expires_at: DateTime",
+                  p.expires_at AS "expires_at: DateTime", p.metadata AS "metadata!",
                   p.created_at AS "created_at!: DateTime",
                   p.updated_at AS "updated_at!: DateTime",
                   payer.owner_id AS "payer_owner: uuid::Uuid",
@@ -408,9 +409,13 @@ pub(crate) async fn find_payment(
 pub(crate) async fn list_payments(
     pool: &SqlitePool,
     filter: PartyFilter,
+    metadata: &MetadataFilter,
     limit: PageLimit,
     starting_after: Option<PaymentId>,
 ) -> Result<Page<PaymentRecord>, StoreError> {
+    if !metadata.is_empty() {
+        return list_payments_by_metadata(pool, filter, metadata, limit, starting_after).await;
+    }
     let account = filter.account_id.map(|id| id.as_uuid());
     let party = filter.party.map(|id| id.as_uuid());
     let after = starting_after.map(|id| id.as_uuid());
@@ -425,7 +430,7 @@ pub(crate) async fn list_payments(
                   p.captured_amount AS "captured_amount!",
                   p.refunded_amount AS "refunded_amount!",
                   p.authorization_code, p.failure_reason,
-                  p.expires_at AS "expires_at: DateTime",
+                  p.expires_at AS "expires_at: DateTime", p.metadata AS "metadata!",
                   p.created_at AS "created_at!: DateTime",
                   p.updated_at AS "updated_at!: DateTime",
                   payer.owner_id AS "payer_owner: uuid::Uuid",
@@ -445,11 +450,73 @@ pub(crate) async fn list_payments(
     .fetch_all(pool)
     .await
     .map_err(map_error)?;
+    payment_page(rows, limit)
+}
+
+fn payment_page(
+    rows: Vec<PaymentRow>,
+    limit: PageLimit,
+) -> Result<Page<PaymentRecord>, StoreError> {
     let payments = rows
         .into_iter()
         .map(|row| row.into_record().map_err(internal))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_fetched(payments, limit))
+}
+
+/// [`list_payments`] with a metadata filter: the payments holding every pair, each pair one lookup
+/// in `metadata_pairs`' primary key (see `list_accounts_by_metadata`); no scan of the table.
+async fn list_payments_by_metadata(
+    pool: &SqlitePool,
+    filter: PartyFilter,
+    metadata: &MetadataFilter,
+    limit: PageLimit,
+    starting_after: Option<PaymentId>,
+) -> Result<Page<PaymentRecord>, StoreError> {
+    let account = filter.account_id.map(|id| id.as_uuid());
+    let party = filter.party.map(|id| id.as_uuid());
+    let after = starting_after.map(|id| id.as_uuid());
+    let fetch = limit.rows_to_fetch();
+    let wanted = metadata.to_json().to_string();
+    let rows = sqlx::query_as!(
+        PaymentRow,
+        r#"SELECT p.id AS "id!: uuid::Uuid",
+                  p.payer_account_id AS "payer_account_id!: uuid::Uuid",
+                  p.payee_account_id AS "payee_account_id!: uuid::Uuid",
+                  p.amount AS "amount!", p.currency AS "currency!", p.state AS "state!",
+                  p.authorized_amount AS "authorized_amount!",
+                  p.captured_amount AS "captured_amount!",
+                  p.refunded_amount AS "refunded_amount!",
+                  p.authorization_code, p.failure_reason,
+                  p.expires_at AS "expires_at: DateTime", p.metadata AS "metadata!",
+                  p.created_at AS "created_at!: DateTime",
+                  p.updated_at AS "updated_at!: DateTime",
+                  payer.owner_id AS "payer_owner: uuid::Uuid",
+                  payee.owner_id AS "payee_owner: uuid::Uuid"
+           FROM payments p
+           JOIN accounts payer ON payer.id = p.payer_account_id
+           JOIN accounts payee ON payee.id = p.payee_account_id
+           WHERE p.id IN (SELECT pair.id
+                        FROM json_each(?5) AS wanted
+                        CROSS JOIN metadata_pairs pair
+                          ON pair.resource = 'payment' AND pair.key = wanted.key
+                             AND pair.value = wanted.value
+                        GROUP BY pair.id
+                        HAVING count(*) = (SELECT count(*) FROM json_each(?5)))
+             AND (?1 IS NULL OR p.payer_account_id = ?1 OR p.payee_account_id = ?1)
+             AND (?2 IS NULL OR payer.owner_id = ?2 OR payee.owner_id = ?2)
+             AND (?3 IS NULL OR p.id < ?3)
+           ORDER BY p.id DESC LIMIT ?4"#,
+        account,
+        party,
+        after,
+        fetch,
+        wanted,
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    payment_page(rows, limit)
 }
 
 async fn insert_transfer(
@@ -469,10 +536,11 @@ async fn insert_transfer(
         .transaction
         .map(|link| i64::from(link.posting_index));
     let created_at = transfer.created_at.as_datetime();
+    let metadata = transfer.metadata.to_json().to_string();
     sqlx::query!(
         "INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, \
-         description, hold_id, transaction_id, posting_index, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         description, hold_id, transaction_id, posting_index, created_at, metadata) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         id,
         kind,
         from,
@@ -484,6 +552,7 @@ async fn insert_transfer(
         transaction,
         position,
         created_at,
+        metadata,
     )
     .execute(connection)
     .await
@@ -660,7 +729,7 @@ pub(crate) async fn find_transfer(
         r#"SELECT t.id AS "id!: uuid::Uuid", t.kind AS "kind!",
                   t.from_account_id AS "from_account_id!: uuid::Uuid",
                   t.to_account_id AS "to_account_id!: uuid::Uuid", t.amount AS "amount!",
-                  t.currency AS "currency!", t.description,
+                  t.currency AS "currency!", t.description, t.metadata AS "metadata!",
                   t.hold_id AS "hold_id: uuid::Uuid",
                   t.transaction_id AS "transaction_id: uuid::Uuid", t.posting_index,
                   t.created_at AS "created_at!: DateTime",
@@ -682,9 +751,13 @@ pub(crate) async fn find_transfer(
 pub(crate) async fn list_transfers(
     pool: &SqlitePool,
     filter: PartyFilter,
+    metadata: &MetadataFilter,
     limit: PageLimit,
     starting_after: Option<TransferId>,
 ) -> Result<Page<TransferRecord>, StoreError> {
+    if !metadata.is_empty() {
+        return list_transfers_by_metadata(pool, filter, metadata, limit, starting_after).await;
+    }
     let account = filter.account_id.map(|id| id.as_uuid());
     let party = filter.party.map(|id| id.as_uuid());
     let after = starting_after.map(|id| id.as_uuid());
@@ -694,7 +767,7 @@ pub(crate) async fn list_transfers(
         r#"SELECT t.id AS "id!: uuid::Uuid", t.kind AS "kind!",
                   t.from_account_id AS "from_account_id!: uuid::Uuid",
                   t.to_account_id AS "to_account_id!: uuid::Uuid", t.amount AS "amount!",
-                  t.currency AS "currency!", t.description,
+                  t.currency AS "currency!", t.description, t.metadata AS "metadata!",
                   t.hold_id AS "hold_id: uuid::Uuid",
                   t.transaction_id AS "transaction_id: uuid::Uuid", t.posting_index,
                   t.created_at AS "created_at!: DateTime",
@@ -715,11 +788,69 @@ pub(crate) async fn list_transfers(
     .fetch_all(pool)
     .await
     .map_err(map_error)?;
+    transfer_page(rows, limit)
+}
+
+fn transfer_page(
+    rows: Vec<TransferRow>,
+    limit: PageLimit,
+) -> Result<Page<TransferRecord>, StoreError> {
     let transfers = rows
         .into_iter()
         .map(|row| row.into_record().map_err(internal))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_fetched(transfers, limit))
+}
+
+/// [`list_transfers`] with a metadata filter: the transfers holding every pair, each pair one lookup
+/// in `metadata_pairs`' primary key (see `list_accounts_by_metadata`); no scan of the table.
+async fn list_transfers_by_metadata(
+    pool: &SqlitePool,
+    filter: PartyFilter,
+    metadata: &MetadataFilter,
+    limit: PageLimit,
+    starting_after: Option<TransferId>,
+) -> Result<Page<TransferRecord>, StoreError> {
+    let account = filter.account_id.map(|id| id.as_uuid());
+    let party = filter.party.map(|id| id.as_uuid());
+    let after = starting_after.map(|id| id.as_uuid());
+    let fetch = limit.rows_to_fetch();
+    let wanted = metadata.to_json().to_string();
+    let rows = sqlx::query_as!(
+        TransferRow,
+        r#"SELECT t.id AS "id!: uuid::Uuid", t.kind AS "kind!",
+                  t.from_account_id AS "from_account_id!: uuid::Uuid",
+                  t.to_account_id AS "to_account_id!: uuid::Uuid", t.amount AS "amount!",
+                  t.currency AS "currency!", t.description, t.metadata AS "metadata!",
+                  t.hold_id AS "hold_id: uuid::Uuid",
+                  t.transaction_id AS "transaction_id: uuid::Uuid", t.posting_index,
+                  t.created_at AS "created_at!: DateTime",
+                  source.owner_id AS "from_owner: uuid::Uuid",
+                  target.owner_id AS "to_owner: uuid::Uuid"
+           FROM transfers t
+           JOIN accounts source ON source.id = t.from_account_id
+           JOIN accounts target ON target.id = t.to_account_id
+           WHERE t.id IN (SELECT pair.id
+                        FROM json_each(?5) AS wanted
+                        CROSS JOIN metadata_pairs pair
+                          ON pair.resource = 'transfer' AND pair.key = wanted.key
+                             AND pair.value = wanted.value
+                        GROUP BY pair.id
+                        HAVING count(*) = (SELECT count(*) FROM json_each(?5)))
+             AND (?1 IS NULL OR t.from_account_id = ?1 OR t.to_account_id = ?1)
+             AND (?2 IS NULL OR source.owner_id = ?2 OR target.owner_id = ?2)
+             AND (?3 IS NULL OR t.id < ?3)
+           ORDER BY t.id DESC LIMIT ?4"#,
+        account,
+        party,
+        after,
+        fetch,
+        wanted,
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?;
+    transfer_page(rows, limit)
 }
 
 pub(crate) async fn list_entries(

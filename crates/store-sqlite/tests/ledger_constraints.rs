@@ -46,13 +46,13 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
            -100, 0, 'active', 'now', 'now', 0, NULL, '{}'); \
          INSERT INTO transfers VALUES (x'000000000000700080000000000000a1', 'deposit', \
            x'00000000000070008000000000000002', x'00000000000070008000000000000001', 100, \
-           'EUR', NULL, 'now', NULL, NULL, NULL); \
+           'EUR', NULL, 'now', NULL, NULL, NULL, '{}'); \
          INSERT INTO ledger_lines VALUES (x'000000000000700080000000000000b1', \
            x'000000000000700080000000000000a1', x'00000000000070008000000000000001', 100, 100, \
            'now'); \
          INSERT INTO payments VALUES (x'000000000000700080000000000000c1', \
            x'00000000000070008000000000000001', x'00000000000070008000000000000002', 10, 'EUR', \
-           'pending', 0, 0, 0, NULL, NULL, NULL, 'now', 'now')",
+           'pending', 0, 0, 0, NULL, NULL, NULL, 'now', 'now', '{}')",
     )
     .execute(&mut connection)
     .await
@@ -112,25 +112,25 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
         (
             "INSERT INTO transfers VALUES (randomblob(16), 'transfer', \
              x'00000000000070008000000000000001', x'00000000000070008000000000000001', 1, \
-             'EUR', NULL, 'now', NULL, NULL, NULL)",
+             'EUR', NULL, 'now', NULL, NULL, NULL, '{}')",
             "CHECK constraint failed: transfers_accounts_check",
         ),
         (
             "INSERT INTO transfers VALUES (randomblob(16), 'transfer', \
              x'00000000000070008000000000000001', x'00000000000070008000000000000002', 0, \
-             'EUR', NULL, 'now', NULL, NULL, NULL)",
+             'EUR', NULL, 'now', NULL, NULL, NULL, '{}')",
             "CHECK constraint failed: transfers_amount_check",
         ),
         (
             "INSERT INTO transfers VALUES (randomblob(16), 'gift', \
              x'00000000000070008000000000000001', x'00000000000070008000000000000002', 1, \
-             'EUR', NULL, 'now', NULL, NULL, NULL)",
+             'EUR', NULL, 'now', NULL, NULL, NULL, '{}')",
             "CHECK constraint failed: transfers_kind_check",
         ),
         (
             "INSERT INTO transfers VALUES (randomblob(16), 'transfer', \
              x'00000000000070008000000000000001', x'00000000000070008000000000000002', 1, \
-             'EUR', NULL, 'now', NULL, NULL, 0)",
+             'EUR', NULL, 'now', NULL, NULL, 0, '{}')",
             "CHECK constraint failed: transfers_posting_check",
         ),
         (
@@ -143,7 +143,7 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
              'now'); \
          INSERT INTO payments VALUES (x'000000000000700080000000000000c1', \
            x'00000000000070008000000000000001', x'00000000000070008000000000000002', 10, 'EUR', \
-           'pending', 0, 0, 0, NULL, NULL, NULL, 'now', 'now')",
+           'pending', 0, 0, 0, NULL, NULL, NULL, 'now', 'now', '{}')",
             "CHECK constraint failed: ledger_lines_amount_check",
         ),
         (
@@ -228,5 +228,39 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
     .execute(&mut connection)
     .await
     .unwrap();
+    // A transfer's labels may change, as a JSON object; nothing else of it may, whichever
+    // column, even to the value it has.
+    sqlx::raw_sql("UPDATE transfers SET metadata = '{\"k\": \"v\"}'")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(
+        refused(&mut connection, "UPDATE transfers SET metadata = '[]'").await,
+        "CHECK constraint failed: transfers_metadata_check"
+    );
+    assert_eq!(
+        refused(&mut connection, "UPDATE payments SET metadata = '[]'").await,
+        "CHECK constraint failed: payments_metadata_check"
+    );
+    let columns: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM pragma_table_info('transfers') WHERE name <> 'metadata'",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(columns.len(), 11, "{columns:?}");
+    for column in columns {
+        let sql = format!("UPDATE transfers SET {column} = {column}");
+        // The names come from the catalog, not from input.
+        let error = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&mut connection)
+            .await
+            .expect_err(&sql);
+        assert_eq!(
+            error.as_database_error().unwrap().message(),
+            "transfers refuses UPDATE: the ledger is append-only",
+            "{sql}"
+        );
+    }
     store.close().await;
 }

@@ -126,3 +126,48 @@ async fn a_metadata_filter_reads_the_pairs_index() {
     assert_eq!(pairs, 149);
     connection.close().await.unwrap();
 }
+
+/// Transfers, payments, holds and transactions are filtered the same way: the statement of
+/// each `list_*_by_metadata` takes the ids from `metadata_pairs`' primary key, one lookup per
+/// wanted pair, then each row by its own key.
+#[tokio::test]
+async fn every_labelled_table_is_filtered_through_the_pairs_index() {
+    let (_store, url, _dir) = fresh_database().await;
+    let mut connection = SqliteConnection::connect(&url).await.unwrap();
+    for (table, resource) in [
+        ("transfers", "transfer"),
+        ("payments", "payment"),
+        ("holds", "hold"),
+        ("transactions", "transaction"),
+    ] {
+        let sql = format!(
+            "EXPLAIN QUERY PLAN \
+             SELECT row.id FROM {table} row \
+             WHERE row.id IN (SELECT pair.id \
+                              FROM json_each(?1) AS wanted \
+                              CROSS JOIN metadata_pairs pair \
+                                ON pair.resource = '{resource}' AND pair.key = wanted.key \
+                                   AND pair.value = wanted.value \
+                              GROUP BY pair.id \
+                              HAVING count(*) = (SELECT count(*) FROM json_each(?1))) \
+             ORDER BY row.id DESC LIMIT 21"
+        );
+        let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(r#"{"shop": "paris"}"#)
+            .fetch_all(&mut connection)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>("detail"))
+            .collect();
+        let plan = plan.join("\n");
+        assert!(plan.contains("SEARCH row USING"), "{table}: {plan}");
+        assert!(
+            plan.contains("SEARCH pair USING PRIMARY KEY"),
+            "{table}: {plan}"
+        );
+        assert!(!plan.contains("SCAN row"), "{table}: {plan}");
+        assert!(!plan.contains("SCAN pair"), "{table}: {plan}");
+    }
+    connection.close().await.unwrap();
+}

@@ -151,6 +151,8 @@ pub struct TransferRow {
     pub amount: i64,
     pub currency: String,
     pub description: Option<String>,
+    /// The metadata object as JSON text.
+    pub metadata: String,
     pub hold_id: Option<Uuid>,
     pub transaction_id: Option<Uuid>,
     pub posting_index: Option<i64>,
@@ -174,6 +176,7 @@ impl TransferRow {
                 .map(Description::parse)
                 .transpose()
                 .map_err(|_| bad("description"))?,
+            metadata: Metadata::from_json(&self.metadata).map_err(|_| bad("metadata"))?,
             hold_id: self.hold_id.map(HoldId::from_uuid),
             transaction: match (self.transaction_id, self.posting_index) {
                 (Some(id), Some(index)) => Some(TransactionLink {
@@ -209,6 +212,8 @@ pub struct TransactionPostingRow {
     pub amount: i64,
     pub currency: String,
     pub description: Option<String>,
+    /// The posting's own metadata (its transfer's), as JSON text.
+    pub transfer_metadata: String,
     pub posting_index: i64,
     pub created_at: DateTime<Utc>,
     pub from_owner: Option<Uuid>,
@@ -230,6 +235,7 @@ impl TransactionPostingRow {
                 amount: row.amount,
                 currency: row.currency,
                 description: row.description,
+                metadata: row.transfer_metadata,
                 // A posting posts no hold (transfers_posting_check).
                 hold_id: None,
                 transaction_id: Some(row.transaction_id),
@@ -357,6 +363,8 @@ pub struct PaymentRow {
     pub authorization_code: Option<String>,
     pub failure_reason: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The metadata object as JSON text.
+    pub metadata: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub payer_owner: Option<Uuid>,
@@ -381,6 +389,7 @@ impl PaymentRow {
             authorization_code: self.authorization_code,
             failure_reason: self.failure_reason,
             expires_at: self.expires_at.map(Timestamp::from_datetime),
+            metadata: Metadata::from_json(&self.metadata).map_err(|_| bad("metadata"))?,
             created_at: Timestamp::from_datetime(self.created_at),
             updated_at: Timestamp::from_datetime(self.updated_at),
         };
@@ -408,6 +417,8 @@ pub struct PaymentColumns {
     pub authorization_code: Option<String>,
     pub failure_reason: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The metadata object as JSON text; written once, at creation (`relabel` changes it).
+    pub metadata: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -428,6 +439,7 @@ impl PaymentColumns {
             authorization_code: view.authorization_code,
             failure_reason: view.failure_reason,
             expires_at: view.expires_at.map(|at| at.as_datetime()),
+            metadata: view.metadata.to_json().to_string(),
             created_at: view.created_at.as_datetime(),
             updated_at: view.updated_at.as_datetime(),
         }

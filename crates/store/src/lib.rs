@@ -7,6 +7,7 @@
 //! order, are written once, in [`orchestrator`], over the statements each backend supplies.
 
 use async_trait::async_trait;
+use coffre_domain::access::Actor;
 use coffre_domain::audit::{AuditContext, AuditEvent, ChainHead, ChainReport, NewAuditEvent};
 use coffre_domain::event::EventId;
 use coffre_domain::ids::{
@@ -14,7 +15,8 @@ use coffre_domain::ids::{
     UserId, WebhookEndpointId,
 };
 use coffre_domain::ledger::{Account, Entry, LedgerReport};
-use coffre_domain::metadata::MetadataFilter;
+use coffre_domain::metadata::{Metadata, MetadataFilter, MetadataPatch};
+use coffre_domain::relabel::{Labelled, RelabelRefused};
 use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::Email;
@@ -32,6 +34,7 @@ mod ledger_rows;
 mod login_throttle;
 pub mod orchestrator;
 mod page;
+pub mod relabel;
 mod rows;
 pub mod user_update;
 mod webhooks;
@@ -284,11 +287,23 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         starting_after: Option<AccountId>,
     ) -> Result<Page<Account>, StoreError>;
 
+    /// Applies `patch` to the metadata of a transfer, transaction, hold or payment for `actor`,
+    /// with its audit event, in one transaction ([`relabel`]): the metadata after it, or why it
+    /// was refused.
+    async fn relabel(
+        &self,
+        actor: Actor,
+        target: Labelled,
+        patch: MetadataPatch,
+        ctx: AuditContext,
+    ) -> Result<Result<Metadata, RelabelRefused>, StoreError>;
+
     async fn find_transfer(&self, id: TransferId) -> Result<Option<TransferRecord>, StoreError>;
 
     async fn list_transfers(
         &self,
         filter: PartyFilter,
+        metadata: &MetadataFilter,
         limit: PageLimit,
         starting_after: Option<TransferId>,
     ) -> Result<Page<TransferRecord>, StoreError>;
@@ -334,6 +349,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn list_payments(
         &self,
         filter: PartyFilter,
+        metadata: &MetadataFilter,
         limit: PageLimit,
         starting_after: Option<PaymentId>,
     ) -> Result<Page<PaymentRecord>, StoreError>;
@@ -349,6 +365,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn list_transactions(
         &self,
         filter: PartyFilter,
+        metadata: &MetadataFilter,
         limit: PageLimit,
         starting_after: Option<TransactionId>,
     ) -> Result<Page<TransactionRecord>, StoreError>;
@@ -360,6 +377,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn list_holds(
         &self,
         filter: HoldFilter,
+        metadata: &MetadataFilter,
         limit: PageLimit,
         starting_after: Option<HoldId>,
     ) -> Result<Page<HoldRecord>, StoreError>;

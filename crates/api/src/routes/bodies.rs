@@ -78,6 +78,8 @@ pub(crate) struct TransferBody {
     currency: Currency,
     #[schema(required = true)]
     description: Option<String>,
+    #[schema(schema_with = super::openapi::metadata)]
+    metadata: Metadata,
     /// The hold this transfer posts (a hold's post, or a payment's capture); else null.
     #[schema(value_type = Option<String>, format = Uuid, required = true)]
     hold_id: Option<HoldId>,
@@ -101,6 +103,7 @@ impl From<&Transfer> for TransferBody {
                 .description
                 .as_ref()
                 .map(|description| description.as_str().to_owned()),
+            metadata: transfer.metadata.clone(),
             hold_id: transfer.hold_id,
             transaction_id: transfer.transaction.map(|link| link.id),
             created_at: transfer.created_at,
@@ -117,7 +120,7 @@ pub(crate) struct TransactionBody {
     postings: Vec<TransferBody>,
     #[schema(required = true)]
     description: Option<String>,
-    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    #[schema(schema_with = super::openapi::metadata)]
     metadata: Metadata,
     #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
@@ -189,6 +192,8 @@ pub(crate) struct PaymentBody {
     failure_reason: Option<String>,
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
     expires_at: Option<Timestamp>,
+    #[schema(schema_with = super::openapi::metadata)]
+    metadata: Metadata,
     #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -212,6 +217,7 @@ impl From<&PaymentView> for PaymentBody {
             authorization_code: payment.authorization_code.clone(),
             failure_reason: payment.failure_reason.clone(),
             expires_at: payment.expires_at,
+            metadata: payment.metadata.clone(),
             created_at: payment.created_at,
             updated_at: payment.updated_at,
         }

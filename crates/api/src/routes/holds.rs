@@ -12,6 +12,7 @@ use coffre_domain::ids::{AccountId, HoldId, TransferId};
 use coffre_domain::ledger::Action;
 use coffre_domain::metadata::Metadata;
 use coffre_domain::money::{Amount, AmountText, Currency, Money};
+use coffre_domain::relabel::Labelled;
 use coffre_store::{HoldFilter, HoldRecord};
 use http::StatusCode;
 use serde::Deserialize;
@@ -22,9 +23,10 @@ use super::command::{Command, KeyOptional, KeyRequired, NoBody};
 use super::listing::{ListBody, answer_page, page_limit, party_filter};
 use super::payments::AmountBody;
 use super::reads::{Item, Read, audit_read};
+use super::relabel::{RelabelBody, relabel};
 use crate::auth::caller::{Bearer, Caller};
 use crate::error::ApiError;
-use crate::extract::{Json, Query};
+use crate::extract::{FilteredQuery, Json};
 use crate::state::AppState;
 
 /// A hold's lifetime when the request names none: a week, as a card authorization's.
@@ -37,7 +39,7 @@ const HOLD_TTL_MAX_SECS: u64 = 2_592_000;
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/holds", post(create).get(list))
-        .route("/v1/holds/{id}", get(read))
+        .route("/v1/holds/{id}", get(read).patch(update))
         .route("/v1/holds/{id}/post", post(post_hold))
         .route("/v1/holds/{id}/void", post(void))
 }
@@ -275,12 +277,46 @@ pub(super) struct HoldListQuery {
 }
 
 #[utoipa::path(
+    patch,
+    path = "/v1/holds/{id}",
+    operation_id = "updateHold",
+    tag = "holds",
+    summary = "Change a hold's metadata (the source's owner, admin)",
+    params(super::openapi::PathId),
+    request_body = RelabelBody,
+    responses(
+        (status = 200, description = "The hold", body = HoldBody),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+        (status = 404, description = "HOLD_NOT_FOUND"),
+        (status = 422, description = "VALIDATION_FAILED"),
+    ),
+    security(("bearer" = [])),
+)]
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<RelabelBody>,
+) -> Result<Json<HoldBody>, ApiError> {
+    let parsed: HoldId = id.parse().map_err(|_| ApiError::HoldNotFound)?;
+    relabel(
+        &state,
+        &caller,
+        Labelled::Hold(parsed),
+        body,
+        ApiError::HoldNotFound,
+    )
+    .await?;
+    read(State(state), caller, Path(id)).await
+}
+
+#[utoipa::path(
     get,
     path = "/v1/holds",
     operation_id = "listHolds",
     tag = "holds",
     summary = "List holds",
-    params(HoldListQuery),
+    params(HoldListQuery, super::openapi::MetadataFilterParam),
     responses(
         (status = 200, description = "A page of holds", body = super::openapi::HoldList),
         (status = 404, description = "ACCOUNT_NOT_FOUND"),
@@ -290,7 +326,10 @@ pub(super) struct HoldListQuery {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<HoldListQuery>,
+    FilteredQuery {
+        params: query,
+        metadata,
+    }: FilteredQuery<HoldListQuery>,
 ) -> Result<Json<ListBody<HoldBody>>, ApiError> {
     let limit = page_limit(query.limit)?;
     let hold_state = query
@@ -309,7 +348,7 @@ async fn list(
     };
     let page = state
         .store()
-        .list_holds(filter, limit, query.starting_after)
+        .list_holds(filter, &metadata, limit, query.starting_after)
         .await?;
     answer_page(&state, &caller, ResourceType::Hold, page, item, |record| {
         HoldBody::from(&record.hold.view())

@@ -20,6 +20,7 @@ mod listing;
 mod openapi;
 mod payments;
 mod reads;
+mod relabel;
 mod transactions;
 mod transfers;
 mod users;

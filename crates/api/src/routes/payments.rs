@@ -9,8 +9,10 @@ use coffre_domain::access::{self, PaymentParties};
 use coffre_domain::audit::ResourceType;
 use coffre_domain::ids::{AccountId, HoldId, PaymentId, TransferId};
 use coffre_domain::ledger::Action;
+use coffre_domain::metadata::Metadata;
 use coffre_domain::money::{Amount, AmountText, Currency, Money};
 use coffre_domain::payment::{AuthorizationCode, FailureReason};
+use coffre_domain::relabel::Labelled;
 use coffre_store::PaymentRecord;
 use http::StatusCode;
 use serde::Deserialize;
@@ -20,15 +22,16 @@ use super::bodies::{PaymentBody, TransferBody};
 use super::command::{Command, KeyOptional, KeyRequired, KeyRule, NoBody};
 use super::listing::{ListBody, PartyListQuery, answer_page, page_limit, party_filter};
 use super::reads::{Item, Read, audit_read};
+use super::relabel::{RelabelBody, relabel};
 use crate::auth::caller::{Bearer, Caller};
 use crate::error::ApiError;
-use crate::extract::{Json, Query};
+use crate::extract::{FilteredQuery, Json};
 use crate::state::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/payments", post(create).get(list))
-        .route("/v1/payments/{id}", get(read))
+        .route("/v1/payments/{id}", get(read).patch(update))
         .route("/v1/payments/{id}/authorize", post(authorize))
         .route("/v1/payments/{id}/capture", post(capture))
         .route("/v1/payments/{id}/cancel", post(cancel))
@@ -48,6 +51,8 @@ pub(crate) struct CreateBody {
     amount: AmountText,
     #[schema(schema_with = super::openapi::currency)]
     currency: String,
+    #[schema(schema_with = super::openapi::metadata)]
+    metadata: Option<Metadata>,
 }
 
 #[utoipa::path(
@@ -83,6 +88,7 @@ async fn create(
                 payer: body.payer_account_id,
                 payee: body.payee_account_id,
                 money: Money { amount, currency },
+                metadata: body.metadata.unwrap_or_default(),
             })
         })
         .await
@@ -369,12 +375,46 @@ async fn read(
 }
 
 #[utoipa::path(
+    patch,
+    path = "/v1/payments/{id}",
+    operation_id = "updatePayment",
+    tag = "payments",
+    summary = "Change a payment's metadata (the payer's owner, admin)",
+    params(super::openapi::PathId),
+    request_body = RelabelBody,
+    responses(
+        (status = 200, description = "The payment", body = PaymentBody),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+        (status = 404, description = "PAYMENT_NOT_FOUND"),
+        (status = 422, description = "VALIDATION_FAILED"),
+    ),
+    security(("bearer" = [])),
+)]
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<RelabelBody>,
+) -> Result<Json<PaymentBody>, ApiError> {
+    let parsed: PaymentId = id.parse().map_err(|_| ApiError::PaymentNotFound)?;
+    relabel(
+        &state,
+        &caller,
+        Labelled::Payment(parsed),
+        body,
+        ApiError::PaymentNotFound,
+    )
+    .await?;
+    read(State(state), caller, Path(id)).await
+}
+
+#[utoipa::path(
     get,
     path = "/v1/payments",
     operation_id = "listPayments",
     tag = "payments",
     summary = "List payments",
-    params(PartyListQuery<PaymentId>),
+    params(PartyListQuery<PaymentId>, super::openapi::MetadataFilterParam),
     responses(
         (status = 200, description = "A page of payments", body = super::openapi::PaymentList),
         (status = 404, description = "ACCOUNT_NOT_FOUND"),
@@ -384,13 +424,16 @@ async fn read(
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<PartyListQuery<PaymentId>>,
+    FilteredQuery {
+        params: query,
+        metadata,
+    }: FilteredQuery<PartyListQuery<PaymentId>>,
 ) -> Result<Json<ListBody<PaymentBody>>, ApiError> {
     let limit = page_limit(query.limit)?;
     let filter = party_filter(&state, &caller, query.account_id).await?;
     let page = state
         .store()
-        .list_payments(filter, limit, query.starting_after)
+        .list_payments(filter, &metadata, limit, query.starting_after)
         .await?;
     answer_page(
         &state,

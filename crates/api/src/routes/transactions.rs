@@ -10,6 +10,7 @@ use coffre_domain::ids::{AccountId, TransactionId, TransferId};
 use coffre_domain::ledger::{Action, MAX_POSTINGS, NewPosting, Postings};
 use coffre_domain::metadata::Metadata;
 use coffre_domain::money::AmountText;
+use coffre_domain::relabel::Labelled;
 use coffre_store::TransactionRecord;
 use http::StatusCode;
 use serde::Deserialize;
@@ -19,16 +20,17 @@ use super::bodies::TransactionBody;
 use super::command::{Command, KeyRequired};
 use super::listing::{ListBody, PartyListQuery, answer_page, page_limit, party_filter};
 use super::reads::{Item, Read, audit_read};
+use super::relabel::{RelabelBody, relabel};
 use super::transfers::{description, money};
 use crate::auth::caller::Caller;
 use crate::error::ApiError;
-use crate::extract::{Json, Query};
+use crate::extract::{FilteredQuery, Json};
 use crate::state::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/transactions", post(create).get(list))
-        .route("/v1/transactions/{id}", get(read))
+        .route("/v1/transactions/{id}", get(read).patch(update))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -167,12 +169,46 @@ async fn read(
 }
 
 #[utoipa::path(
+    patch,
+    path = "/v1/transactions/{id}",
+    operation_id = "updateTransaction",
+    tag = "transactions",
+    summary = "Change a transaction's metadata (the owner of every source, admin)",
+    params(super::openapi::PathId),
+    request_body = RelabelBody,
+    responses(
+        (status = 200, description = "The transaction", body = TransactionBody),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+        (status = 404, description = "TRANSACTION_NOT_FOUND"),
+        (status = 422, description = "VALIDATION_FAILED"),
+    ),
+    security(("bearer" = [])),
+)]
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<RelabelBody>,
+) -> Result<Json<TransactionBody>, ApiError> {
+    let parsed: TransactionId = id.parse().map_err(|_| ApiError::TransactionNotFound)?;
+    relabel(
+        &state,
+        &caller,
+        Labelled::Transaction(parsed),
+        body,
+        ApiError::TransactionNotFound,
+    )
+    .await?;
+    read(State(state), caller, Path(id)).await
+}
+
+#[utoipa::path(
     get,
     path = "/v1/transactions",
     operation_id = "listTransactions",
     tag = "transfers",
     summary = "List transactions",
-    params(PartyListQuery<TransactionId>),
+    params(PartyListQuery<TransactionId>, super::openapi::MetadataFilterParam),
     responses(
         (status = 200, description = "A page of transactions", body = super::openapi::TransactionList),
         (status = 404, description = "ACCOUNT_NOT_FOUND"),
@@ -182,13 +218,16 @@ async fn read(
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<PartyListQuery<TransactionId>>,
+    FilteredQuery {
+        params: query,
+        metadata,
+    }: FilteredQuery<PartyListQuery<TransactionId>>,
 ) -> Result<Json<ListBody<TransactionBody>>, ApiError> {
     let limit = page_limit(query.limit)?;
     let filter = party_filter(&state, &caller, query.account_id).await?;
     let page = state
         .store()
-        .list_transactions(filter, limit, query.starting_after)
+        .list_transactions(filter, &metadata, limit, query.starting_after)
         .await?;
     answer_page(
         &state,

@@ -8,7 +8,9 @@ use coffre_domain::access;
 use coffre_domain::audit::ResourceType;
 use coffre_domain::ids::{AccountId, TransferId};
 use coffre_domain::ledger::Action;
+use coffre_domain::metadata::Metadata;
 use coffre_domain::money::{AmountText, Currency, Money};
+use coffre_domain::relabel::Labelled;
 use coffre_domain::text::Description;
 use coffre_store::TransferRecord;
 use http::StatusCode;
@@ -19,15 +21,16 @@ use super::bodies::TransferBody;
 use super::command::{Command, KeyRequired};
 use super::listing::{ListBody, PartyListQuery, answer_page, page_limit, party_filter};
 use super::reads::{Item, Read, audit_read};
+use super::relabel::{RelabelBody, relabel};
 use crate::auth::caller::Caller;
 use crate::error::ApiError;
-use crate::extract::{Json, Query};
+use crate::extract::{FilteredQuery, Json};
 use crate::state::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/transfers", post(transfer).get(list))
-        .route("/v1/transfers/{id}", get(read))
+        .route("/v1/transfers/{id}", get(read).patch(update))
         .route("/v1/deposits", post(deposit))
         .route("/v1/withdrawals", post(withdraw))
 }
@@ -62,6 +65,8 @@ pub(crate) struct TransferRequest {
     currency: String,
     #[schema(schema_with = super::openapi::description)]
     description: Option<String>,
+    #[schema(schema_with = super::openapi::metadata)]
+    metadata: Option<Metadata>,
 }
 
 #[utoipa::path(
@@ -92,6 +97,7 @@ async fn transfer(
                 to: body.to_account_id,
                 money: money(&body.amount, &body.currency)?,
                 description: description(body.description)?,
+                metadata: body.metadata.unwrap_or_default(),
             })
         })
         .await
@@ -110,6 +116,8 @@ pub(crate) struct AccountMovement {
     currency: String,
     #[schema(schema_with = super::openapi::description)]
     description: Option<String>,
+    #[schema(schema_with = super::openapi::metadata)]
+    metadata: Option<Metadata>,
 }
 
 #[utoipa::path(
@@ -139,6 +147,7 @@ async fn deposit(
                 account_id: body.account_id,
                 money: money(&body.amount, &body.currency)?,
                 description: description(body.description)?,
+                metadata: body.metadata.unwrap_or_default(),
             })
         })
         .await
@@ -171,6 +180,7 @@ async fn withdraw(
                 account_id: body.account_id,
                 money: money(&body.amount, &body.currency)?,
                 description: description(body.description)?,
+                metadata: body.metadata.unwrap_or_default(),
             })
         })
         .await
@@ -220,12 +230,46 @@ async fn read(
 }
 
 #[utoipa::path(
+    patch,
+    path = "/v1/transfers/{id}",
+    operation_id = "updateTransfer",
+    tag = "transfers",
+    summary = "Change a transfer's metadata (the source's owner, admin)",
+    params(super::openapi::PathId),
+    request_body = RelabelBody,
+    responses(
+        (status = 200, description = "The transfer", body = TransferBody),
+        (status = 403, description = "INSUFFICIENT_PERMISSIONS"),
+        (status = 404, description = "TRANSFER_NOT_FOUND"),
+        (status = 422, description = "VALIDATION_FAILED"),
+    ),
+    security(("bearer" = [])),
+)]
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<RelabelBody>,
+) -> Result<Json<TransferBody>, ApiError> {
+    let parsed: TransferId = id.parse().map_err(|_| ApiError::TransferNotFound)?;
+    relabel(
+        &state,
+        &caller,
+        Labelled::Transfer(parsed),
+        body,
+        ApiError::TransferNotFound,
+    )
+    .await?;
+    read(State(state), caller, Path(id)).await
+}
+
+#[utoipa::path(
     get,
     path = "/v1/transfers",
     operation_id = "listTransfers",
     tag = "transfers",
     summary = "List transfers",
-    params(PartyListQuery<TransferId>),
+    params(PartyListQuery<TransferId>, super::openapi::MetadataFilterParam),
     responses(
         (status = 200, description = "A page of transfers", body = super::openapi::TransferList),
         (status = 404, description = "ACCOUNT_NOT_FOUND"),
@@ -235,13 +279,16 @@ async fn read(
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<PartyListQuery<TransferId>>,
+    FilteredQuery {
+        params: query,
+        metadata,
+    }: FilteredQuery<PartyListQuery<TransferId>>,
 ) -> Result<Json<ListBody<TransferBody>>, ApiError> {
     let limit = page_limit(query.limit)?;
     let filter = party_filter(&state, &caller, query.account_id).await?;
     let page = state
         .store()
-        .list_transfers(filter, limit, query.starting_after)
+        .list_transfers(filter, &metadata, limit, query.starting_after)
         .await?;
     answer_page(
         &state,

@@ -32,6 +32,7 @@ mod openapi;
 mod payments;
 mod probing;
 mod request_id;
+mod resource_metadata;
 mod serve;
 mod transactions;
 mod users;

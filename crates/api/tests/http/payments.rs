@@ -105,8 +105,9 @@ async fn the_full_lifecycle_moves_money_at_each_step(store: Arc<dyn Store>) {
         assert_eq!(pending[field], "0.00", "{field}");
     }
     assert_eq!(pending["authorization_code"], Value::Null);
+    assert_eq!(pending["metadata"], json!({}));
     let keys: Vec<&String> = pending.as_object().unwrap().keys().collect();
-    assert_eq!(keys.len(), 14, "{pending}");
+    assert_eq!(keys.len(), 15, "{pending}");
     assert_eq!(bank.funds(&payer).await, pair("100.00", "100.00"));
 
     let authorized = bank.act(&bank.alice, &id, "authorize", None).await;

@@ -52,6 +52,7 @@ pub enum Action {
         to: AccountId,
         money: Money,
         description: Option<Description>,
+        metadata: Metadata,
     },
     /// Money entering from the currency's system account.
     Deposit {
@@ -59,6 +60,7 @@ pub enum Action {
         account_id: AccountId,
         money: Money,
         description: Option<Description>,
+        metadata: Metadata,
     },
     /// Money leaving to the currency's system account.
     Withdrawal {
@@ -66,12 +68,14 @@ pub enum Action {
         account_id: AccountId,
         money: Money,
         description: Option<Description>,
+        metadata: Metadata,
     },
     CreatePayment {
         id: PaymentId,
         payer: AccountId,
         payee: AccountId,
         money: Money,
+        metadata: Metadata,
     },
     /// Holds the amount on the payer's account for `ttl`, as hold `hold_id`.
     Authorize {

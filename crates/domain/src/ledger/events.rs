@@ -70,7 +70,7 @@ pub(super) fn limits_changed(
 }
 
 /// A resource's metadata before and after a change.
-pub(super) fn metadata_changed(
+pub(crate) fn metadata_changed(
     resource_type: ResourceType,
     resource_id: String,
     before: &Metadata,

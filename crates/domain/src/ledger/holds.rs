@@ -194,6 +194,7 @@ impl Step<'_> {
                 currency: terms.money.currency,
             },
             description: None,
+            metadata: Metadata::default(),
             hold_id: Some(terms.id),
         }
         .check_after(self.ledger, Some(&release))?;

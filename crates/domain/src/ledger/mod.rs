@@ -15,7 +15,7 @@
 
 mod accounts;
 mod actions;
-mod events;
+pub(crate) mod events;
 mod holds;
 mod limits;
 mod model;
@@ -99,25 +99,48 @@ fn apply_one(
             to,
             money,
             description,
-        } => step.transfer(*id, *from, *to, *money, description.clone()),
+            metadata,
+        } => step.transfer(
+            *id,
+            *from,
+            *to,
+            *money,
+            description.clone(),
+            metadata.clone(),
+        ),
         Action::Deposit {
             id,
             account_id,
             money,
             description,
-        } => step.deposit(*id, *account_id, *money, description.clone()),
+            metadata,
+        } => step.deposit(
+            *id,
+            *account_id,
+            *money,
+            description.clone(),
+            metadata.clone(),
+        ),
         Action::Withdrawal {
             id,
             account_id,
             money,
             description,
-        } => step.withdraw(*id, *account_id, *money, description.clone()),
+            metadata,
+        } => step.withdraw(
+            *id,
+            *account_id,
+            *money,
+            description.clone(),
+            metadata.clone(),
+        ),
         Action::CreatePayment {
             id,
             payer,
             payee,
             money,
-        } => step.create_payment(*id, *payer, *payee, *money),
+            metadata,
+        } => step.create_payment(*id, *payer, *payee, *money, metadata.clone()),
         Action::Authorize {
             payment_id,
             hold_id,

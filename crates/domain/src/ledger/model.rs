@@ -123,6 +123,7 @@ pub struct Transfer {
     pub amount: Amount,
     pub currency: Currency,
     pub description: Option<Description>,
+    pub metadata: Metadata,
     /// The hold this transfer posts (a hold's post, or a payment's capture).
     pub hold_id: Option<HoldId>,
     /// The transaction the transfer is a posting of, if any.

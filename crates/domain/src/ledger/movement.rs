@@ -8,6 +8,7 @@ use std::ops::Neg;
 use crate::access;
 use crate::event::{EventObject, EventType, NewEvent};
 use crate::ids::{AccountId, EntryId, HoldId, TransferId};
+use crate::metadata::Metadata;
 use crate::money::{Money, SignedMinor};
 use crate::text::Description;
 use crate::time::Timestamp;
@@ -27,6 +28,7 @@ impl Step<'_> {
         to: AccountId,
         money: Money,
         description: Option<Description>,
+        metadata: Metadata,
     ) -> CommandResult {
         let source = self.ledger.customer_account(from)?;
         access::transfer_from(self.actor()?, source.owner_id)
@@ -42,6 +44,7 @@ impl Step<'_> {
             to,
             money,
             description,
+            metadata,
             hold_id: None,
         })
     }
@@ -53,6 +56,7 @@ impl Step<'_> {
         account_id: AccountId,
         money: Money,
         description: Option<Description>,
+        metadata: Metadata,
     ) -> CommandResult {
         access::deposit(self.actor()?).map_err(|_| Refusal::Forbidden)?;
         self.ledger.customer_account(account_id)?;
@@ -64,6 +68,7 @@ impl Step<'_> {
             to: account_id,
             money,
             description,
+            metadata,
             hold_id: None,
         })
     }
@@ -75,6 +80,7 @@ impl Step<'_> {
         account_id: AccountId,
         money: Money,
         description: Option<Description>,
+        metadata: Metadata,
     ) -> CommandResult {
         let account = self.ledger.customer_account(account_id)?;
         access::withdraw(self.actor()?, account.owner_id)
@@ -87,6 +93,7 @@ impl Step<'_> {
             to: system,
             money,
             description,
+            metadata,
             hold_id: None,
         })
     }
@@ -111,6 +118,7 @@ pub(super) struct Movement {
     pub(super) to: AccountId,
     pub(super) money: Money,
     pub(super) description: Option<Description>,
+    pub(super) metadata: Metadata,
     /// The hold it posts, if any.
     pub(super) hold_id: Option<HoldId>,
 }
@@ -194,6 +202,7 @@ impl Posting {
             amount: movement.money.amount,
             currency: movement.money.currency,
             description: movement.description,
+            metadata: movement.metadata,
             hold_id: movement.hold_id,
             transaction,
             created_at: now,

@@ -32,6 +32,7 @@ impl Step<'_> {
         payer: AccountId,
         payee: AccountId,
         money: Money,
+        metadata: Metadata,
     ) -> CommandResult {
         let source = self.ledger.customer_account(payer)?;
         access::create_payment(self.actor()?, source.owner_id)
@@ -52,6 +53,7 @@ impl Step<'_> {
             payer_account_id: payer,
             payee_account_id: payee,
             money,
+            metadata,
             created_at: self.now,
         }));
         let view = payment.view();
@@ -229,6 +231,7 @@ impl Step<'_> {
                 currency: terms.money.currency,
             },
             description: None,
+            metadata: Metadata::default(),
             hold_id: None,
         }
         .check(self.ledger)?

@@ -68,6 +68,7 @@ fn transfer(actor: Actor, from: AccountId, to: AccountId, money: Money) -> Comma
             to,
             money,
             description: None,
+            metadata: Metadata::default(),
         },
     )
 }
@@ -259,6 +260,7 @@ fn deposits_and_withdrawals_go_through_the_system_account() {
                 account_id: w.b,
                 money: money(300, eur()),
                 description: None,
+                metadata: Metadata::default(),
             },
         )
     };
@@ -282,6 +284,7 @@ fn deposits_and_withdrawals_go_through_the_system_account() {
                 account_id: w.b,
                 money: money(minor, eur()),
                 description: None,
+                metadata: Metadata::default(),
             },
         )
     };
@@ -315,6 +318,7 @@ fn a_missing_system_account_is_reported_not_invented() {
             account_id: a.id,
             money: money(1, eur()),
             description: None,
+            metadata: Metadata::default(),
         },
     );
     assert_eq!(

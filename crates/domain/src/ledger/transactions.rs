@@ -176,6 +176,7 @@ fn post_one(
         to: posting.to,
         money: posting.money,
         description: posting.description.clone(),
+        metadata: Metadata::default(),
         hold_id: None,
     };
     Ok(movement

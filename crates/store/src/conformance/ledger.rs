@@ -179,6 +179,7 @@ fn deposit(admin: Person, account: AccountId, cents: i64) -> LedgerRequest {
             account_id: account,
             money: eur_cents(cents),
             description: None,
+            metadata: Metadata::default(),
         },
     )
 }
@@ -192,6 +193,7 @@ fn transfer(owner: Person, from: AccountId, to: AccountId, cents: i64) -> Ledger
             to,
             money: eur_cents(cents),
             description: None,
+            metadata: Metadata::default(),
         },
     )
 }
@@ -266,6 +268,7 @@ pub async fn ledger_batch_refusals_leave_neighbours_alone(store: &dyn Store) {
                 account_id: Some(a.id),
                 party: None,
             },
+            &MetadataFilter::default(),
             PageLimit::DEFAULT,
             None,
         )
@@ -469,6 +472,7 @@ pub async fn ledger_idempotency_records_commit_with_their_effect(store: &dyn Sto
                 account_id: a.id,
                 money: eur_cents(1_000),
                 description: None,
+                metadata: Metadata::default(),
             },
             Some(Keyed {
                 key: key("k-1"),

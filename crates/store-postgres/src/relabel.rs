@@ -1,0 +1,178 @@
+//! A metadata patch on a transfer, transaction, hold or payment on PostgreSQL: the statements
+//! of `coffre_store::relabel`, in one transaction that locks the resource's row.
+
+use coffre_domain::access::Actor;
+use coffre_domain::audit::{AuditContext, NewAuditEvent};
+use coffre_domain::ids::UserId;
+use coffre_domain::metadata::{Metadata, MetadataPatch};
+use coffre_domain::relabel::{Labelled, LabelledRow, RelabelRefused};
+use coffre_store::StoreError;
+use coffre_store::relabel::{RelabelBackend, relabel as run};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::audit::append_audit;
+use crate::error::{internal, map_error};
+
+pub(crate) async fn relabel(
+    pool: PgPool,
+    actor: Actor,
+    target: Labelled,
+    patch: MetadataPatch,
+    ctx: AuditContext,
+) -> Result<Result<Metadata, RelabelRefused>, StoreError> {
+    let mut transaction = pool.begin().await.map_err(map_error)?;
+    let relabel = run(
+        &mut Statements(&mut transaction),
+        &actor,
+        target,
+        &patch,
+        &ctx,
+    )
+    .await?;
+    // An answer that wrote nothing releases the row's lock at once.
+    if relabel.commit {
+        transaction.commit().await
+    } else {
+        transaction.rollback().await
+    }
+    .map_err(map_error)?;
+    Ok(relabel.outcome)
+}
+
+struct Statements<'c>(&'c mut PgConnection);
+
+/// A resource's stored metadata and the owners of its source and destination accounts.
+fn labelled_row(
+    metadata: &str,
+    pairs: impl IntoIterator<Item = (Option<Uuid>, Option<Uuid>)>,
+) -> Result<LabelledRow, StoreError> {
+    let mut sources = Vec::new();
+    let mut parties = Vec::new();
+    for (source, target) in pairs {
+        let source = source.map(UserId::from_uuid);
+        sources.push(source);
+        parties.extend([source, target.map(UserId::from_uuid)]);
+    }
+    Ok(LabelledRow {
+        metadata: Metadata::from_json(metadata).map_err(internal)?,
+        sources,
+        parties,
+    })
+}
+
+impl RelabelBackend for Statements<'_> {
+    async fn lock_labelled(&mut self, target: Labelled) -> Result<Option<LabelledRow>, StoreError> {
+        match target {
+            Labelled::Transfer(id) => sqlx::query!(
+                r#"SELECT t.metadata::text AS "metadata!", source.owner_id AS "source?",
+                          target.owner_id AS "target?"
+                   FROM transfers t
+                   JOIN accounts source ON source.id = t.from_account_id
+                   JOIN accounts target ON target.id = t.to_account_id
+                   WHERE t.id = $1 FOR UPDATE OF t"#,
+                id.as_uuid(),
+            )
+            .fetch_optional(&mut *self.0)
+            .await
+            .map_err(map_error)?
+            .map(|row| labelled_row(&row.metadata, [(row.source, row.target)]))
+            .transpose(),
+            Labelled::Hold(id) => sqlx::query!(
+                r#"SELECT h.metadata::text AS "metadata!", source.owner_id AS "source?",
+                          target.owner_id AS "target?"
+                   FROM holds h
+                   JOIN accounts source ON source.id = h.from_account_id
+                   JOIN accounts target ON target.id = h.to_account_id
+                   WHERE h.id = $1 FOR UPDATE OF h"#,
+                id.as_uuid(),
+            )
+            .fetch_optional(&mut *self.0)
+            .await
+            .map_err(map_error)?
+            .map(|row| labelled_row(&row.metadata, [(row.source, row.target)]))
+            .transpose(),
+            Labelled::Payment(id) => sqlx::query!(
+                r#"SELECT p.metadata::text AS "metadata!", payer.owner_id AS "source?",
+                          payee.owner_id AS "target?"
+                   FROM payments p
+                   JOIN accounts payer ON payer.id = p.payer_account_id
+                   JOIN accounts payee ON payee.id = p.payee_account_id
+                   WHERE p.id = $1 FOR UPDATE OF p"#,
+                id.as_uuid(),
+            )
+            .fetch_optional(&mut *self.0)
+            .await
+            .map_err(map_error)?
+            .map(|row| labelled_row(&row.metadata, [(row.source, row.target)]))
+            .transpose(),
+            Labelled::Transaction(id) => {
+                let Some(metadata) = sqlx::query_scalar!(
+                    r#"SELECT metadata::text AS "metadata!" FROM transactions
+                       WHERE id = $1 FOR UPDATE"#,
+                    id.as_uuid(),
+                )
+                .fetch_optional(&mut *self.0)
+                .await
+                .map_err(map_error)?
+                else {
+                    return Ok(None);
+                };
+                let postings = sqlx::query!(
+                    r#"SELECT source.owner_id AS "source?", target.owner_id AS "target?"
+                       FROM transfers t
+                       JOIN accounts source ON source.id = t.from_account_id
+                       JOIN accounts target ON target.id = t.to_account_id
+                       WHERE t.transaction_id = $1 ORDER BY t.posting_index"#,
+                    id.as_uuid(),
+                )
+                .fetch_all(&mut *self.0)
+                .await
+                .map_err(map_error)?;
+                labelled_row(
+                    &metadata,
+                    postings.into_iter().map(|row| (row.source, row.target)),
+                )
+                .map(Some)
+            }
+        }
+    }
+
+    async fn write_metadata(
+        &mut self,
+        target: Labelled,
+        metadata: &Metadata,
+    ) -> Result<(), StoreError> {
+        let json = metadata.to_json().to_string();
+        match target {
+            Labelled::Transfer(id) => sqlx::query!(
+                "UPDATE transfers SET metadata = $2::text::jsonb WHERE id = $1",
+                id.as_uuid(),
+                json,
+            ),
+            Labelled::Hold(id) => sqlx::query!(
+                "UPDATE holds SET metadata = $2::text::jsonb WHERE id = $1",
+                id.as_uuid(),
+                json,
+            ),
+            Labelled::Payment(id) => sqlx::query!(
+                "UPDATE payments SET metadata = $2::text::jsonb WHERE id = $1",
+                id.as_uuid(),
+                json,
+            ),
+            Labelled::Transaction(id) => sqlx::query!(
+                "UPDATE transactions SET metadata = $2::text::jsonb WHERE id = $1",
+                id.as_uuid(),
+                json,
+            ),
+        }
+        .execute(&mut *self.0)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn append_audit(&mut self, events: Vec<NewAuditEvent>) -> Result<(), StoreError> {
+        append_audit(self.0, events).await.map(drop)
+    }
+}

@@ -1,0 +1,194 @@
+//! A metadata patch on a transfer, transaction, hold or payment on SQLite: the statements of
+//! `coffre_store::relabel`, under the write lock `BEGIN IMMEDIATE` takes.
+
+use coffre_domain::access::Actor;
+use coffre_domain::audit::{AuditContext, NewAuditEvent};
+use coffre_domain::ids::UserId;
+use coffre_domain::metadata::{Metadata, MetadataPatch};
+use coffre_domain::relabel::{Labelled, LabelledRow, RelabelRefused};
+use coffre_store::StoreError;
+use coffre_store::relabel::{RelabelBackend, relabel as run};
+use sqlx::{SqliteConnection, SqlitePool};
+use uuid::Uuid;
+
+use crate::audit::append_audit;
+use crate::error::{internal, map_error};
+use crate::transaction::begin_immediate;
+
+pub(crate) async fn relabel(
+    pool: &SqlitePool,
+    actor: Actor,
+    target: Labelled,
+    patch: &MetadataPatch,
+    ctx: &AuditContext,
+) -> Result<Result<Metadata, RelabelRefused>, StoreError> {
+    let mut transaction = begin_immediate(pool).await?;
+    let relabel = run(
+        &mut Statements(&mut transaction),
+        &actor,
+        target,
+        patch,
+        ctx,
+    )
+    .await?;
+    // An answer that wrote nothing releases the write lock at once.
+    if relabel.commit {
+        transaction.commit().await
+    } else {
+        transaction.rollback().await
+    }
+    .map_err(map_error)?;
+    Ok(relabel.outcome)
+}
+
+struct Statements<'c>(&'c mut SqliteConnection);
+
+/// A resource's stored metadata and the owners of its source and destination accounts.
+fn labelled_row(
+    metadata: &str,
+    pairs: impl IntoIterator<Item = (Option<Uuid>, Option<Uuid>)>,
+) -> Result<LabelledRow, StoreError> {
+    let mut sources = Vec::new();
+    let mut parties = Vec::new();
+    for (source, target) in pairs {
+        let source = source.map(UserId::from_uuid);
+        sources.push(source);
+        parties.extend([source, target.map(UserId::from_uuid)]);
+    }
+    Ok(LabelledRow {
+        metadata: Metadata::from_json(metadata).map_err(internal)?,
+        sources,
+        parties,
+    })
+}
+
+impl RelabelBackend for Statements<'_> {
+    async fn lock_labelled(&mut self, target: Labelled) -> Result<Option<LabelledRow>, StoreError> {
+        match target {
+            Labelled::Transfer(id) => {
+                let id = id.as_uuid();
+                sqlx::query!(
+                    r#"SELECT t.metadata AS "metadata!", source.owner_id AS "source: Uuid",
+                              target.owner_id AS "target: Uuid"
+                       FROM transfers t
+                       JOIN accounts source ON source.id = t.from_account_id
+                       JOIN accounts target ON target.id = t.to_account_id
+                       WHERE t.id = ?1"#,
+                    id,
+                )
+                .fetch_optional(&mut *self.0)
+                .await
+                .map_err(map_error)?
+                .map(|row| labelled_row(&row.metadata, [(row.source, row.target)]))
+                .transpose()
+            }
+            Labelled::Hold(id) => {
+                let id = id.as_uuid();
+                sqlx::query!(
+                    r#"SELECT h.metadata AS "metadata!", source.owner_id AS "source: Uuid",
+                              target.owner_id AS "target: Uuid"
+                       FROM holds h
+                       JOIN accounts source ON source.id = h.from_account_id
+                       JOIN accounts target ON target.id = h.to_account_id
+                       WHERE h.id = ?1"#,
+                    id,
+                )
+                .fetch_optional(&mut *self.0)
+                .await
+                .map_err(map_error)?
+                .map(|row| labelled_row(&row.metadata, [(row.source, row.target)]))
+                .transpose()
+            }
+            Labelled::Payment(id) => {
+                let id = id.as_uuid();
+                sqlx::query!(
+                    r#"SELECT p.metadata AS "metadata!", payer.owner_id AS "source: Uuid",
+                              payee.owner_id AS "target: Uuid"
+                       FROM payments p
+                       JOIN accounts payer ON payer.id = p.payer_account_id
+                       JOIN accounts payee ON payee.id = p.payee_account_id
+                       WHERE p.id = ?1"#,
+                    id,
+                )
+                .fetch_optional(&mut *self.0)
+                .await
+                .map_err(map_error)?
+                .map(|row| labelled_row(&row.metadata, [(row.source, row.target)]))
+                .transpose()
+            }
+            Labelled::Transaction(id) => {
+                let id = id.as_uuid();
+                let Some(metadata) = sqlx::query_scalar!(
+                    r#"SELECT metadata AS "metadata!" FROM transactions WHERE id = ?1"#,
+                    id,
+                )
+                .fetch_optional(&mut *self.0)
+                .await
+                .map_err(map_error)?
+                else {
+                    return Ok(None);
+                };
+                let postings = sqlx::query!(
+                    r#"SELECT source.owner_id AS "source: Uuid", target.owner_id AS "target: Uuid"
+                       FROM transfers t
+                       JOIN accounts source ON source.id = t.from_account_id
+                       JOIN accounts target ON target.id = t.to_account_id
+                       WHERE t.transaction_id = ?1 ORDER BY t.posting_index"#,
+                    id,
+                )
+                .fetch_all(&mut *self.0)
+                .await
+                .map_err(map_error)?;
+                labelled_row(
+                    &metadata,
+                    postings.into_iter().map(|row| (row.source, row.target)),
+                )
+                .map(Some)
+            }
+        }
+    }
+
+    async fn write_metadata(
+        &mut self,
+        target: Labelled,
+        metadata: &Metadata,
+    ) -> Result<(), StoreError> {
+        let json = metadata.to_json().to_string();
+        match target {
+            Labelled::Transfer(id) => {
+                let id = id.as_uuid();
+                sqlx::query!("UPDATE transfers SET metadata = ?2 WHERE id = ?1", id, json)
+                    .execute(&mut *self.0)
+                    .await
+            }
+            Labelled::Hold(id) => {
+                let id = id.as_uuid();
+                sqlx::query!("UPDATE holds SET metadata = ?2 WHERE id = ?1", id, json)
+                    .execute(&mut *self.0)
+                    .await
+            }
+            Labelled::Payment(id) => {
+                let id = id.as_uuid();
+                sqlx::query!("UPDATE payments SET metadata = ?2 WHERE id = ?1", id, json)
+                    .execute(&mut *self.0)
+                    .await
+            }
+            Labelled::Transaction(id) => {
+                let id = id.as_uuid();
+                sqlx::query!(
+                    "UPDATE transactions SET metadata = ?2 WHERE id = ?1",
+                    id,
+                    json
+                )
+                .execute(&mut *self.0)
+                .await
+            }
+        }
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn append_audit(&mut self, events: Vec<NewAuditEvent>) -> Result<(), StoreError> {
+        append_audit(self.0, events).await.map(drop)
+    }
+}
