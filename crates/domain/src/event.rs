@@ -109,10 +109,15 @@ pub enum EventType {
     HoldPosted,
     HoldVoided,
     HoldExpired,
+    /// Its metadata changed (`PATCH`); likewise the three below.
+    TransferUpdated,
+    TransactionUpdated,
+    PaymentUpdated,
+    HoldUpdated,
 }
 
 impl EventType {
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 19] = [
         Self::AccountCreated,
         Self::AccountUpdated,
         Self::TransferCreated,
@@ -128,6 +133,10 @@ impl EventType {
         Self::HoldPosted,
         Self::HoldVoided,
         Self::HoldExpired,
+        Self::TransferUpdated,
+        Self::TransactionUpdated,
+        Self::PaymentUpdated,
+        Self::HoldUpdated,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -147,6 +156,10 @@ impl EventType {
             Self::HoldPosted => "hold.posted",
             Self::HoldVoided => "hold.voided",
             Self::HoldExpired => "hold.expired",
+            Self::TransferUpdated => "transfer.updated",
+            Self::TransactionUpdated => "transaction.updated",
+            Self::PaymentUpdated => "payment.updated",
+            Self::HoldUpdated => "hold.updated",
         }
     }
 
@@ -254,6 +267,10 @@ mod tests {
                 "hold.posted",
                 "hold.voided",
                 "hold.expired",
+                "transfer.updated",
+                "transaction.updated",
+                "payment.updated",
+                "hold.updated",
             ]
         );
         for kind in EventType::ALL {

@@ -6,6 +6,7 @@
 
 use crate::access::{self, Actor, Denied};
 use crate::audit::{AuditContext, NewAuditEvent, ResourceType};
+use crate::event::EventType;
 use crate::ids::{HoldId, PaymentId, TransactionId, TransferId, UserId};
 use crate::ledger::events::metadata_changed;
 use crate::metadata::{Metadata, MetadataPatch};
@@ -26,6 +27,16 @@ impl Labelled {
             Self::Transaction(_) => ResourceType::Transaction,
             Self::Hold(_) => ResourceType::Hold,
             Self::Payment(_) => ResourceType::Payment,
+        }
+    }
+
+    /// The public event a change of its labels writes.
+    pub fn updated(self) -> EventType {
+        match self {
+            Self::Transfer(_) => EventType::TransferUpdated,
+            Self::Transaction(_) => EventType::TransactionUpdated,
+            Self::Hold(_) => EventType::HoldUpdated,
+            Self::Payment(_) => EventType::PaymentUpdated,
         }
     }
 

@@ -415,7 +415,7 @@ mod tests {
                 .unwrap()
                 .names()
                 .len(),
-            20
+            EventType::ALL.len() + 5
         );
     }
 

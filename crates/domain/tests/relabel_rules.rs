@@ -105,6 +105,10 @@ fn each_resource_is_named_by_its_own_type_and_id() {
         ),
     ] {
         assert_eq!(target.resource_type(), kind);
+        assert_eq!(
+            target.updated().as_str(),
+            format!("{}.updated", kind.as_str())
+        );
         let (_, event) = relabel(
             &admin,
             target,

@@ -9,7 +9,7 @@ use coffre_domain::time::Timestamp;
 use coffre_store::{
     DueHold, HoldColumns, HoldFilter, HoldRecord, HoldRow, Page, PageLimit, StoreError,
 };
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::error::{internal, map_error};
@@ -48,7 +48,10 @@ pub(crate) async fn lock_holds(
         .collect()
 }
 
-pub(crate) async fn find_hold(pool: &PgPool, id: HoldId) -> Result<Option<HoldRecord>, StoreError> {
+pub(crate) async fn find_hold(
+    pool: impl PgExecutor<'_>,
+    id: HoldId,
+) -> Result<Option<HoldRecord>, StoreError> {
     sqlx::query_as!(
         HoldRow,
         r#"SELECT h.id, h.from_account_id, h.to_account_id, h.amount, h.currency, h.state,

@@ -28,7 +28,7 @@ use coffre_store::{
     system_account,
 };
 use futures_util::TryStreamExt;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::audit::append_audit;
@@ -722,7 +722,7 @@ async fn list_accounts_by_metadata(
 }
 
 pub(crate) async fn find_transfer(
-    pool: &PgPool,
+    pool: impl PgExecutor<'_>,
     id: TransferId,
 ) -> Result<Option<TransferRecord>, StoreError> {
     sqlx::query_as!(
@@ -851,7 +851,7 @@ pub(crate) async fn list_entries(
 }
 
 pub(crate) async fn find_payment(
-    pool: &PgPool,
+    pool: impl PgExecutor<'_>,
     id: PaymentId,
 ) -> Result<Option<PaymentRecord>, StoreError> {
     sqlx::query_as!(

@@ -6,12 +6,12 @@ use coffre_domain::metadata::MetadataFilter;
 use coffre_store::{
     Page, PageLimit, PartyFilter, StoreError, TransactionPostingRow, TransactionRecord,
 };
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 
 use crate::error::{internal, map_error};
 
 pub(crate) async fn find_transaction(
-    pool: &PgPool,
+    pool: impl PgExecutor<'_>,
     id: TransactionId,
 ) -> Result<Option<TransactionRecord>, StoreError> {
     let rows = sqlx::query_as!(

@@ -353,13 +353,21 @@ impl Store for PgStore {
 
     async fn relabel(
         &self,
+        renderer: Renderer,
         actor: Actor,
         target: Labelled,
         patch: MetadataPatch,
         ctx: AuditContext,
     ) -> Result<Result<Metadata, RelabelRefused>, StoreError> {
         self.transaction(move |pool| {
-            relabel::relabel(pool, actor, target, patch.clone(), ctx.clone())
+            relabel::relabel(
+                pool,
+                renderer.clone(),
+                actor,
+                target,
+                patch.clone(),
+                ctx.clone(),
+            )
         })
         .await
     }

@@ -3,11 +3,12 @@
 
 use coffre_domain::access::Actor;
 use coffre_domain::audit::{AuditContext, NewAuditEvent};
+use coffre_domain::event::EventObject;
 use coffre_domain::ids::UserId;
 use coffre_domain::metadata::{Metadata, MetadataPatch};
 use coffre_domain::relabel::{Labelled, LabelledRow, RelabelRefused};
-use coffre_store::StoreError;
 use coffre_store::relabel::{RelabelBackend, relabel as run};
+use coffre_store::{EventRecord, Renderer, StoreError};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -16,6 +17,7 @@ use crate::error::{internal, map_error};
 
 pub(crate) async fn relabel(
     pool: PgPool,
+    renderer: Renderer,
     actor: Actor,
     target: Labelled,
     patch: MetadataPatch,
@@ -24,6 +26,7 @@ pub(crate) async fn relabel(
     let mut transaction = pool.begin().await.map_err(map_error)?;
     let relabel = run(
         &mut Statements(&mut transaction),
+        &*renderer,
         &actor,
         target,
         &patch,
@@ -170,6 +173,30 @@ impl RelabelBackend for Statements<'_> {
         .await
         .map_err(map_error)?;
         Ok(())
+    }
+
+    async fn read_labelled(&mut self, target: Labelled) -> Result<Option<EventObject>, StoreError> {
+        let connection = &mut *self.0;
+        Ok(match target {
+            Labelled::Transfer(id) => crate::ledger::find_transfer(connection, id)
+                .await?
+                .map(|record| EventObject::Transfer(record.transfer)),
+            Labelled::Payment(id) => crate::ledger::find_payment(connection, id)
+                .await?
+                .map(|record| EventObject::Payment(record.payment.view())),
+            Labelled::Hold(id) => crate::holds::find_hold(connection, id)
+                .await?
+                .map(|record| EventObject::Hold(record.hold.view())),
+            Labelled::Transaction(id) => {
+                crate::ledger_transactions::find_transaction(connection, id)
+                    .await?
+                    .map(|record| EventObject::Transaction(record.transaction))
+            }
+        })
+    }
+
+    async fn insert_events(&mut self, events: &[EventRecord]) -> Result<(), StoreError> {
+        crate::events::insert(self.0, events).await
     }
 
     async fn append_audit(&mut self, events: Vec<NewAuditEvent>) -> Result<(), StoreError> {

@@ -36,7 +36,7 @@ pub(crate) async fn lock_holds(
 }
 
 /// The hold with this id, or the hold of this payment.
-async fn find_on(
+pub(crate) async fn find_on(
     connection: &mut SqliteConnection,
     id: Option<HoldId>,
     payment: Option<PaymentId>,

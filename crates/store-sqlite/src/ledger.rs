@@ -24,7 +24,7 @@ use coffre_store::{
     system_account,
 };
 use futures_util::TryStreamExt;
-use sqlx::{Connection, SqliteConnection, SqlitePool};
+use sqlx::{Connection, SqliteConnection, SqliteExecutor, SqlitePool};
 
 use crate::audit::append_audit;
 use crate::error::{internal, map_error};
@@ -365,7 +365,7 @@ async fn load_payment(
         .map(|record| record.payment))
 }
 
-async fn find_payment_on(
+pub(crate) async fn find_payment_on(
     connection: &mut SqliteConnection,
     id: PaymentId,
 ) -> Result<Option<PaymentRecord>, StoreError> {
@@ -720,7 +720,7 @@ async fn list_accounts_by_metadata(
 }
 
 pub(crate) async fn find_transfer(
-    pool: &SqlitePool,
+    pool: impl SqliteExecutor<'_>,
     id: TransferId,
 ) -> Result<Option<TransferRecord>, StoreError> {
     let id = id.as_uuid();

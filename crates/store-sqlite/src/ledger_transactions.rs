@@ -6,14 +6,14 @@ use coffre_domain::metadata::MetadataFilter;
 use coffre_store::{
     Page, PageLimit, PartyFilter, StoreError, TransactionPostingRow, TransactionRecord,
 };
-use sqlx::SqlitePool;
+use sqlx::{SqliteExecutor, SqlitePool};
 
 use crate::error::{internal, map_error};
 
 type DateTime = chrono::DateTime<chrono::Utc>;
 
 pub(crate) async fn find_transaction(
-    pool: &SqlitePool,
+    pool: impl SqliteExecutor<'_>,
     id: TransactionId,
 ) -> Result<Option<TransactionRecord>, StoreError> {
     let id = id.as_uuid();

@@ -320,14 +320,17 @@ impl Store for SqliteStore {
 
     async fn relabel(
         &self,
+        renderer: Renderer,
         actor: Actor,
         target: Labelled,
         patch: MetadataPatch,
         ctx: AuditContext,
     ) -> Result<Result<Metadata, RelabelRefused>, StoreError> {
         let pool = self.pool.clone();
-        detached::run(async move { relabel::relabel(&pool, actor, target, &patch, &ctx).await })
-            .await
+        detached::run(async move {
+            relabel::relabel(&pool, &*renderer, actor, target, &patch, &ctx).await
+        })
+        .await
     }
 
     async fn find_transfer(&self, id: TransferId) -> Result<Option<TransferRecord>, StoreError> {

@@ -288,10 +288,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Page<Account>, StoreError>;
 
     /// Applies `patch` to the metadata of a transfer, transaction, hold or payment for `actor`,
-    /// with its audit event, in one transaction ([`relabel`]): the metadata after it, or why it
-    /// was refused.
+    /// with its audit event and its public event (rendered by `renderer`), in one transaction
+    /// ([`relabel`]): the metadata after it, or why it was refused.
     async fn relabel(
         &self,
+        renderer: Renderer,
         actor: Actor,
         target: Labelled,
         patch: MetadataPatch,

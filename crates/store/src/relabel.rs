@@ -1,15 +1,19 @@
 //! A metadata patch on a transfer, transaction, hold or payment (`Store::relabel`), the same on
 //! every backend: the row locked, the patch decided by `coffre_domain::relabel`, the metadata
-//! written with its audit event, all in one transaction. A backend supplies the statements.
+//! written with its audit event and its public event (`<noun>.updated`, the resource as its GET
+//! then shows it), all in one transaction. A backend supplies the statements.
 
 use std::future::Future;
 
 use coffre_domain::access::Actor;
 use coffre_domain::audit::{AuditContext, NewAuditEvent};
+use coffre_domain::event::{EventObject, NewEvent};
 use coffre_domain::metadata::{Metadata, MetadataPatch};
 use coffre_domain::relabel::{Labelled, LabelledRow, RelabelRefused, relabel as decide};
+use coffre_domain::time::Timestamp;
 
 use crate::StoreError;
+use crate::events::{EventRecord, EventRenderer, render_events};
 
 /// The statements of a metadata patch, all inside its one transaction.
 pub trait RelabelBackend: Send {
@@ -23,6 +27,17 @@ pub trait RelabelBackend: Send {
         &mut self,
         target: Labelled,
         metadata: &Metadata,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The resource as its GET shows it, read in this transaction.
+    fn read_labelled(
+        &mut self,
+        target: Labelled,
+    ) -> impl Future<Output = Result<Option<EventObject>, StoreError>> + Send;
+
+    fn insert_events(
+        &mut self,
+        events: &[EventRecord],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn append_audit(
@@ -39,8 +54,15 @@ pub struct Relabel {
     pub commit: bool,
 }
 
+/// The resource was there when locked and is gone when read again in the same transaction: only
+/// an edit behind the store's back does that.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} vanished under its lock")]
+pub struct Vanished(pub Labelled);
+
 pub async fn relabel<B: RelabelBackend>(
     backend: &mut B,
+    renderer: &dyn EventRenderer,
     actor: &Actor,
     target: Labelled,
     patch: &MetadataPatch,
@@ -63,6 +85,14 @@ pub async fn relabel<B: RelabelBackend>(
         }),
         Ok(Some((metadata, event))) => {
             backend.write_metadata(target, &metadata).await?;
+            let object = backend
+                .read_labelled(target)
+                .await?
+                .ok_or_else(|| StoreError::Internal(Box::new(Vanished(target))))?;
+            let updated = NewEvent::new(target.updated(), object, Timestamp::now());
+            backend
+                .insert_events(&render_events(renderer, &[updated])?)
+                .await?;
             backend.append_audit(vec![event]).await?;
             Ok(Relabel {
                 outcome: Ok(metadata),

@@ -32,7 +32,13 @@ pub(super) async fn relabel(
 ) -> Result<(), ApiError> {
     let outcome = state
         .store()
-        .relabel(caller.actor(), target, body.metadata, caller.audit())
+        .relabel(
+            super::event_renderer(),
+            caller.actor(),
+            target,
+            body.metadata,
+            caller.audit(),
+        )
         .await?;
     match outcome {
         Ok(_) => Ok(()),

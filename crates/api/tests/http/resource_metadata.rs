@@ -160,6 +160,15 @@ async fn every_resource_takes_metadata_at_creation_and_by_patch(store: Arc<dyn S
         assert_eq!(same.status, StatusCode::OK, "{path}: {}", same.text());
         assert_eq!(metadata_of(&bank, path).await, after, "{path}");
 
+        // Its public event: one, with the resource as its GET now shows it.
+        let updated = bank
+            .get(&bank.admin, &format!("/v1/events?type={kind}.updated"))
+            .await;
+        let updated = updated.json()["data"].as_array().unwrap().clone();
+        assert_eq!(updated.len(), 1, "{path}: {updated:?}");
+        let shown = bank.get(&bank.admin, path).await.json();
+        assert_eq!(updated[0]["data"]["object"], shown, "{path}");
+
         let id = path.rsplit('/').next().unwrap();
         let events = bank
             .get(
