@@ -481,6 +481,7 @@ mod tests {
             AuditAction::WebhookEndpointCreated
         );
         assert!(!format!("{before:?}").contains("whsec_one"));
+        assert_eq!(format!("{:?}", before.secret), "WebhookSecret(..)");
     }
 
     #[test]
