@@ -4,16 +4,14 @@
 use coffre_domain::access::Actor;
 use coffre_domain::audit::{AuditContext, NewAuditEvent};
 use coffre_domain::event::EventObject;
-use coffre_domain::ids::UserId;
 use coffre_domain::metadata::{Metadata, MetadataPatch};
 use coffre_domain::relabel::{Labelled, LabelledRow, RelabelRefused};
-use coffre_store::relabel::{RelabelBackend, relabel as run};
+use coffre_store::relabel::{RelabelBackend, labelled_row, relabel as run};
 use coffre_store::{EventRecord, Renderer, StoreError};
 use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
 
 use crate::audit::append_audit;
-use crate::error::{internal, map_error};
+use crate::error::map_error;
 
 pub(crate) async fn relabel(
     pool: PgPool,
@@ -44,25 +42,6 @@ pub(crate) async fn relabel(
 }
 
 struct Statements<'c>(&'c mut PgConnection);
-
-/// A resource's stored metadata and the owners of its source and destination accounts.
-fn labelled_row(
-    metadata: &str,
-    pairs: impl IntoIterator<Item = (Option<Uuid>, Option<Uuid>)>,
-) -> Result<LabelledRow, StoreError> {
-    let mut sources = Vec::new();
-    let mut parties = Vec::new();
-    for (source, target) in pairs {
-        let source = source.map(UserId::from_uuid);
-        sources.push(source);
-        parties.extend([source, target.map(UserId::from_uuid)]);
-    }
-    Ok(LabelledRow {
-        metadata: Metadata::from_json(metadata).map_err(internal)?,
-        sources,
-        parties,
-    })
-}
 
 impl RelabelBackend for Statements<'_> {
     async fn lock_labelled(&mut self, target: Labelled) -> Result<Option<LabelledRow>, StoreError> {

@@ -8,9 +8,11 @@ use std::future::Future;
 use coffre_domain::access::Actor;
 use coffre_domain::audit::{AuditContext, NewAuditEvent};
 use coffre_domain::event::{EventObject, NewEvent};
+use coffre_domain::ids::UserId;
 use coffre_domain::metadata::{Metadata, MetadataPatch};
 use coffre_domain::relabel::{Labelled, LabelledRow, RelabelRefused, relabel as decide};
 use coffre_domain::time::Timestamp;
+use uuid::Uuid;
 
 use crate::StoreError;
 use crate::events::{EventRecord, EventRenderer, render_events};
@@ -52,6 +54,27 @@ pub struct Relabel {
     /// The metadata after the patch, or why it was refused.
     pub outcome: Result<Metadata, RelabelRefused>,
     pub commit: bool,
+}
+
+/// A labelled resource as a backend's lock statement read it: its stored metadata (JSON text)
+/// and the owners of each source and destination account, in order.
+pub fn labelled_row(
+    metadata: &str,
+    pairs: impl IntoIterator<Item = (Option<Uuid>, Option<Uuid>)>,
+) -> Result<LabelledRow, StoreError> {
+    let mut sources = Vec::new();
+    let mut parties = Vec::new();
+    for (source, target) in pairs {
+        let source = source.map(UserId::from_uuid);
+        sources.push(source);
+        parties.extend([source, target.map(UserId::from_uuid)]);
+    }
+    Ok(LabelledRow {
+        metadata: Metadata::from_json(metadata)
+            .map_err(|error| StoreError::Internal(Box::new(error)))?,
+        sources,
+        parties,
+    })
 }
 
 /// The resource was there when locked and is gone when read again in the same transaction: only
