@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod code;
+pub mod delivery;
 pub mod dispatcher;
 pub mod edge;
 mod engine;

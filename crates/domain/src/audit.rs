@@ -52,10 +52,11 @@ pub enum AuditAction {
     WebhookEndpointUpdated,
     WebhookEndpointDeleted,
     WebhookSecretRotated,
+    WebhookRedeliveryQueued,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 34] = [
+    pub const ALL: [AuditAction; 35] = [
         Self::Register,
         Self::Login,
         Self::LoginFailed,
@@ -90,6 +91,7 @@ impl AuditAction {
         Self::WebhookEndpointUpdated,
         Self::WebhookEndpointDeleted,
         Self::WebhookSecretRotated,
+        Self::WebhookRedeliveryQueued,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -128,6 +130,7 @@ impl AuditAction {
             Self::WebhookEndpointUpdated => "WEBHOOK_ENDPOINT_UPDATED",
             Self::WebhookEndpointDeleted => "WEBHOOK_ENDPOINT_DELETED",
             Self::WebhookSecretRotated => "WEBHOOK_SECRET_ROTATED",
+            Self::WebhookRedeliveryQueued => "WEBHOOK_REDELIVERY_QUEUED",
         }
     }
 

@@ -110,6 +110,10 @@ id_type!(
     /// Where events are delivered.
     WebhookEndpointId
 );
+id_type!(
+    /// One event on its way to one endpoint, with its attempts.
+    WebhookDeliveryId
+);
 
 #[cfg(test)]
 mod tests {

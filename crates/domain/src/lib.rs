@@ -3,6 +3,7 @@
 pub mod access;
 pub mod audit;
 pub mod batch;
+pub mod delivery;
 pub mod event;
 pub mod hold;
 pub mod idempotency;

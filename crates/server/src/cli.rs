@@ -178,6 +178,18 @@ pub struct SettingArgs {
           default_value = "false", action = clap::ArgAction::Set,
           value_parser = config::parse_bool)]
     pub webhook_allow_insecure: bool,
+
+    /// Let webhook deliveries reach loopback, private, link-local and metadata addresses (true
+    /// or false), for tests on loopback and endpoints on a private network
+    #[arg(long, env = "COFFRE_WEBHOOK_ALLOW_PRIVATE", global = true, value_name = "BOOL",
+          default_value = "false", action = clap::ArgAction::Set,
+          value_parser = config::parse_bool)]
+    pub webhook_allow_private: bool,
+
+    /// The waits between a webhook delivery's attempts, comma-separated (ms, s, m, h)
+    #[arg(long, env = "COFFRE_WEBHOOK_RETRY_SCHEDULE", global = true, value_name = "WAITS",
+          default_value = coffre_domain::delivery::DEFAULT_RETRY_SCHEDULE)]
+    pub webhook_retry_schedule: coffre_domain::delivery::RetrySchedule,
 }
 
 /// Logging's settings, read first so everything after can log.

@@ -57,6 +57,10 @@ pub struct Settings {
     pub checkpoint_file: PathBuf,
     /// Webhook endpoints may be `http://`.
     pub webhook_allow_insecure: bool,
+    /// Webhook deliveries may reach private addresses.
+    pub webhook_allow_private: bool,
+    /// The waits between a delivery's attempts.
+    pub webhook_retry_schedule: coffre_domain::delivery::RetrySchedule,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,6 +238,8 @@ impl Settings {
             redis_url: args.redis_url,
             db_max_connections: args.db_max_connections,
             webhook_allow_insecure: args.webhook_allow_insecure,
+            webhook_allow_private: args.webhook_allow_private,
+            webhook_retry_schedule: args.webhook_retry_schedule,
             checkpoint_key: None,
             checkpoint_file: args
                 .checkpoint_file
@@ -483,6 +489,11 @@ mod tests {
         assert!(settings.redis_url.is_none());
         assert_eq!(settings.db_max_connections, 16);
         assert!(!settings.webhook_allow_insecure);
+        assert!(!settings.webhook_allow_private);
+        assert_eq!(
+            settings.webhook_retry_schedule,
+            coffre_domain::delivery::RetrySchedule::default()
+        );
 
         let (_, log) = crate::cli::settings_from(&[], None).unwrap();
         assert_eq!(log.format, LogFormat::Pretty);
@@ -663,6 +674,23 @@ mod tests {
         assert_eq!(insecure("false"), Ok(false));
         for bad in ["yes", "1", "TRUE", ""] {
             assert!(insecure(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn webhook_delivery_settings_parse_or_stop_the_start() {
+        let private = |text: &str| {
+            settings(&["--webhook-allow-private", text]).map(|s| s.webhook_allow_private)
+        };
+        assert_eq!(private("true"), Ok(true));
+        assert_eq!(private("false"), Ok(false));
+        assert!(private("yes").is_err());
+        let schedule = |text: &str| {
+            settings(&["--webhook-retry-schedule", text]).map(|s| s.webhook_retry_schedule)
+        };
+        assert_eq!(schedule("1s,2s").unwrap().max_attempts(), 3);
+        for bad in ["", "0s", "soon", "1s,,2s"] {
+            assert!(schedule(bad).is_err(), "{bad}");
         }
     }
 

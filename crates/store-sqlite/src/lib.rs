@@ -11,7 +11,7 @@ use coffre_domain::audit::{AuditContext, AuditEvent, ChainHead, ChainReport, New
 use coffre_domain::event::EventId;
 use coffre_domain::ids::{
     AccountId, AuditEventId, EntryId, HoldId, PaymentId, SessionId, TransactionId, TransferId,
-    UserId, WebhookEndpointId,
+    UserId, WebhookDeliveryId, WebhookEndpointId,
 };
 use coffre_domain::ledger::{Account, Entry, LedgerReport};
 use coffre_domain::metadata::{Metadata, MetadataFilter, MetadataPatch};
@@ -21,12 +21,12 @@ use coffre_domain::time::Timestamp;
 use coffre_domain::user::Email;
 use coffre_domain::webhook::{EndpointChange, WebhookEndpoint};
 use coffre_store::{
-    AuditFilter, BalanceAt, CreateUser, DueHold, EndpointAfter, EnsureAdmin, EventFilter,
-    EventRecord, Executed, HoldFilter, HoldRecord, LedgerRequest, LoginRecord, NewSession, NewUser,
-    Page, PageLimit, PartyFilter, PasswordHash, PaymentRecord, PointInTime, PoolStats,
-    PurgedLogins, RefreshOutcome, Renderer, SessionAuth, Store, StoreError, TokenHash,
-    TransactionRecord, TransferRecord, UpdateUser, User, UserChanges, Window, WindowTotals,
-    run_isolating,
+    AuditFilter, BalanceAt, Claim, CreateUser, Delivery, DeliveryFilter, DueHold, EndpointAfter,
+    EnsureAdmin, EventFilter, EventRecord, Executed, HoldFilter, HoldRecord, LedgerRequest,
+    LoginRecord, NewSession, NewUser, Page, PageLimit, PartyFilter, PasswordHash, PaymentRecord,
+    PointInTime, PoolStats, PurgedLogins, RefreshOutcome, Renderer, RoundMade, SessionAuth, Store,
+    StoreError, TokenHash, TransactionRecord, TransferRecord, UpdateUser, User, UserChanges,
+    Window, WindowTotals, run_isolating,
 };
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
@@ -35,6 +35,7 @@ use sqlx::sqlite::{
 };
 
 mod audit;
+mod deliveries;
 mod detached;
 mod error;
 mod events;
@@ -489,6 +490,53 @@ impl Store for SqliteStore {
     ) -> Result<Option<EndpointAfter>, StoreError> {
         let (pool, ctx) = (self.pool.clone(), ctx.clone());
         detached::run(async move { webhooks::change(&pool, id, change, &ctx).await }).await
+    }
+
+    async fn queue_deliveries(&self) -> Result<u64, StoreError> {
+        let pool = self.pool.clone();
+        detached::run(async move { deliveries::queue(&pool).await }).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        max: u32,
+    ) -> Result<Option<Claim>, StoreError> {
+        let pool = self.pool.clone();
+        detached::run(async move { deliveries::claim(&pool, now, lease_until, max).await }).await
+    }
+
+    async fn record_round(&self, round: RoundMade) -> Result<(), StoreError> {
+        let pool = self.pool.clone();
+        detached::run(async move { deliveries::record(&pool, round).await }).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        endpoint: WebhookEndpointId,
+        filter: DeliveryFilter,
+        limit: PageLimit,
+        starting_after: Option<WebhookDeliveryId>,
+    ) -> Result<Page<Delivery>, StoreError> {
+        deliveries::list(&self.pool, endpoint, filter, limit, starting_after).await
+    }
+
+    async fn redeliver_event(
+        &self,
+        event: EventId,
+        now: Timestamp,
+        ctx: &AuditContext,
+    ) -> Result<Option<Vec<Delivery>>, StoreError> {
+        let (pool, ctx) = (self.pool.clone(), ctx.clone());
+        detached::run(async move { deliveries::redeliver(&pool, event, now, &ctx).await }).await
+    }
+
+    async fn oldest_due_delivery(
+        &self,
+        now: Timestamp,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        deliveries::oldest_due(&self.pool, now).await
     }
 
     async fn purge_idempotency_keys(&self, cutoff: Timestamp) -> Result<u64, StoreError> {

@@ -12,7 +12,7 @@ use coffre_domain::audit::{AuditContext, AuditEvent, ChainHead, ChainReport, New
 use coffre_domain::event::EventId;
 use coffre_domain::ids::{
     AccountId, AuditEventId, EntryId, HoldId, PaymentId, SessionId, TransactionId, TransferId,
-    UserId, WebhookEndpointId,
+    UserId, WebhookDeliveryId, WebhookEndpointId,
 };
 use coffre_domain::ledger::{Account, Entry, LedgerReport};
 use coffre_domain::metadata::{Metadata, MetadataFilter, MetadataPatch};
@@ -24,6 +24,7 @@ use coffre_domain::webhook::{EndpointChange, WebhookEndpoint};
 
 pub mod batch;
 mod chain_check;
+pub mod deliveries;
 mod error;
 pub mod events;
 mod history;
@@ -50,6 +51,7 @@ pub use history::{BalanceAt, PointInTime, Window, WindowTotals};
 pub use idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
 // The store's methods trade in users, so their callers may name the type from here.
 pub use coffre_domain::user::User;
+pub use deliveries::{Claim, Delivery, DeliveryFilter, QUEUE_BATCH_ROWS, RoundMade};
 pub use identity::{
     CreateUser, EnsureAdmin, LoginRecord, NewSession, NewUser, PasswordHash, REFRESH_TOKEN_TTL,
     RefreshOutcome, SessionAuth, SessionRefused, SessionRevocation, TokenHash, UpdateUser,
@@ -438,6 +440,54 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         change: EndpointChange,
         ctx: &AuditContext,
     ) -> Result<Option<EndpointAfter>, StoreError>;
+
+    // Webhook deliveries (API.md "Webhook deliveries").
+
+    /// Turns at most [`QUEUE_BATCH_ROWS`] outbox rows, oldest first, into deliveries
+    /// ([`deliveries::plan_deliveries`] over the enabled endpoints) in one transaction; returns
+    /// how many rows (none while another instance is at it). Call again while it turns a full
+    /// batch.
+    async fn queue_deliveries(&self) -> Result<u64, StoreError>;
+
+    /// Leases, until `lease_until`, one enabled endpoint that nobody holds and that has
+    /// deliveries due at `now` (the one longest unclaimed first), and returns it with at most
+    /// `max` of them in creation order; `None` when none is due.
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        max: u32,
+    ) -> Result<Option<Claim>, StoreError>;
+
+    /// Records a round's attempts and their deliveries' new states, and releases the lease
+    /// (claimable again from `claimable_from`), in one transaction.
+    async fn record_round(&self, round: RoundMade) -> Result<(), StoreError>;
+
+    /// An endpoint's deliveries, newest first, each with its attempts.
+    async fn list_deliveries(
+        &self,
+        endpoint: WebhookEndpointId,
+        filter: DeliveryFilter,
+        limit: PageLimit,
+        starting_after: Option<WebhookDeliveryId>,
+    ) -> Result<Page<Delivery>, StoreError>;
+
+    /// Queues `event` again, due at `now`, for every endpoint enabled and subscribed to its type
+    /// ([`deliveries::plan_redelivery`]), each with a WEBHOOK_REDELIVERY_QUEUED audit event, in
+    /// one transaction; `None` if there is no such event.
+    async fn redeliver_event(
+        &self,
+        event: EventId,
+        now: Timestamp,
+        ctx: &AuditContext,
+    ) -> Result<Option<Vec<Delivery>>, StoreError>;
+
+    /// When the oldest work still waiting became due: an event not yet planned, or a due
+    /// delivery of an enabled endpoint (`None` when nothing waits).
+    async fn oldest_due_delivery(
+        &self,
+        now: Timestamp,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError>;
 
     // Idempotency (API.md "Idempotency").
 

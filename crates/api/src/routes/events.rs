@@ -84,6 +84,12 @@ impl EventBody {
     }
 }
 
+/// An event as `GET /v1/events/{id}` answers it: the body of its webhook deliveries.
+pub fn event_json(record: EventRecord) -> Result<String, ApiError> {
+    serde_json::to_string(&EventBody::of(record)?)
+        .map_err(|error| ApiError::Store(coffre_store::StoreError::Internal(error.into())))
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]

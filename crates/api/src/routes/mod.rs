@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 pub(crate) mod bodies;
 mod command;
+mod deliveries;
 mod events;
 mod fallback;
 mod health;
@@ -26,6 +27,7 @@ mod transfers;
 mod users;
 mod webhooks;
 
+pub(crate) use events::event_json;
 pub use events::event_renderer;
 pub(crate) use fallback::{method_not_allowed, not_found};
 
@@ -45,5 +47,6 @@ pub fn routes() -> Router<AppState> {
         .merge(ledger::routes())
         .merge(events::routes())
         .merge(webhooks::routes())
+        .merge(deliveries::routes())
         .merge(openapi::routes())
 }

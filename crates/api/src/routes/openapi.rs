@@ -83,6 +83,7 @@ list_schema!(HoldList, HoldBody);
 list_schema!(AuditEventList, AuditEvent);
 list_schema!(EventList, super::events::EventBody);
 list_schema!(WebhookEndpointList, super::webhooks::EndpointBody);
+list_schema!(WebhookDeliveryList, super::deliveries::DeliveryBody);
 
 /// Every error answer: `{"error": {code, message, request_id}}`.
 #[derive(ToSchema)]
@@ -204,6 +205,8 @@ pub(super) struct ChainReport {
         super::webhooks::update,
         super::webhooks::delete,
         super::webhooks::rotate,
+        super::deliveries::list,
+        super::deliveries::redeliver,
     ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorCode)),
     modifiers(&SharedErrors),
@@ -218,7 +221,7 @@ pub(super) struct ChainReport {
         (name = "audit", description = "The audit log and its chain"),
         (name = "ledger", description = "The ledger's invariants"),
         (name = "events", description = "The event log: every change, as it happened"),
-        (name = "webhooks", description = "Webhook endpoints: where events are delivered"),
+        (name = "webhooks", description = "Webhook endpoints, and the deliveries of events to them"),
     ),
 )]
 struct Document;

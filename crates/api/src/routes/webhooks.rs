@@ -114,7 +114,7 @@ fn event_types(texts: &[String]) -> Result<EventTypes, ApiError> {
         .map_err(|refused| ApiError::ValidationFailed(refused.to_string()))
 }
 
-fn endpoint_id(text: &str) -> Result<WebhookEndpointId, ApiError> {
+pub(super) fn endpoint_id(text: &str) -> Result<WebhookEndpointId, ApiError> {
     text.parse().map_err(|_| ApiError::WebhookEndpointNotFound)
 }
 

@@ -17,6 +17,7 @@ mod bank;
 mod concurrency;
 mod connections;
 mod database_loss;
+mod deliveries;
 mod edge;
 mod errors;
 mod events;

@@ -36,6 +36,8 @@ pub enum CommandError {
     },
     #[error("cannot set up credentials: {0}")]
     State(#[source] coffre_api::StateError),
+    #[error("cannot start webhook deliveries: {0}")]
+    Deliveries(#[source] coffre_api::delivery::DeliveryStartError),
     #[error("the server stopped: {0}")]
     Serve(#[source] std::io::Error),
     #[error("verification could not run: {0}")]

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use coffre_api::delivery::{Deliverer, DeliverySettings};
 use coffre_api::{ApiSettings, AppState, ConnectionLimits, MAX_CONNECTIONS, RedisUrl};
 use coffre_domain::time::Timestamp;
 use coffre_store::idempotency::RETENTION;
@@ -101,12 +102,26 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
             return Err(CommandError::State(error));
         }
     };
+    let deliverer = match Deliverer::new(
+        store.clone(),
+        DeliverySettings {
+            allow_private: settings.webhook_allow_private,
+            retry_schedule: settings.webhook_retry_schedule.clone(),
+        },
+    ) {
+        Ok(deliverer) => deliverer,
+        Err(error) => {
+            store.close().await;
+            return Err(CommandError::Deliveries(error));
+        }
+    };
     let purge = tokio::spawn(purge_idempotency_keys(store.clone()));
     let purge_logins = tokio::spawn(purge_expired_logins(store.clone()));
     let purge_events = tokio::spawn(purge_old_events(store.clone()));
     let sweep = tokio::spawn(expire_holds(store.clone()));
     let evict = tokio::spawn(evict_idle_rate_limit_keys(state.clone()));
     let checkpointing = tokio::spawn(write_checkpoints(store.clone(), checkpoints.clone()));
+    let delivering = tokio::spawn(deliverer.run());
     let metrics = metrics_listener.map(|(listener, _)| {
         tokio::spawn(coffre_api::serve_router(
             listener,
@@ -128,6 +143,7 @@ pub async fn run(mut settings: Settings) -> Result<ExitCode, CommandError> {
     sweep.abort();
     evict.abort();
     checkpointing.abort();
+    delivering.abort();
     if let Some(metrics) = metrics {
         metrics.abort();
     }

@@ -16,3 +16,4 @@ mod postgres;
 mod settings;
 mod support;
 mod tamper;
+mod webhooks;

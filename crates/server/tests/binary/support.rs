@@ -17,7 +17,7 @@ pub mod tmpfs;
 const BINARY: &str = env!("CARGO_BIN_EXE_coffre");
 
 /// Every environment variable the binary reads.
-const ENV_SETTINGS: [&str; 16] = [
+const ENV_SETTINGS: [&str; 19] = [
     "COFFRE_LISTEN",
     "COFFRE_METRICS_LISTEN",
     "DATABASE_URL",
@@ -32,6 +32,9 @@ const ENV_SETTINGS: [&str; 16] = [
     "COFFRE_DB_MAX_CONNECTIONS",
     "COFFRE_CHECKPOINT_KEY",
     "COFFRE_CHECKPOINT_FILE",
+    "COFFRE_WEBHOOK_ALLOW_INSECURE",
+    "COFFRE_WEBHOOK_ALLOW_PRIVATE",
+    "COFFRE_WEBHOOK_RETRY_SCHEDULE",
     "COFFRE_LOG_FORMAT",
     "RUST_LOG",
 ];

@@ -1,0 +1,369 @@
+//! Webhook deliveries in PostgreSQL: the outbox turned into deliveries by one instance at a time
+//! (an advisory lock), endpoints claimed with `FOR UPDATE SKIP LOCKED` under a lease, so several
+//! instances share the work without sending an attempt twice; each round's attempts recorded in
+//! one transaction.
+
+use coffre_domain::audit::AuditContext;
+use coffre_domain::delivery::redelivery_queued;
+use coffre_domain::event::{EventId, EventType};
+use coffre_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
+use coffre_domain::time::Timestamp;
+use coffre_store::deliveries::{
+    AttemptRow, DeliveryRow, DueDelivery, LeaseId, NewDelivery, QueuedEvent, answer_columns,
+    attempts_column, join_attempts, plan_deliveries, plan_redelivery,
+};
+use coffre_store::{
+    Claim, Delivery, DeliveryFilter, EventRow, Page, PageLimit, QUEUE_BATCH_ROWS, RoundMade,
+    StoreError, WebhookEndpointRow,
+};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::audit::append_audit;
+use crate::error::{internal, map_error};
+
+type DateTime = chrono::DateTime<chrono::Utc>;
+
+async fn enabled_endpoints(
+    connection: &mut PgConnection,
+) -> Result<Vec<coffre_domain::webhook::WebhookEndpoint>, StoreError> {
+    sqlx::query_as!(
+        WebhookEndpointRow,
+        "SELECT id, url, event_types, description, enabled, secret, previous_secret, \
+         previous_secret_until, created_at, updated_at FROM webhook_endpoints WHERE enabled \
+         ORDER BY id",
+    )
+    .fetch_all(connection)
+    .await
+    .map_err(map_error)?
+    .into_iter()
+    .map(|row| row.into_endpoint().map_err(internal))
+    .collect()
+}
+
+async fn insert(
+    connection: &mut PgConnection,
+    deliveries: &[NewDelivery],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let ids: Vec<Uuid> = deliveries.iter().map(|new| new.id.as_uuid()).collect();
+    let endpoints: Vec<Uuid> = deliveries
+        .iter()
+        .map(|new| new.endpoint_id.as_uuid())
+        .collect();
+    let events: Vec<Uuid> = deliveries
+        .iter()
+        .map(|new| new.event_id.as_uuid())
+        .collect();
+    sqlx::query!(
+        "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, status, attempts, \
+         next_attempt_at, created_at, updated_at) \
+         SELECT id, endpoint_id, event_id, 'pending', 0, $4, $4, $4 \
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[]) AS new(id, endpoint_id, event_id)",
+        &ids,
+        &endpoints,
+        &events,
+        now.as_datetime(),
+    )
+    .execute(connection)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+/// The advisory lock one instance holds while it turns the outbox into deliveries: two doing it
+/// at once could each queue a part, and a later event's delivery go out before an earlier one's.
+const QUEUE_LOCK: i64 = 0x636f_6666_7265_0001;
+
+pub(crate) async fn queue(pool: PgPool) -> Result<u64, StoreError> {
+    let mut transaction = pool.begin().await.map_err(map_error)?;
+    let locked = sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_xact_lock($1) AS "locked!""#,
+        QUEUE_LOCK
+    )
+    .fetch_one(&mut *transaction)
+    .await
+    .map_err(map_error)?;
+    if !locked {
+        return Ok(0);
+    }
+    let rows = sqlx::query!(
+        "SELECT o.event_id, e.type AS event_type, e.created_at \
+         FROM webhook_outbox o JOIN events e ON e.id = o.event_id \
+         ORDER BY o.event_id LIMIT $1",
+        i64::from(QUEUE_BATCH_ROWS),
+    )
+    .fetch_all(&mut *transaction)
+    .await
+    .map_err(map_error)?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let events = rows
+        .iter()
+        .map(|row| {
+            Ok(QueuedEvent {
+                id: EventId::from_uuid(row.event_id),
+                event_type: EventType::parse(&row.event_type).ok_or_else(|| {
+                    StoreError::Internal(
+                        format!("outbox event {} has an unknown type", row.event_id).into(),
+                    )
+                })?,
+                created_at: Timestamp::from_datetime(row.created_at),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let endpoints = enabled_endpoints(&mut transaction).await?;
+    let planned = plan_deliveries(&events, &endpoints);
+    insert(&mut transaction, &planned, Timestamp::now()).await?;
+    let queued: Vec<Uuid> = events.iter().map(|event| event.id.as_uuid()).collect();
+    sqlx::query!(
+        "DELETE FROM webhook_outbox WHERE event_id = ANY($1)",
+        &queued
+    )
+    .execute(&mut *transaction)
+    .await
+    .map_err(map_error)?;
+    transaction.commit().await.map_err(map_error)?;
+    Ok(u64::try_from(queued.len()).unwrap_or(u64::MAX))
+}
+
+pub(crate) async fn claim(
+    pool: &PgPool,
+    now: Timestamp,
+    lease_until: Timestamp,
+    max: u32,
+) -> Result<Option<Claim>, StoreError> {
+    let lease = LeaseId(Uuid::now_v7());
+    let row = sqlx::query_as!(
+        WebhookEndpointRow,
+        "UPDATE webhook_endpoints SET lease_id = $1, lease_until = $2 \
+         WHERE id = (SELECT e.id FROM webhook_endpoints e \
+                     WHERE e.enabled AND (e.lease_until IS NULL OR e.lease_until <= $3) \
+                       AND EXISTS (SELECT 1 FROM webhook_deliveries d \
+                                   WHERE d.endpoint_id = e.id AND d.status = 'pending' \
+                                     AND d.next_attempt_at <= $3) \
+                     ORDER BY e.lease_until NULLS FIRST, e.id \
+                     LIMIT 1 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, url, event_types, description, enabled, secret, previous_secret, \
+                   previous_secret_until, created_at, updated_at",
+        lease.0,
+        lease_until.as_datetime(),
+        now.as_datetime(),
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(map_error)?;
+    let Some(endpoint) = row
+        .map(|row| row.into_endpoint().map_err(internal))
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    let due = sqlx::query!(
+        r#"SELECT d.id, d.attempts, e.id AS event_id, e.type AS event_type,
+                  e.object::text AS "object!", e.created_at
+           FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
+           WHERE d.endpoint_id = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2
+           ORDER BY d.event_id, d.id LIMIT $3"#,
+        endpoint.id.as_uuid(),
+        now.as_datetime(),
+        i64::from(max),
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?
+    .into_iter()
+    .map(|row| {
+        Ok(DueDelivery {
+            id: WebhookDeliveryId::from_uuid(row.id),
+            attempts_made: u32::try_from(row.attempts).map_err(|_| {
+                StoreError::Internal(format!("delivery {} has a negative count", row.id).into())
+            })?,
+            event: EventRow {
+                id: row.event_id,
+                event_type: row.event_type,
+                object: row.object,
+                created_at: row.created_at,
+            }
+            .into_record()
+            .map_err(internal)?,
+        })
+    })
+    .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Some(Claim {
+        lease,
+        endpoint,
+        due,
+    }))
+}
+
+pub(crate) async fn record(pool: PgPool, round: RoundMade) -> Result<(), StoreError> {
+    let mut transaction = pool.begin().await.map_err(map_error)?;
+    let made = &round.attempts;
+    let deliveries: Vec<Uuid> = made.iter().map(|m| m.delivery_id.as_uuid()).collect();
+    let numbers: Vec<i32> = made.iter().map(|m| attempts_column(&m.attempt)).collect();
+    let attempted: Vec<DateTime> = made
+        .iter()
+        .map(|m| m.attempt.attempted_at.as_datetime())
+        .collect();
+    let (codes, errors): (Vec<Option<i32>>, Vec<Option<&str>>) = made
+        .iter()
+        .map(|m| answer_columns(m.attempt.answer))
+        .unzip();
+    let durations: Vec<i32> = made
+        .iter()
+        .map(|m| i32::try_from(m.attempt.duration_ms).unwrap_or(i32::MAX))
+        .collect();
+    let bodies: Vec<Option<&str>> = made
+        .iter()
+        .map(|m| m.attempt.response_body.as_deref())
+        .collect();
+    let statuses: Vec<&str> = made.iter().map(|m| m.status_after.as_str()).collect();
+    let next: Vec<Option<DateTime>> = made
+        .iter()
+        .map(|m| m.status_after.next_attempt_at().map(|at| at.as_datetime()))
+        .collect();
+    sqlx::query!(
+        "INSERT INTO webhook_attempts (delivery_id, number, attempted_at, response_code, error, \
+         duration_ms, response_body) \
+         SELECT * FROM UNNEST($1::uuid[], $2::int4[], $3::timestamptz[], $4::int4[], $5::text[], \
+                              $6::int4[], $7::text[])",
+        &deliveries,
+        &numbers,
+        &attempted,
+        &codes as _,
+        &errors as _,
+        &durations,
+        &bodies as _,
+    )
+    .execute(&mut *transaction)
+    .await
+    .map_err(map_error)?;
+    sqlx::query!(
+        "UPDATE webhook_deliveries d \
+         SET status = u.status, attempts = u.number, next_attempt_at = u.next, updated_at = $5 \
+         FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::timestamptz[]) \
+              AS u(id, status, number, next) \
+         WHERE d.id = u.id",
+        &deliveries,
+        &statuses as _,
+        &numbers,
+        &next as _,
+        round.now.as_datetime(),
+    )
+    .execute(&mut *transaction)
+    .await
+    .map_err(map_error)?;
+    sqlx::query!(
+        "UPDATE webhook_endpoints SET lease_id = NULL, lease_until = $3 \
+         WHERE id = $1 AND lease_id = $2",
+        round.endpoint_id.as_uuid(),
+        round.lease.0,
+        round.claimable_from.as_datetime(),
+    )
+    .execute(&mut *transaction)
+    .await
+    .map_err(map_error)?;
+    transaction.commit().await.map_err(map_error)
+}
+
+async fn attempts_of(
+    connection: &mut PgConnection,
+    deliveries: &[Uuid],
+) -> Result<Vec<AttemptRow>, StoreError> {
+    sqlx::query_as!(
+        AttemptRow,
+        r#"SELECT delivery_id, number::int8 AS "number!", attempted_at,
+                  response_code::int8 AS response_code, error, duration_ms::int8 AS "duration_ms!",
+                  response_body
+           FROM webhook_attempts WHERE delivery_id = ANY($1)"#,
+        deliveries,
+    )
+    .fetch_all(connection)
+    .await
+    .map_err(map_error)
+}
+
+pub(crate) async fn list(
+    pool: &PgPool,
+    endpoint: WebhookEndpointId,
+    filter: DeliveryFilter,
+    limit: PageLimit,
+    starting_after: Option<WebhookDeliveryId>,
+) -> Result<Page<Delivery>, StoreError> {
+    let mut connection = pool.acquire().await.map_err(map_error)?;
+    let rows = sqlx::query_as!(
+        DeliveryRow,
+        "SELECT d.id, d.endpoint_id, d.event_id, e.type AS event_type, d.status, \
+                d.next_attempt_at, d.created_at, d.updated_at \
+         FROM webhook_deliveries d JOIN events e ON e.id = d.event_id \
+         WHERE d.endpoint_id = $1 AND ($2::text IS NULL OR d.status = $2) \
+           AND ($3::uuid IS NULL OR d.id < $3) \
+         ORDER BY d.id DESC LIMIT $4",
+        endpoint.as_uuid(),
+        filter.status(),
+        starting_after.map(|id| id.as_uuid()),
+        limit.rows_to_fetch(),
+    )
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(map_error)?;
+    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+    let attempts = attempts_of(&mut connection, &ids).await?;
+    let deliveries = join_attempts(rows, attempts).map_err(internal)?;
+    Ok(Page::from_fetched(deliveries, limit))
+}
+
+pub(crate) async fn redeliver(
+    pool: PgPool,
+    event: EventId,
+    now: Timestamp,
+    ctx: AuditContext,
+) -> Result<Option<Vec<Delivery>>, StoreError> {
+    let mut transaction = pool.begin().await.map_err(map_error)?;
+    let Some(row) = sqlx::query!(
+        "SELECT type AS event_type FROM events WHERE id = $1",
+        event.as_uuid()
+    )
+    .fetch_optional(&mut *transaction)
+    .await
+    .map_err(map_error)?
+    else {
+        return Ok(None);
+    };
+    let event_type = EventType::parse(&row.event_type)
+        .ok_or_else(|| StoreError::Internal(format!("event {event} has an unknown type").into()))?;
+    let endpoints = enabled_endpoints(&mut transaction).await?;
+    let planned = plan_redelivery(event, event_type, &endpoints);
+    insert(&mut transaction, &planned, now).await?;
+    let audit = planned
+        .iter()
+        .map(|new| redelivery_queued(new.endpoint_id, event, new.id, &ctx))
+        .collect();
+    append_audit(&mut transaction, audit).await?;
+    transaction.commit().await.map_err(map_error)?;
+    Ok(Some(
+        planned
+            .into_iter()
+            .map(|new| new.queued(event_type, now))
+            .collect(),
+    ))
+}
+
+pub(crate) async fn oldest_due(
+    pool: &PgPool,
+    now: Timestamp,
+) -> Result<Option<DateTime>, StoreError> {
+    sqlx::query_scalar!(
+        "SELECT LEAST( \
+             (SELECT min(e.created_at) FROM webhook_outbox o JOIN events e ON e.id = o.event_id), \
+             (SELECT min(d.next_attempt_at) FROM webhook_deliveries d \
+              JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+              WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.enabled))",
+        now.as_datetime(),
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(map_error)
+}
