@@ -26,6 +26,7 @@
 
 mod baseline;
 mod client;
+mod sinks;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -93,6 +94,10 @@ struct Args {
         default_value = "uniform,hot,payments,transactions"
     )]
     workloads: Vec<Workload>,
+    /// Runs each workload again with this many webhook endpoints (receivers in this process)
+    /// subscribed to every event, and prints the throughput beside the run without.
+    #[arg(long, default_value_t = 0)]
+    webhooks: usize,
 }
 
 const SECRET: &str = "bench-secret-bench-secret-bench-secret";
@@ -158,6 +163,8 @@ async fn start_server(args: &Args, database_url: &str) -> Server {
         .env("COFFRE_RATE_LIMIT_AUTH", "off")
         .env("COFFRE_RATE_LIMIT_API", "off")
         .env("COFFRE_DB_MAX_CONNECTIONS", "32")
+        .env("COFFRE_WEBHOOK_ALLOW_INSECURE", "true")
+        .env("COFFRE_WEBHOOK_ALLOW_PRIVATE", "true")
         .env("RUST_LOG", "warn,coffre=info")
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -555,6 +562,10 @@ async fn main() {
         bank.all_accounts.len()
     );
 
+    let sinks = match args.webhooks {
+        0 => None,
+        count => Some(sinks::Sinks::start(count).await),
+    };
     let mut rows = Vec::new();
     for workload in &args.workloads {
         let outcome = run_workload(bank.clone(), *workload, args.seconds).await;
@@ -579,6 +590,23 @@ async fn main() {
             report["ok"], report["currencies"]
         );
         assert_eq!(report["ok"], true, "conservation broken: {report}");
+        if let Some(sinks) = &sinks {
+            let endpoints = sinks.subscribe(&bank).await;
+            let before = sinks.received();
+            let with = run_workload(bank.clone(), *workload, args.seconds).await;
+            let during = sinks.received() - before;
+            let drained = sinks.drain_and_unsubscribe(&bank, &endpoints).await;
+            println!(
+                "  with {} webhook endpoints: {:.0} {unit}/s ({:.2} of the run without); p50 {:.1} ms, p99 {:.1} ms; {during} deliveries during the run, {} in all, the last {:.1} s after it",
+                args.webhooks,
+                with.rate(),
+                with.rate() / outcome.rate(),
+                millis(with.percentile(0.50)),
+                millis(with.percentile(0.99)),
+                sinks.received() - before,
+                drained.as_secs_f64(),
+            );
+        }
         rows.push((*workload, outcome));
     }
     println!("\nserver peak memory: {:.1} MiB", server.peak_memory_mib());
