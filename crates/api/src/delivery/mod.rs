@@ -166,6 +166,8 @@ async fn round(store: Arc<dyn Store>, sender: Sender, schedule: Arc<RetrySchedul
             break;
         }
         let Some((made, decision)) = attempt(&sender, endpoint, due, &schedule).await else {
+            // Corrupt data that a retry cannot mend: look again after a lease, not at once.
+            claimable_from = Some(Timestamp::now().deadline_after(LEASE));
             break;
         };
         metrics::counter!("coffre_webhook_attempts_total", "outcome" => outcome(&made.status_after))

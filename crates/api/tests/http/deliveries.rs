@@ -523,6 +523,20 @@ async fn a_rotated_secret_signs_beside_the_new_one(store: Arc<dyn Store>) {
 }
 
 async fn two_workers_never_send_one_attempt_twice(store: Arc<dyn Store>) {
+    two_instances_never_send_one_attempt_twice(store.clone(), store).await;
+}
+
+/// Two `serve` instances on one PostgreSQL database: a store (and a pool) each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_on_one_postgres_database_share_the_work() {
+    let (first, url) = coffre_store_postgres::testing::fresh_database().await;
+    let second = coffre_store_postgres::PgStore::connect(&url, 4)
+        .await
+        .unwrap();
+    two_instances_never_send_one_attempt_twice(Arc::new(first), Arc::new(second)).await;
+}
+
+async fn two_instances_never_send_one_attempt_twice(store: Arc<dyn Store>, other: Arc<dyn Store>) {
     let bank = bank(store.clone()).await;
     let receivers = join_all((0..3).map(|_| Receiver::start())).await;
     for receiver in &receivers {
@@ -530,7 +544,7 @@ async fn two_workers_never_send_one_attempt_twice(store: Arc<dyn Store>) {
     }
     let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let _one = worker(&store);
-    let _two = worker(&store);
+    let _two = worker(&other);
     let alice = bank.funded(&bank.alice, "100.00").await;
     let bob = bank.open(&bank.bob, "EUR").await;
     join_all((0..20).map(|_| bank.transfer(&bank.alice, &alice, &bob, "1.00", "EUR"))).await;
