@@ -117,7 +117,7 @@ pub struct SettingArgs {
           default_value = config::DEFAULT_METRICS_LISTEN, value_parser = config::parse_metrics_listen)]
     pub metrics_listen: MetricsListen,
 
-    /// sqlite://PATH (embedded, created if missing) or postgres://USER@HOST/DB [default: sqlite://<data dir>/coffre.db]
+    /// sqlite://PATH (embedded, created if missing) or postgres://USER@HOST/DB, or postgres://USER@H1,H2/DB?target_session_attrs=read-write for a primary and standbys [default: sqlite://<data dir>/coffre.db]
     #[arg(long, env = "DATABASE_URL", global = true, value_name = "URL", hide_env_values = true,
           value_parser = config::parse_database_url)]
     pub database_url: Option<Database>,

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use coffre_api::JwtSecret;
 use coffre_api::edge::rate_limit::RateQuota;
+use coffre_store_postgres::PgTarget;
 use ipnet::IpNet;
 use tracing_subscriber::EnvFilter;
 
@@ -66,7 +67,8 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Database {
     Sqlite(ConnectionUrl),
-    Postgres(ConnectionUrl),
+    /// One host, or several of which Coffre uses the writable primary.
+    Postgres(PgTarget),
 }
 
 impl Database {
@@ -333,11 +335,15 @@ pub fn parse_database_url(value: &str) -> Result<Database, Invalid> {
         return Ok(Database::Sqlite(ConnectionUrl(value.to_owned())));
     }
     if value.starts_with("postgres://") || value.starts_with("postgresql://") {
-        return Ok(Database::Postgres(ConnectionUrl(value.to_owned())));
+        return value.parse().map(Database::Postgres).map_err(
+            |error: coffre_store_postgres::PgUrlError| {
+                Invalid::new(&redact_url(value), error.to_string())
+            },
+        );
     }
     Err(Invalid::new(
         &redact_url(value),
-        "expected sqlite://PATH or postgres://USER@HOST/DB",
+        "expected sqlite://PATH or postgres://USER@HOST[,HOST2…]/DB",
     ))
 }
 
@@ -558,16 +564,28 @@ mod tests {
     #[test]
     fn database_urls_pick_the_backend() {
         let database = |url: &str| settings(&["--database-url", url]);
-        for url in ["postgres://u@h/db", "postgresql://u:pw@h:5433/db"] {
+        for url in [
+            "postgres://u@h/db",
+            "postgresql://u:pw@h:5433/db",
+            "postgres://u:pw@h1:5432,h2:5433/db?target_session_attrs=read-write",
+        ] {
             assert_eq!(
                 database(url).unwrap().database,
-                Database::Postgres(ConnectionUrl(url.into()))
+                Database::Postgres(url.parse().unwrap())
             );
         }
         for url in ["sqlite://x.db", "sqlite:///tmp/x.db", "sqlite::memory:"] {
             assert_eq!(database(url).unwrap().database, sqlite(url));
         }
-        for url in ["sqlite://", "sqlite:", "mysql://u:pw@h/db", "x.db", ""] {
+        for url in [
+            "sqlite://",
+            "sqlite:",
+            "mysql://u:pw@h/db",
+            "x.db",
+            "",
+            "postgres://u:pw@h1,h2/db",
+            "postgres://u:pw@h1:99999/db",
+        ] {
             let error = database(url).unwrap_err();
             assert!(
                 error.starts_with("invalid DATABASE_URL (--database-url)"),

@@ -200,7 +200,7 @@ mod tests {
     #[test]
     fn postgres_needs_a_configured_secret() {
         let dir = tempfile::tempdir().unwrap();
-        let postgres = Database::Postgres(ConnectionUrl::for_tests("postgres://h/db"));
+        let postgres = Database::Postgres("postgres://h/db".parse().unwrap());
         assert!(matches!(
             resolve(None, &postgres, dir.path()),
             Err(SecretError::MissingForPostgres)

@@ -4,6 +4,8 @@ use coffre_store::StoreError;
 use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::migrate::MigrateError;
 
+use crate::primary::ReadOnlyHost;
+
 /// SQLSTATEs of a transaction PostgreSQL aborted so another could proceed; retrying it may
 /// succeed.
 const SERIALIZATION_FAILURE: &str = "40001";
@@ -29,6 +31,9 @@ fn is_connection_level(sqlstate: &str) -> bool {
                 | "55P03" // lock_not_available: lock_timeout
                 | "25P03" // idle_in_transaction_session_timeout
                 | "57P05" // idle_session_timeout
+                // A write on a server that became a standby, or read-only, since the session
+                // opened: nothing was written; the primary is elsewhere now.
+                | "25006" // read_only_sql_transaction
         )
 }
 
@@ -45,6 +50,10 @@ pub(crate) fn map_error(error: sqlx::Error) -> StoreError {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed) => StoreError::Unavailable(Box::new(error)),
+        // No host of the URL is writable now: a failover is under way.
+        sqlx::Error::Configuration(ref cause) if cause.is::<ReadOnlyHost>() => {
+            StoreError::Unavailable(Box::new(error))
+        }
         other => StoreError::Internal(Box::new(other)),
     }
 }
@@ -140,6 +149,14 @@ mod tests {
         )
         .await;
         assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+
+        // A session on a server gone read-only (a demoted primary) writes nothing.
+        let error = error_of(
+            &mut connection,
+            "SET transaction_read_only = on; CREATE TABLE never_written (id int)",
+        )
+        .await;
+        assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
     }
 
     #[test]
@@ -147,6 +164,11 @@ mod tests {
         let error = map_error(sqlx::Error::PoolTimedOut);
         assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
         let error = map_error(sqlx::Error::RowNotFound);
+        assert!(matches!(error, StoreError::Internal(_)), "{error:?}");
+        let read_only = crate::primary::ReadOnlyHost::for_tests("h2:5433");
+        let error = map_error(sqlx::Error::Configuration(Box::new(read_only)));
+        assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+        let error = map_error(sqlx::Error::Configuration("bad".into()));
         assert!(matches!(error, StoreError::Internal(_)), "{error:?}");
     }
 }

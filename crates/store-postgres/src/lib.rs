@@ -4,7 +4,6 @@
 //! for a serialization failure or a deadlock is retried a bounded number of times.
 
 use std::future::Future;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +32,7 @@ use coffre_store::{
 };
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 
 mod audit;
 mod deliveries;
@@ -45,10 +44,12 @@ mod holds;
 mod idempotency;
 mod ledger;
 mod ledger_transactions;
+mod primary;
 mod purge;
 mod relabel;
 mod retry;
 mod sessions;
+mod target;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod throttle;
@@ -56,6 +57,9 @@ mod users;
 mod webhooks;
 
 use error::{map_error, map_migrate_error};
+use primary::Hosts;
+pub use primary::{PROBE_TIMEOUT, ReadOnlyHost, WATCH_INTERVAL};
+pub use target::{PgTarget, PgUrlError, TargetSession};
 
 static MIGRATOR: Migrator = sqlx::migrate!();
 
@@ -85,8 +89,8 @@ pub const SESSION_LIMITS: [(&str, &str); 6] = [
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// The pool's target without [`SESSION_LIMITS`].
-    migration_options: PgConnectOptions,
+    /// Where the pool connects, and the migrator's connection without [`SESSION_LIMITS`].
+    hosts: Arc<Hosts>,
 }
 
 /// When the retries of a transaction that starts now must stop.
@@ -101,25 +105,30 @@ fn budget_ends() -> Instant {
 pub struct EmptyPool;
 
 impl PgStore {
-    /// Opens a pool of at most `max_connections` to `url` (`postgres://…`) and checks that one
-    /// connection opens. Does not migrate.
+    /// Opens a pool of at most `max_connections` to `url` (`postgres://…`, see [`PgTarget`])
+    /// and checks that one connection opens. Does not migrate.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let target = url
+            .parse::<PgTarget>()
+            .map_err(|error| StoreError::Internal(Box::new(error)))?;
+        Self::connect_to(&target, max_connections).await
+    }
+
+    /// Opens a pool of at most `max_connections` on the target's primary (its one host, or the
+    /// first writable one of several, which the pool then follows through a failover; see
+    /// [`primary`]) and checks that one connection opens. Does not migrate.
+    pub async fn connect_to(target: &PgTarget, max_connections: u32) -> Result<Self, StoreError> {
         if max_connections == 0 {
             return Err(StoreError::Internal(Box::new(EmptyPool)));
         }
-        let options = PgConnectOptions::from_str(url)
-            .map_err(map_error)?
-            .application_name("coffre");
-        let pool = PgPoolOptions::new()
+        let hosts = Arc::new(Hosts::new(target, "coffre", &SESSION_LIMITS).map_err(map_error)?);
+        let pool_options = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options.clone().options(SESSION_LIMITS))
+            .acquire_timeout(ACQUIRE_TIMEOUT);
+        let pool = primary::open_pool(hosts.clone(), pool_options, ACQUIRE_TIMEOUT)
             .await
             .map_err(map_error)?;
-        Ok(Self {
-            pool,
-            migration_options: options,
-        })
+        Ok(Self { pool, hosts })
     }
 
     /// Runs `attempt`, one whole transaction, in a task of its own (see [`detached`]), again
@@ -159,7 +168,7 @@ impl Store for PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(self.migration_options.clone())
+            .connect_with(self.hosts.migration_options().map_err(map_error)?)
             .await
             .map_err(map_error)?;
         let migrated = MIGRATOR.run(&pool).await.map_err(map_migrate_error);

@@ -92,8 +92,8 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, CommandEr
                     .map_err(CommandError::Connect)?,
             )
         }
-        Database::Postgres(url) => Arc::new(
-            PgStore::connect(url.as_str(), settings.db_max_connections)
+        Database::Postgres(target) => Arc::new(
+            PgStore::connect_to(target, settings.db_max_connections)
                 .await
                 .map_err(CommandError::Connect)?,
         ),
