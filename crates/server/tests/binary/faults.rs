@@ -1,6 +1,7 @@
 //! Fault drills: real `coffre serve` processes under load ([`load::CLIENTS`] clients sending
 //! keyed transfers, each key retried until it has a definitive answer) meet a fault: every
-//! database connection reset, the process killed, PostgreSQL crashed, the disk full. Each drill
+//! database connection reset, the process killed, PostgreSQL crashed, its primary killed and
+//! the standby promoted, the disk full. Each drill
 //! then holds the books (see [`load::check_books`]: no 5xx but 503, exactly one effect per key,
 //! balances, `GET /v1/ledger/verify`) and `coffre verify`, and requires the service to accept
 //! transfers again by itself, without a restart (the kill drills restart it, once).
@@ -40,6 +41,11 @@ const DOWN: Duration = Duration::from_secs(12);
 /// The full-disk drill's filesystem: room for SQLite's WAL (up to 4 MiB before a checkpoint)
 /// and the database a drill writes, so only the filler fills it.
 const DISK: &str = "24m";
+/// How long the failover drill leaves the pair without a primary before promoting the standby:
+/// what a failover manager takes to decide the primary is dead.
+const FAILOVER_DECISION: Duration = Duration::from_secs(2);
+/// The failover drill's standby, as the primary's `synchronous_standby_names` names it.
+const STANDBY: &str = "standby";
 /// 503s the full disk must answer before space comes back.
 const FULL_ANSWERS: usize = 5;
 
@@ -279,6 +285,47 @@ async fn drill_postgres_crashed_and_restarted_under_load() {
         millis(first - back),
         millis(first - crashed),
         millis(back - restarting),
+    );
+    close_books(&deployment, server, load).await;
+}
+
+/// A primary with a synchronous standby; `coffre serve` on both through the libpq multi-host
+/// URL with `target_session_attrs=read-write`. The primary is killed with SIGKILL under load and
+/// the standby promoted: no acknowledged transfer is lost, each key took effect once, and the
+/// same `coffre serve` moves to the new primary by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_postgres_failover_to_a_synchronous_standby_under_load() {
+    let (primary, standby) = tokio::task::block_in_place(|| {
+        let primary = Cluster::primary_with_synchronous_standby(STANDBY);
+        let standby = Cluster::standby_of(&primary, STANDBY);
+        (primary, standby)
+    });
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write",
+        primary.port, standby.port
+    );
+    let deployment = Deployment::postgres(&url);
+    let (server, load) = under_load(&deployment, "failover").await;
+
+    eprintln!(
+        "drill: the PostgreSQL primary killed under load, its synchronous standby promoted \
+         {FAILOVER_DECISION:?} later"
+    );
+    let killed = Instant::now();
+    tokio::task::block_in_place(|| primary.kill());
+    tokio::time::sleep(FAILOVER_DECISION).await;
+    let promoting = Instant::now();
+    tokio::task::block_in_place(|| standby.promote());
+    let promoted = Instant::now();
+    let first = load.accepted_since(promoted, AFTER, RECOVERY_BOUND).await;
+    assert_eq!(standby.sql("SELECT pg_is_in_recovery()"), "f");
+    eprintln!(
+        "  money path unavailable {} ms after the promotion ({} ms from the kill; promoting \
+         took {} ms; answers meanwhile: {:?})",
+        millis(first.saturating_duration_since(promoted)),
+        millis(first - killed),
+        millis(promoted - promoting),
+        load.tally(killed, first),
     );
     close_books(&deployment, server, load).await;
 }

@@ -1,10 +1,13 @@
 //! A private PostgreSQL cluster a test may crash and start again: its own data directory under
 //! a temporary directory, its own port and its own socket directory. The shared server at
-//! `TEST_DATABASE_URL` is never touched: other tests run against it.
+//! `TEST_DATABASE_URL` is never touched: other tests run against it. A primary may have a
+//! synchronous standby streaming from it, which a test may promote once it killed the primary.
 
+use std::cell::Cell;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
@@ -17,15 +20,82 @@ const PG_CTL_WAIT_SECS: &str = "30";
 /// PostgreSQL refuses to run as root, and the tests may.
 const SERVER_USER: &str = "postgres";
 
+/// How long a killed server's processes may take to be gone, and a standby to report itself
+/// synchronous.
+const SETTLE_BOUND: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(50);
+
 pub struct Cluster {
     dir: TempDir,
     bin: PathBuf,
     pub port: u16,
+    /// `-c name=value` settings beyond the common ones.
+    settings: Vec<String>,
+    /// Killed with SIGKILL: its shared memory outlives it and is removed on drop.
+    killed: Cell<bool>,
 }
 
 impl Cluster {
     /// Creates the cluster (trust authentication, user `postgres`) and starts it.
     pub fn start() -> Self {
+        let cluster = Self::empty(Vec::new());
+        cluster.init();
+        cluster.start_again();
+        cluster
+    }
+
+    /// A primary that waits, at each commit, for the standby named `standby` to have the commit
+    /// on disk (see [`Cluster::standby_of`]).
+    pub fn primary_with_synchronous_standby(standby: &str) -> Self {
+        let cluster = Self::empty(vec![
+            format!("synchronous_standby_names={standby}"),
+            "synchronous_commit=on".to_owned(),
+        ]);
+        cluster.init();
+        cluster.start_again();
+        cluster
+    }
+
+    /// A hot standby named `name`, cloned from `primary` with `pg_basebackup`, streaming from
+    /// it; returns once the primary counts it as its synchronous standby.
+    pub fn standby_of(primary: &Self, name: &str) -> Self {
+        let cluster = Self::empty(vec![format!("cluster_name={name}")]);
+        let port = primary.port.to_string();
+        cluster.run(
+            "pg_basebackup",
+            &[
+                "--pgdata",
+                &cluster.data(),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--username",
+                "postgres",
+                "--write-recovery-conf",
+                "--wal-method",
+                "stream",
+                "--checkpoint",
+                "fast",
+                "--no-sync",
+            ],
+        );
+        cluster.start_again();
+        let deadline = Instant::now() + SETTLE_BOUND;
+        let query =
+            format!("SELECT sync_state FROM pg_stat_replication WHERE application_name = '{name}'");
+        while primary.sql(&query) != "sync" {
+            assert!(
+                Instant::now() < deadline,
+                "{name} is not the primary's synchronous standby after {SETTLE_BOUND:?}"
+            );
+            std::thread::sleep(POLL);
+        }
+        cluster
+    }
+
+    /// A cluster not yet initialised, on a free port, in a directory the server's user owns.
+    fn empty(settings: Vec<String>) -> Self {
         let bin = server_binaries();
         let dir = tempfile::tempdir().unwrap();
         if running_as_root() {
@@ -37,16 +107,21 @@ impl Cluster {
                 .unwrap();
             assert!(chown.status.success(), "chown: {chown:?}");
         }
-        let cluster = Self {
+        Self {
             port: super::free_port(),
             bin,
             dir,
-        };
-        cluster.run(
+            settings,
+            killed: Cell::new(false),
+        }
+    }
+
+    fn init(&self) {
+        self.run(
             "initdb",
             &[
                 "--pgdata",
-                &cluster.data(),
+                &self.data(),
                 "--username",
                 "postgres",
                 "--auth",
@@ -58,8 +133,6 @@ impl Cluster {
                 "--no-sync",
             ],
         );
-        cluster.start_again();
-        cluster
     }
 
     /// The URL of its `postgres` database, over TCP.
@@ -73,14 +146,63 @@ impl Cluster {
         self.pg_ctl(&["stop", "--mode", "immediate"]);
     }
 
+    /// Kills the postmaster and every backend at once with SIGKILL, as the death of the
+    /// database host would (`pg_ctl start` makes the postmaster lead a process group of its
+    /// own); returns once none of them runs.
+    pub fn kill(&self) {
+        let pid = self.postmaster_pid();
+        let sent = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -KILL -{pid}");
+        self.killed.set(true);
+        let deadline = Instant::now() + SETTLE_BOUND;
+        while group_alive(pid) {
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL's processes outlived SIGKILL by {SETTLE_BOUND:?}"
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Promotes a standby to primary and waits until it accepts writes.
+    pub fn promote(&self) {
+        self.pg_ctl(&["promote"]);
+    }
+
+    /// One value from a query run with `psql` as `postgres`; empty when there is no row.
+    pub fn sql(&self, query: &str) -> String {
+        let output = Command::new(self.bin.join("psql"))
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--username", "postgres", "--no-psqlrc", "--tuples-only"])
+            .args(["--no-align", "--command", query])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "psql {query}: {output:?}");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    /// The first line of `postmaster.pid`.
+    fn postmaster_pid(&self) -> u32 {
+        let pid_file = Path::new(&self.data()).join("postmaster.pid");
+        let text = std::fs::read_to_string(&pid_file).unwrap();
+        text.lines().next().unwrap().trim().parse().unwrap()
+    }
+
     /// Starts the server and waits until it accepts connections.
     pub fn start_again(&self) {
-        let options = format!(
+        let mut options = format!(
             "-c port={} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} \
              -c max_connections=50 -c fsync=off",
             self.port,
             self.dir.path().display(),
         );
+        for setting in &self.settings {
+            options.push_str(" -c ");
+            options.push_str(setting);
+        }
         let log = self.dir.path().join("server.log");
         self.pg_ctl(&[
             "start",
@@ -128,6 +250,9 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if self.killed.get() {
+            remove_shared_memory(&self.data());
+        }
         // Stopped even when the test failed; an already stopped server makes this fail, which
         // is fine.
         let data = self.data();
@@ -163,6 +288,41 @@ fn server_binaries() -> PathBuf {
             "this test runs a private PostgreSQL cluster and needs initdb, pg_ctl and postgres \
              under {INSTALLS}/<version>/bin (apt-get install postgresql); none found"
         ),
+    }
+}
+
+/// Whether a process of process group `group` still runs (a zombie no longer does).
+fn group_alive(group: u32) -> bool {
+    let group = group.to_string();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
+        .any(|stat| {
+            // After the command's name, in parentheses: state, parent, process group.
+            let Some((_, fields)) = stat.rsplit_once(") ") else {
+                return false;
+            };
+            let fields: Vec<&str> = fields.split(' ').collect();
+            fields.get(2) == Some(&group.as_str()) && fields.first() != Some(&"Z")
+        })
+}
+
+/// A server killed with SIGKILL leaves its System V shared memory segment, whose id is on the
+/// seventh line of its `postmaster.pid`; the next start in that directory would remove it, but
+/// the directory is going.
+fn remove_shared_memory(data: &str) {
+    let pid_file = Path::new(data).join("postmaster.pid");
+    let Ok(text) = std::fs::read_to_string(pid_file) else {
+        return;
+    };
+    if let Some(id) = text
+        .lines()
+        .nth(6)
+        .and_then(|line| line.split_whitespace().nth(1))
+    {
+        let _ = Command::new("ipcrm").args(["-m", id]).output();
     }
 }
 
