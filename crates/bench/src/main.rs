@@ -26,6 +26,7 @@
 
 mod baseline;
 mod client;
+mod open_loop;
 mod sinks;
 
 use std::collections::BTreeMap;
@@ -98,6 +99,17 @@ struct Args {
     /// subscribed to every event, and prints the throughput beside the run without.
     #[arg(long, default_value_t = 0)]
     webhooks: usize,
+    /// Open loop: iterations arrive at this constant rate per second instead of from
+    /// `--concurrency` clients in a closed loop (at most `--concurrency` in flight; latency from
+    /// each one's scheduled time).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Open loop: search each workload's saturation (the highest rate whose p99 stays under
+    /// 100 ms, runs of `--search-seconds`), then run `--seconds` at 80% of it.
+    #[arg(long, conflicts_with = "rate")]
+    saturation: bool,
+    #[arg(long, default_value_t = 5)]
+    search_seconds: u64,
 }
 
 const SECRET: &str = "bench-secret-bench-secret-bench-secret";
@@ -211,12 +223,12 @@ impl Server {
 }
 
 /// One client of the run: a user with its own accounts.
-struct Customer {
+pub(crate) struct Customer {
     token: String,
     accounts: Vec<String>,
 }
 
-struct Bank {
+pub(crate) struct Bank {
     http: Http,
     admin: String,
     customers: Vec<Customer>,
@@ -330,6 +342,45 @@ fn cents() -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
 }
 
+/// One iteration of `workload` by customer `worker`: a transfer, a payment (three requests) or
+/// a transaction; returns the last answer.
+pub(crate) async fn iteration(bank: &Bank, worker: usize, workload: Workload) -> (u16, Value) {
+    let me = &bank.customers[worker];
+    let from = me.accounts[rand::random_range(0..me.accounts.len())].clone();
+    let to = match workload {
+        Workload::Uniform => loop {
+            let to = &bank.all_accounts[rand::random_range(0..bank.all_accounts.len())];
+            if *to != from {
+                break to.clone();
+            }
+        },
+        Workload::Hot | Workload::Payments | Workload::Transactions => bank.merchant.clone(),
+    };
+    match workload {
+        Workload::Uniform | Workload::Hot => {
+            bank.http
+                .call(
+                    "POST",
+                    "/v1/transfers",
+                    Some(&me.token),
+                    Some(&uuid::Uuid::now_v7().to_string()),
+                    Some(json!({"from_account_id": from, "to_account_id": to, "amount": cents(), "currency": "EUR"})),
+                )
+                .await
+        }
+        Workload::Payments => pay(bank, me, &from, &to).await,
+        Workload::Transactions => settle(bank, &from, &to).await,
+    }
+}
+
+/// How an answer is counted: its status, and its error code if any.
+pub(crate) fn outcome_key(status: u16, body: &Value) -> String {
+    match body["error"]["code"].as_str() {
+        Some(code) => format!("{status} {code}"),
+        None => status.to_string(),
+    }
+}
+
 async fn run_workload(bank: Arc<Bank>, workload: Workload, seconds: u64) -> Outcome {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
@@ -337,44 +388,14 @@ async fn run_workload(bank: Arc<Bank>, workload: Workload, seconds: u64) -> Outc
     for worker in 0..bank.customers.len() {
         let bank = bank.clone();
         handles.push(tokio::spawn(async move {
-            let me = &bank.customers[worker];
             let mut latencies = Vec::new();
             let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
             let mut completed = 0_u64;
             while Instant::now() < deadline {
-                let from = me.accounts[rand::random_range(0..me.accounts.len())].clone();
-                let to = match workload {
-                    Workload::Uniform => loop {
-                        let to = &bank.all_accounts[rand::random_range(0..bank.all_accounts.len())];
-                        if *to != from {
-                            break to.clone();
-                        }
-                    },
-                    Workload::Hot | Workload::Payments | Workload::Transactions => {
-                        bank.merchant.clone()
-                    }
-                };
                 let began = Instant::now();
-                let (status, body) = match workload {
-                    Workload::Uniform | Workload::Hot => {
-                        bank.http
-                            .call(
-                                "POST",
-                                "/v1/transfers",
-                                Some(&me.token),
-                                Some(&uuid::Uuid::now_v7().to_string()),
-                                Some(json!({"from_account_id": from, "to_account_id": to, "amount": cents(), "currency": "EUR"})),
-                            )
-                            .await
-                    }
-                    Workload::Payments => pay(&bank, me, &from, &to).await,
-                    Workload::Transactions => settle(&bank, &from, &to).await,
-                };
+                let (status, body) = iteration(&bank, worker, workload).await;
                 latencies.push(began.elapsed());
-                let key = match body["error"]["code"].as_str() {
-                    Some(code) => format!("{status} {code}"),
-                    None => status.to_string(),
-                };
+                let key = outcome_key(status, &body);
                 if (200..300).contains(&status) {
                     completed += 1;
                 }
@@ -546,6 +567,68 @@ impl CoffreDatabase {
     }
 }
 
+/// Runs `workload` as the arguments ask (closed loop, open loop at `--rate`, or the
+/// saturation search and a run at 80% of it); returns the run to report and the throughput to
+/// compare with the baselines (the saturation, when searched).
+async fn measure(args: &Args, bank: Arc<Bank>, workload: Workload) -> (Outcome, f64) {
+    let connections = args.concurrency;
+    if args.saturation {
+        println!(
+            "\n{workload:?}: saturation search (p99 ≤ {:?})",
+            open_loop::P99_TARGET
+        );
+        let saturation =
+            open_loop::saturation(bank.clone(), workload, args.search_seconds, connections).await;
+        let steady = saturation * open_loop::STEADY_SHARE;
+        let outcome = open_loop::run(bank, workload, steady, args.seconds, connections).await;
+        println!(
+            "{workload:?}: saturation {saturation:.0}/s; at {:.0}%: {}",
+            open_loop::STEADY_SHARE * 100.0,
+            open_loop::report(workload, steady, &outcome)
+        );
+        return (outcome, saturation);
+    }
+    if let Some(rate) = args.rate {
+        let outcome = open_loop::run(bank, workload, rate, args.seconds, connections).await;
+        println!(
+            "\nopen loop: {}",
+            open_loop::report(workload, rate, &outcome)
+        );
+        let throughput = outcome.rate();
+        return (outcome, throughput);
+    }
+    let outcome = run_workload(bank, workload, args.seconds).await;
+    let throughput = outcome.rate();
+    (outcome, throughput)
+}
+
+/// The batched limit of `workload` beside its per-transfer baseline: each way of writing a
+/// batch with one writer and with two; the best is the limit.
+async fn batched_limit(args: &Args, url: &str, workload: Workload, coffre: f64, per_transfer: f64) {
+    let mut limit: f64 = 0.0;
+    for how in [baseline::Batched::Function, baseline::Batched::Unnest] {
+        for writers in [1, 2] {
+            let outcome =
+                baseline::run_batched(url, workload, how, writers, args.accounts, args.seconds)
+                    .await;
+            println!(
+                "    batched limit ({} per transaction, {how:?}, {writers} writer{}): {:.0} \
+                 transfers/s (p99 {:.1} ms)",
+                baseline::BATCH,
+                if writers == 1 { "" } else { "s" },
+                outcome.rate(),
+                millis(outcome.percentile(0.99)),
+            );
+            limit = limit.max(outcome.rate());
+        }
+    }
+    println!(
+        "    {workload:?}: limit {limit:.0}/s = {:.2}× the per-transfer baseline; Coffre/limit = {:.2}",
+        limit / per_transfer,
+        coffre / limit
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -568,7 +651,7 @@ async fn main() {
     };
     let mut rows = Vec::new();
     for workload in &args.workloads {
-        let outcome = run_workload(bank.clone(), *workload, args.seconds).await;
+        let (outcome, throughput) = measure(&args, bank.clone(), *workload).await;
         let (status, report) = bank
             .http
             .call("GET", "/v1/ledger/verify", Some(&bank.admin), None, None)
@@ -607,7 +690,7 @@ async fn main() {
                 drained.as_secs_f64(),
             );
         }
-        rows.push((*workload, outcome));
+        rows.push((*workload, throughput));
     }
     println!("\nserver peak memory: {:.1} MiB", server.peak_memory_mib());
     server.child.kill().await.ok();
@@ -618,7 +701,7 @@ async fn main() {
         "\nbaseline: the same durable writes straight to PostgreSQL (Coffre on {:?})",
         args.backend
     );
-    for (workload, outcome) in &rows {
+    for (workload, throughput) in &rows {
         let base = baseline::run(
             &baseline_db,
             *workload,
@@ -632,8 +715,11 @@ async fn main() {
             "  {workload:?}: baseline {:.0} {unit}/s (p99 {:.1} ms); Coffre/baseline = {:.2}",
             base.rate(),
             millis(base.percentile(0.99)),
-            outcome.rate() / base.rate()
+            throughput / base.rate()
         );
+        if matches!(workload, Workload::Uniform | Workload::Hot) {
+            batched_limit(&args, &baseline_db, *workload, *throughput, base.rate()).await;
+        }
     }
     drop_database(&args.server_url, &baseline_db).await;
 }
