@@ -355,3 +355,231 @@ async fn transfer(pool: &PgPool, from: Uuid, to: Uuid, amount: i64) {
     audit(&mut tx, "TRANSFER", id, amount).await;
     tx.commit().await.unwrap();
 }
+
+/// Transfers per transaction of the batched limit.
+pub const BATCH: usize = 100;
+
+/// How the batched limit writes a batch's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batched {
+    /// One call of a PL/pgSQL function that loops over the batch's transfers, one row change
+    /// at a time: one round trip per batch.
+    Function,
+    /// Lock the batch's accounts, then one statement per table, every row of the batch at once
+    /// through `UNNEST` of arrays (balances after each line computed by the client).
+    Unnest,
+}
+
+/// The loop of [`Batched::Function`]: per transfer, both balances, the transfer, its two lines,
+/// its idempotency record and its audit event (the rows of [`transfer`]). Accounts are locked
+/// first, in id order, as two writers' batches would otherwise deadlock.
+const BATCH_FUNCTION: &str = "
+CREATE OR REPLACE FUNCTION apply_batch(ids UUID[], froms UUID[], tos UUID[], amounts BIGINT[])
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    from_after BIGINT;
+    to_after BIGINT;
+BEGIN
+    PERFORM 1 FROM accounts WHERE id = ANY(froms || tos) ORDER BY id FOR NO KEY UPDATE;
+    FOR i IN 1 .. array_length(ids, 1) LOOP
+        UPDATE accounts SET balance = balance - amounts[i] WHERE id = froms[i]
+            RETURNING balance INTO from_after;
+        UPDATE accounts SET balance = balance + amounts[i] WHERE id = tos[i]
+            RETURNING balance INTO to_after;
+        INSERT INTO transfers (id, from_id, to_id, amount, created_at)
+            VALUES (ids[i], froms[i], tos[i], amounts[i], now());
+        INSERT INTO lines VALUES (gen_random_uuid(), ids[i], froms[i], -amounts[i], from_after),
+            (gen_random_uuid(), ids[i], tos[i], amounts[i], to_after);
+        INSERT INTO idempotency VALUES (froms[i], ids[i]::text, '\\x7b7d');
+        INSERT INTO audit (action, resource_id, new_value)
+            VALUES ('TRANSFER', ids[i], json_build_object('amount', amounts[i]));
+    END LOOP;
+END $$;
+";
+
+/// The batched limit: `writers` connections, each committing [`BATCH`] transfers per
+/// transaction of `workload` (uniform or hot) for `seconds`; an iteration is one transfer, and
+/// each transfer's latency is its batch's.
+pub async fn run_batched(
+    url: &str,
+    workload: Workload,
+    how: Batched,
+    writers: usize,
+    accounts: usize,
+    seconds: u64,
+) -> Outcome {
+    let pool = PgPoolOptions::new()
+        .max_connections(u32::try_from(writers).unwrap())
+        .connect(url)
+        .await
+        .unwrap();
+    sqlx::raw_sql(SCHEMA).execute(&pool).await.unwrap();
+    sqlx::raw_sql(BATCH_FUNCTION).execute(&pool).await.unwrap();
+    sqlx::query("TRUNCATE audit, idempotency, payments, lines, transfers, transactions, accounts")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let ids: Vec<Uuid> = (0..=accounts).map(|_| Uuid::now_v7()).collect();
+    sqlx::query("INSERT INTO accounts SELECT unnest($1::uuid[]), 100000000")
+        .bind(&ids)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let merchant = ids[accounts];
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut handles = Vec::new();
+    for _ in 0..writers {
+        let (pool, ids) = (pool.clone(), ids.clone());
+        handles.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let mut batch = Vec::with_capacity(BATCH);
+                for _ in 0..BATCH {
+                    let from = ids[rand::random_range(0..accounts)];
+                    let to = match workload {
+                        Workload::Uniform => loop {
+                            let to = ids[rand::random_range(0..accounts)];
+                            if to != from {
+                                break to;
+                            }
+                        },
+                        _ => merchant,
+                    };
+                    batch.push((Uuid::now_v7(), from, to, rand::random_range(1..=100_i64)));
+                }
+                let began = Instant::now();
+                match how {
+                    Batched::Function => batch_by_function(&pool, &batch).await,
+                    Batched::Unnest => batch_by_unnest(&pool, &batch).await,
+                }
+                latencies.extend(std::iter::repeat_n(began.elapsed(), BATCH));
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for handle in handles {
+        latencies.extend(handle.await.unwrap());
+    }
+    pool.close().await;
+    Outcome {
+        completed: latencies.len() as u64,
+        elapsed: started.elapsed(),
+        latencies,
+        statuses: BTreeMap::new(),
+    }
+}
+
+/// One transfer of a batch: its id, from, to, amount.
+type Row = (Uuid, Uuid, Uuid, i64);
+
+async fn batch_by_function(pool: &PgPool, batch: &[Row]) {
+    let column = |pick: fn(&Row) -> Uuid| batch.iter().map(pick).collect::<Vec<Uuid>>();
+    let amounts: Vec<i64> = batch.iter().map(|row| row.3).collect();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT apply_batch($1, $2, $3, $4)")
+        .bind(column(|row| row.0))
+        .bind(column(|row| row.1))
+        .bind(column(|row| row.2))
+        .bind(amounts)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// A batch's ledger lines, column by column, for `UNNEST`.
+#[derive(Default)]
+struct Lines {
+    ids: Vec<Uuid>,
+    transfers: Vec<Uuid>,
+    accounts: Vec<Uuid>,
+    amounts: Vec<i64>,
+    after: Vec<i64>,
+}
+
+async fn batch_by_unnest(pool: &PgPool, batch: &[Row]) {
+    let mut touched: Vec<Uuid> = batch.iter().flat_map(|row| [row.1, row.2]).collect();
+    touched.sort();
+    touched.dedup();
+    let mut tx = pool.begin().await.unwrap();
+    let mut balances: BTreeMap<Uuid, i64> = sqlx::query_as(
+        "SELECT id, balance FROM accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(&touched)
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    let mut lines = Lines::default();
+    for &(id, from, to, amount) in batch {
+        for (account, delta) in [(from, -amount), (to, amount)] {
+            let after = balances[&account] + delta;
+            balances.insert(account, after);
+            lines.ids.push(Uuid::now_v7());
+            lines.transfers.push(id);
+            lines.accounts.push(account);
+            lines.amounts.push(delta);
+            lines.after.push(after);
+        }
+    }
+    let (accounts, after): (Vec<Uuid>, Vec<i64>) = balances.into_iter().unzip();
+    sqlx::query(
+        "UPDATE accounts SET balance = new.balance FROM UNNEST($1::uuid[], $2::bigint[]) \
+         AS new (id, balance) WHERE accounts.id = new.id",
+    )
+    .bind(accounts)
+    .bind(after)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let ids: Vec<Uuid> = batch.iter().map(|row| row.0).collect();
+    let froms: Vec<Uuid> = batch.iter().map(|row| row.1).collect();
+    let tos: Vec<Uuid> = batch.iter().map(|row| row.2).collect();
+    let amounts: Vec<i64> = batch.iter().map(|row| row.3).collect();
+    sqlx::query(
+        "INSERT INTO transfers (id, from_id, to_id, amount, created_at) \
+         SELECT *, now() FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[])",
+    )
+    .bind(&ids)
+    .bind(&froms)
+    .bind(&tos)
+    .bind(&amounts)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO lines SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], \
+         $4::bigint[], $5::bigint[])",
+    )
+    .bind(lines.ids)
+    .bind(lines.transfers)
+    .bind(lines.accounts)
+    .bind(lines.amounts)
+    .bind(lines.after)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let keys: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    sqlx::query(
+        "INSERT INTO idempotency SELECT user_id, key, '\\x7b7d' \
+         FROM UNNEST($1::uuid[], $2::text[]) AS k (user_id, key)",
+    )
+    .bind(&froms)
+    .bind(keys)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO audit (action, resource_id, new_value) SELECT 'TRANSFER', id, \
+         json_build_object('amount', amount) FROM UNNEST($1::uuid[], $2::bigint[]) AS t (id, amount)",
+    )
+    .bind(&ids)
+    .bind(&amounts)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
