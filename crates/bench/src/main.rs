@@ -27,6 +27,7 @@
 mod baseline;
 mod client;
 mod open_loop;
+mod profile;
 mod sinks;
 
 use std::collections::BTreeMap;
@@ -110,6 +111,10 @@ struct Args {
     saturation: bool,
     #[arg(long, default_value_t = 5)]
     search_seconds: u64,
+    /// Where each iteration's time goes (PostgreSQL only): CPU of Coffre, of its PostgreSQL
+    /// backends and of the generator, commits, rows and index entries written per iteration.
+    #[arg(long, conflicts_with = "saturation")]
+    profile: bool,
 }
 
 const SECRET: &str = "bench-secret-bench-secret-bench-secret";
@@ -203,6 +208,10 @@ async fn start_server(args: &Args, database_url: &str) -> Server {
 }
 
 impl Server {
+    fn pid(&self) -> u32 {
+        self.child.id().unwrap()
+    }
+
     /// The server's peak resident memory (VmHWM), in MiB.
     fn peak_memory_mib(&self) -> f64 {
         let pid = self.child.id().unwrap();
@@ -651,7 +660,27 @@ async fn main() {
     };
     let mut rows = Vec::new();
     for workload in &args.workloads {
+        let profiled = match (args.profile, &coffre_db) {
+            (true, CoffreDatabase::Postgres { url, .. }) => {
+                tokio::time::sleep(profile::SETTLE).await;
+                Some((url.clone(), profile::snapshot(url, server.pid()).await))
+            }
+            _ => None,
+        };
         let (outcome, throughput) = measure(&args, bank.clone(), *workload).await;
+        if let Some((url, before)) = profiled {
+            let after = profile::snapshot(&url, server.pid()).await;
+            tokio::time::sleep(profile::SETTLE).await;
+            let settled = profile::snapshot(&url, server.pid()).await;
+            let report = profile::report(
+                &before,
+                &after,
+                &settled,
+                outcome.completed,
+                outcome.elapsed,
+            );
+            println!("{report}");
+        }
         let (status, report) = bank
             .http
             .call("GET", "/v1/ledger/verify", Some(&bank.admin), None, None)
