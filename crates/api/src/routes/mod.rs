@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 pub(crate) mod bodies;
 mod command;
+mod console;
 mod deliveries;
 mod events;
 mod fallback;
@@ -49,4 +50,5 @@ pub fn routes() -> Router<AppState> {
         .merge(webhooks::routes())
         .merge(deliveries::routes())
         .merge(openapi::routes())
+        .merge(console::routes())
 }

@@ -16,6 +16,7 @@ mod auth;
 mod bank;
 mod concurrency;
 mod connections;
+mod console;
 mod database_loss;
 mod deliveries;
 mod edge;

@@ -22,7 +22,7 @@ const API_MD: &str = include_str!("../../../../docs/API.md");
 fn contract_endpoints() -> BTreeSet<(String, String)> {
     let section = API_MD
         .split_once("## 4. Endpoints")
-        .map(|(_, rest)| rest)
+        .map(|(_, rest)| rest.split("\n## ").next().unwrap_or(rest))
         .expect("docs/API.md has a section 4");
     let mut endpoints = BTreeSet::new();
     for row in section.lines().filter(|line| line.starts_with("| `")) {
