@@ -127,7 +127,8 @@ export function json(value) {
 }
 
 /**
- * A table: `columns` are `{label, cell(row), num}`; `empty` is said when there are no rows.
+ * A table: `columns` are `{label, cell(row), num}`; `empty` is said when there are no rows. On a
+ * phone each row becomes a block of labelled lines (console.css reads `data-label`).
  */
 export function table(columns, rows, empty = 'Nothing here yet.') {
   if (rows.length === 0) return h('p', { class: 'muted' }, empty);
@@ -138,7 +139,7 @@ export function table(columns, rows, empty = 'Nothing here yet.') {
       'table',
       {},
       h('thead', {}, h('tr', {}, columns.map((column) => h('th', { class: column.num ? 'num' : null, scope: 'col' }, column.label)))),
-      h('tbody', {}, rows.map((row) => h('tr', {}, columns.map((column) => h('td', { class: column.num ? 'num' : null }, column.cell(row)))))),
+      h('tbody', {}, rows.map((row) => h('tr', {}, columns.map((column) => h('td', { class: column.num ? 'num' : null, 'data-label': column.label }, column.cell(row)))))),
     ),
   );
 }

@@ -168,8 +168,9 @@ async function renderOne(view, ctx, paymentId) {
       { label: 'Seq', cell: (e) => String(e.seq), num: true },
       { label: 'When', cell: (e) => time(e.occurred_at) },
       { label: 'Action', cell: (e) => e.action },
-      { label: 'Actor', cell: (e) => id(e.actor_id) },
       { label: 'State after', cell: (e) => (e.new_value && e.new_value.state ? badge(e.new_value.state) : '') },
+      { label: 'Moved', cell: (e) => (e.new_value && e.new_value.transfer_id ? h('a', { href: `#/transfers/${e.new_value.transfer_id}` }, e.new_value.transfer_amount) : ''), num: true },
+      { label: 'Actor', cell: (e) => (e.actor_id ? id(e.actor_id) : 'the server') },
     ], items.filter((event) => event.action !== 'READ').reverse(), 'No audit events for this payment.'));
   } catch (error) {
     add(history, errorNotice(error));
