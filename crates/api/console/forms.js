@@ -28,7 +28,7 @@ let serial = 0;
 /**
  * `fields`: `[{name, label, type, options: [[value, text]], value, required, placeholder, hint,
  * check(value, values) → problem|null, wide}]`. `submit(values, key)` sends; what it answers goes
- * to `done(result)`. The form resets its fields after success unless `keep` is set; a `compact`
+ * to `done(result)`; `wide` fields take a line, `quarter` ones four to a line. The form resets its fields after success unless `keep` is set; a `compact`
  * one sits on a table's row, its labels read by screen readers only.
  */
 export function form({ fields, submit, done, label = 'Save', idempotent = false, keep = false, stacked = false, compact = false, name }) {
@@ -70,7 +70,7 @@ export function form({ fields, submit, done, label = 'Save', idempotent = false,
     errors.set(field.name, error);
     return h(
       'div',
-      { class: `field${field.wide ? ' wide' : ''}` },
+      { class: `field${field.wide ? ' wide' : ''}${field.quarter ? ' quarter' : ''}` },
       h('label', { for: fieldId }, field.label),
       control,
       field.hint ? h('span', { class: 'hint' }, field.hint) : null,
@@ -93,11 +93,19 @@ export function form({ fields, submit, done, label = 'Save', idempotent = false,
     return result;
   }
 
-  /** The field a refusal names: by its code, else by its message's first word ("amount: …"). */
+  /**
+   * The field a refusal names: by its code, else by its message's first word ("amount: …"); a
+   * transaction's refused posting `n` (`details.posting_index`) points at that posting's row,
+   * whose fields are named `p{n}_…`.
+   */
   function fieldFor(error) {
+    const index = error.details && error.details.posting_index;
+    const prefix = Number.isInteger(index) ? `p${index}_` : '';
     const named = /^([a-z_]+)[\s:[]/.exec(error.message || '');
-    if (named && controls.has(named[1])) return named[1];
-    return (CODE_FIELDS[error.code] || []).find((candidate) => controls.has(candidate)) || null;
+    if (named && controls.has(prefix + named[1])) return prefix + named[1];
+    const byCode = (CODE_FIELDS[error.code] || []).find((candidate) => controls.has(prefix + candidate));
+    if (byCode) return prefix + byCode;
+    return prefix && controls.has(`${prefix}amount`) ? `${prefix}amount` : null;
   }
 
   const element = h('form', { class: `form${stacked ? ' stacked' : ''}${compact ? ' compact' : ''}`, novalidate: true, 'aria-label': name || null }, rows,

@@ -4,7 +4,7 @@
 import { api, walk } from './api.js';
 import { h, add, badge, card, chips, errorNotice, id, kv, pagedList, table, time } from './dom.js';
 import { form, metadataProblem, parseMetadata, uuidProblem } from './forms.js';
-import { amountProblem, currencyScale } from './money.js';
+import { Totals, amountProblem, currencyScale } from './money.js';
 import { accountLink } from './accounts.js';
 
 function filterForm(filters, list, label) {
@@ -118,15 +118,69 @@ export const transactions = {
       { label: 'Description', cell: (t) => t.description || '' },
       { label: 'Metadata', cell: (t) => chips(t.metadata) },
     ], { empty: 'No transactions match.' });
-    add(view, card(null, filterForm(filters, list, 'Filter transactions')), card('Newest first', list));
+    add(view, card(null, filterForm(filters, list, 'Filter transactions')), card('Newest first', list),
+      card('Post a transaction', transactionForm(ctx)));
     return undefined;
   },
 };
 
-/** "12.50 EUR + 3.00 USD": what a transaction's postings move, per currency in order. */
+/** Posting rows the form offers; a transaction takes up to 64 (API.md), a person types a few. */
+const FORM_POSTINGS = 4;
+
+/** A posting row: all of its fields or none (rows left empty are not sent). */
+function postingCheck(index, part) {
+  return (value, all) => {
+    const row = ['from_account_id', 'to_account_id', 'amount', 'currency'].map((name) => all[`p${index}_${name}`]);
+    if (row.every((cell) => cell === '')) return null;
+    if (value === '') return 'Fill in the whole posting, or none of it.';
+    if (part === 'currency') return /^[A-Z]{3}$/.test(value) ? null : 'Three capital letters, e.g. EUR.';
+    if (part === 'amount') return amountProblem(value, currencyScale(all[`p${index}_currency`]));
+    return uuidProblem(value);
+  };
+}
+
+function transactionForm(ctx) {
+  const fields = [];
+  for (let index = 0; index < FORM_POSTINGS; index += 1) {
+    const n = index + 1;
+    fields.push(
+      { name: `p${index}_from_account_id`, label: `${n}. from account`, required: index === 0, check: postingCheck(index, 'from'), quarter: true },
+      { name: `p${index}_to_account_id`, label: `${n}. to account`, required: index === 0, check: postingCheck(index, 'to'), quarter: true },
+      { name: `p${index}_amount`, label: `${n}. amount`, required: index === 0, inputmode: 'decimal', check: postingCheck(index, 'amount'), quarter: true },
+      { name: `p${index}_currency`, label: `${n}. currency`, required: index === 0, placeholder: 'EUR', check: postingCheck(index, 'currency'), quarter: true },
+    );
+  }
+  fields.push(
+    { name: 'description', label: 'Description', wide: true },
+    { name: 'metadata', label: 'Metadata', type: 'textarea', check: metadataProblem, wide: true },
+  );
+  return [
+    h('p', { class: 'muted' }, 'Postings apply in order, all or nothing; a later one may spend what an earlier one brought. ',
+      ctx.may('admin') ? 'Admins may move any customer account.' : 'Each must come from an account of yours.'),
+    form({
+      name: 'Post a transaction', label: 'Post transaction', idempotent: true, fields,
+      submit: (values, key) => {
+        const postings = [];
+        for (let index = 0; index < FORM_POSTINGS; index += 1) {
+          const at = (name) => values[`p${index}_${name}`];
+          if (at('from_account_id') === '') continue;
+          postings.push({ from_account_id: at('from_account_id'), to_account_id: at('to_account_id'), amount: at('amount'), currency: at('currency') });
+        }
+        const body = { postings };
+        if (values.description) body.description = values.description;
+        if (values.metadata) body.metadata = parseMetadata(values.metadata);
+        return api('POST', '/v1/transactions', { body, key });
+      },
+      done: (transaction) => ctx.go(`#/transactions/${transaction.id}`),
+    }),
+  ];
+}
+
+/** "12.50 EUR, 3.00 USD": what a transaction's postings move in all, per currency. */
 function summary(transaction) {
-  const currencies = [...new Set(transaction.postings.map((p) => p.currency))];
-  return currencies.map((currency) => `${transaction.postings.filter((p) => p.currency === currency).length}× ${currency}`).join(', ');
+  const totals = new Totals();
+  for (const posting of transaction.postings) totals.add(posting.currency, posting.amount);
+  return totals.entries().map(([currency, total]) => `${total.amount} ${currency}`).join(', ');
 }
 
 async function renderTransaction(view, transactionId) {
