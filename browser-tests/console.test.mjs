@@ -1,12 +1,14 @@
 // The console in a real browser: Debian's chromium, driven by playwright-core, against a real
-// `coffre serve` (the built binary) on a fresh SQLite database in a temporary directory.
+// `coffre serve` (the built binary) on a fresh database: once on SQLite in a temporary
+// directory, once on a new PostgreSQL database (COFFRE_BROWSER_TEST_POSTGRES, default
+// postgres://postgres@127.0.0.1:5432, as CI starts it).
 //
 // An operator's day: an admin signs in, adds a user and a manager, opens the user's account and
 // deposits into it; the user transfers and pays; the admin captures and refunds the payment,
 // the audit log verifies, a webhook endpoint is subscribed and the events are read; a manager
 // does not get the users screen. Access tokens live 8 s here, so the console must refresh them
 // on its own while it works. Every screen is photographed at 1280 px and at a phone's width
-// into target/console-screenshots/.
+// into target/console-screenshots/<backend>/.
 //
 //   COFFRE_BIN (default target/debug/coffre), CHROMIUM (default /usr/bin/chromium)
 
@@ -22,7 +24,7 @@ import { chromium } from 'playwright-core';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = process.env.COFFRE_BIN || join(ROOT, 'target/debug/coffre');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const SHOTS = join(ROOT, 'target/console-screenshots');
+const SHOTS_ROOT = join(ROOT, 'target/console-screenshots');
 /** How long the server may take to say where it listens. */
 const START_DEADLINE_MS = 30_000;
 /** Every wait in the browser ends by then. */
@@ -35,12 +37,27 @@ const ADMIN = { email: 'root@example.com', password: 'the admin passphrase' };
 const USER = { email: 'ursula@example.com', password: 'ursula passphrase' };
 const MANAGER = { email: 'max@example.com', password: 'manager passphrase' };
 
-function environment(dataDir) {
+/** Where PostgreSQL listens (the README's and CI's), for the run on that backend. */
+const POSTGRES = process.env.COFFRE_BROWSER_TEST_POSTGRES || 'postgres://postgres@127.0.0.1:5432';
+
+/** A fresh database for one run: a SQLite file in the data dir, or a new PostgreSQL database. */
+function database(backend, dataDir) {
+  if (backend === 'sqlite') return { url: `sqlite://${join(dataDir, 'coffre.db')}`, drop: () => {} };
+  const name = `coffre_console_${process.pid}_${Date.now()}`;
+  const psql = (sql) => spawnSync('psql', [`${POSTGRES}/postgres`, '-v', 'ON_ERROR_STOP=1', '-qc', sql], { encoding: 'utf8' });
+  const made = psql(`CREATE DATABASE ${name}`);
+  assert.equal(made.status, 0, `could not create a PostgreSQL database: ${made.stderr}`);
+  return { url: `${POSTGRES}/${name}`, drop: () => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+function environment(dataDir, databaseUrl) {
   return {
     PATH: process.env.PATH,
     HOME: process.env.HOME || dataDir,
     COFFRE_DATA_DIR: dataDir,
-    DATABASE_URL: `sqlite://${join(dataDir, 'coffre.db')}`,
+    DATABASE_URL: databaseUrl,
+    // Required with PostgreSQL; generated into the data dir with SQLite.
+    COFFRE_JWT_SECRET: 'browser-tests-jwt-secret-of-forty-bytes!',
     COFFRE_LISTEN: '127.0.0.1:0',
     COFFRE_METRICS_LISTEN: 'off',
     COFFRE_LOG_FORMAT: 'json',
@@ -52,8 +69,8 @@ function environment(dataDir) {
 }
 
 /** Starts `coffre serve`; resolves to {origin, stop} once it logs its address. */
-function serve(dataDir) {
-  const child = spawn(BIN, ['serve'], { env: environment(dataDir), stdio: ['ignore', 'pipe', 'pipe'] });
+function serve(env) {
+  const child = spawn(BIN, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   return new Promise((resolveStart, reject) => {
     const timer = setTimeout(() => reject(new Error(`coffre serve did not listen within ${START_DEADLINE_MS} ms:\n${log}`)), START_DEADLINE_MS);
@@ -77,13 +94,19 @@ function serve(dataDir) {
   });
 }
 
-test('an operator’s day in the console', async (t) => {
+// This run's pictures only.
+rmSync(SHOTS_ROOT, { recursive: true, force: true });
+
+for (const backend of ['sqlite', 'postgres']) test(`an operator’s day in the console (${backend})`, async (t) => {
+  const SHOTS = join(SHOTS_ROOT, backend);
   const dataDir = mkdtempSync(join(tmpdir(), 'coffre-console-'));
+  const db = database(backend, dataDir);
+  const env = environment(dataDir, db.url);
   const created = spawnSync(BIN, ['admin', 'create', '--email', ADMIN.email, '--password-stdin'], {
-    env: environment(dataDir), input: `${ADMIN.password}\n`, encoding: 'utf8',
+    env, input: `${ADMIN.password}\n`, encoding: 'utf8',
   });
   assert.equal(created.status, 0, `coffre admin create: ${created.stderr}`);
-  const server = await serve(dataDir);
+  const server = await serve(env);
   const profile = mkdtempSync(join(tmpdir(), 'coffre-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -92,8 +115,6 @@ test('an operator’s day in the console', async (t) => {
     viewport: DESKTOP,
     baseURL: server.origin,
   });
-  // This run's pictures only.
-  rmSync(SHOTS, { recursive: true, force: true });
   mkdirSync(SHOTS, { recursive: true });
   context.setDefaultTimeout(STEP_DEADLINE_MS);
   const page = await context.newPage();
@@ -403,5 +424,6 @@ test('an operator’s day in the console', async (t) => {
     await server.stop();
     rmSync(profile, { recursive: true, force: true });
     rmSync(dataDir, { recursive: true, force: true });
+    db.drop();
   }
 });
