@@ -314,6 +314,22 @@ for (const backend of ['sqlite', 'postgres']) test(`an operator’s day in the c
       await navigate('Holds');
       await page.getByRole('cell', { name: '30.00 EUR' }).waitFor();
       await shoot('07-holds');
+
+      // A hold of the user's own: part of it posted, the rest voided.
+      await field('Place a hold', 'For account (id)').fill(ids.shop);
+      await field('Place a hold', 'Amount').fill('5.00');
+      await field('Place a hold', 'Expires in (seconds)').fill('0');
+      await submit('Place a hold', 'Hold').click();
+      await page.getByText('From 1 to 2592000 (30 days).').waitFor();
+      await field('Place a hold', 'Expires in (seconds)').fill('3600');
+      await submit('Place a hold', 'Hold').click();
+      await page.getByRole('heading', { name: /Hold of 5\.00 EUR held/ }).waitFor();
+      await field('Post', /Amount/).fill('2.00');
+      await submit('Post', 'Post').click();
+      await page.locator('dd', { hasText: /^3\.00$/ }).waitFor();
+      await page.getByRole('button', { name: 'Void the hold' }).click();
+      await page.getByRole('heading', { name: /Hold of 5\.00 EUR voided/ }).waitFor();
+      await shoot('07-hold');
       await navigate('Overview');
       await page.getByText('Nothing has moved today.').or(page.locator('.stat', { hasText: 'EUR' }).first()).waitFor();
       await shoot('08-overview-user');
@@ -372,8 +388,22 @@ for (const backend of ['sqlite', 'postgres']) test(`an operator’s day in the c
       await page.locator('svg.chart').waitFor();
       await shoot('12-overview-admin');
       await open(`#/accounts/${ids.user}`);
-      await page.locator('[data-field="balance"]', { hasText: '203.00 EUR' }).waitFor();
+      await page.locator('[data-field="balance"]', { hasText: '201.00 EUR' }).waitFor();
       await page.locator('.balance-chart svg.chart').waitFor();
+      // The balance at an instant, and the statement shown and downloaded.
+      const later = new Date(Date.now() + 3_600_000);
+      const local = new Date(later.getTime() - later.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+      await field('Balance as of', 'As of (your time zone)').fill(local);
+      await submit('Balance as of', 'Show balance').click();
+      await page.getByRole('form', { name: 'Balance as of' }).locator('..').getByText('201.00 EUR').waitFor();
+      await submit('Statement', 'Show statement').click();
+      await page.locator('dd', { hasText: /^280\.00$/ }).waitFor(); // credits: the deposit and both refunds
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);
+      const csv = readFileSync(await download.path(), 'utf8').trim().split('\n');
+      assert.equal(csv[0], 'id,transfer_id,amount,balance_after,created_at');
+      // The deposit, the transfer, two postings, the hold's post, the capture, two refunds.
+      assert.equal(csv.length, 1 + 8);
+      assert.match(csv[csv.length - 1], /,20\.00,201\.00,/);
       await shoot('13-account');
     });
 
@@ -393,7 +423,7 @@ for (const backend of ['sqlite', 'postgres']) test(`an operator’s day in the c
       await page.getByRole('cell', { name: 'payment.refunded' }).first().waitFor();
       await field('Filter events', 'Type').fill('hold.*');
       await submit('Filter events', 'Filter').click();
-      await page.getByRole('cell', { name: 'hold.posted' }).waitFor();
+      await page.getByRole('cell', { name: 'hold.posted' }).first().waitFor();
       assert.equal(await page.getByRole('cell', { name: 'payment.refunded' }).count(), 0);
       await shoot('15-events');
     });
