@@ -28,7 +28,7 @@ use crate::state::AppState;
 /// The console's policy: everything from this origin's files, API calls to this origin only,
 /// nothing inline, no plugins, no framing, forms and `<base>` nowhere else.
 pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
+     style-src 'self'; img-src 'self'; connect-src 'self'; font-src 'self'; \
      manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; \
      object-src 'none'";
 

@@ -18,6 +18,9 @@ on_both_backends!(
     a_file_the_browser_already_has_is_not_sent_again,
 );
 
+/// The contract, whose §5 must give the policy as it is served.
+const API_MD: &str = include_str!("../../../../docs/API.md");
+
 fn console_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("console")
 }
@@ -65,7 +68,15 @@ fn assert_console_headers(response: &TestResponse) {
             "{wanted} missing from {policy}"
         );
     }
-    for loose in ["unsafe-inline", "unsafe-eval", "*", "http:", "https:"] {
+    for loose in [
+        "unsafe-inline",
+        "unsafe-eval",
+        "*",
+        "http:",
+        "https:",
+        "data:",
+        "blob:",
+    ] {
         assert!(
             !policy
                 .split([' ', ';'])
@@ -73,6 +84,10 @@ fn assert_console_headers(response: &TestResponse) {
             "{loose} in {policy}"
         );
     }
+    assert!(
+        API_MD.contains(&format!("`{policy}`")),
+        "docs/API.md §5 does not give the policy served: {policy}"
+    );
     assert_eq!(response.headers["x-content-type-options"], "nosniff");
     assert_eq!(response.headers["referrer-policy"], "no-referrer");
     assert_eq!(response.headers["x-frame-options"], "DENY");
