@@ -258,6 +258,16 @@ for (const backend of ['sqlite', 'postgres']) test(`an operator’s day in the c
       await signOut();
       assert.deepEqual(await page.evaluate(() => [localStorage.length, sessionStorage.length, document.cookie]), [0, 0, '']);
       await signIn(USER);
+      // A user's console offers what a user may do: no admin screens, no deposit, no freezing.
+      const screens = page.getByRole('navigation', { name: 'Screens' });
+      assert.deepEqual(await screens.getByRole('link').allTextContents(), ['Overview', 'Accounts', 'Transfers', 'Transactions', 'Payments', 'Holds']);
+      await page.getByText('The ledger and audit checks are run by admins.').waitFor();
+      await open(`#/accounts/${ids.user}`);
+      await page.getByRole('form', { name: 'withdrawal' }).waitFor();
+      await page.getByRole('form', { name: 'transfer' }).waitFor();
+      assert.equal(await page.getByRole('form', { name: 'deposit' }).count(), 0);
+      assert.equal(await page.getByRole('button', { name: 'Freeze' }).count(), 0);
+      assert.equal(await page.getByRole('form', { name: 'Balance limits' }).count(), 0);
       await navigate('Transfers');
       await field('Send money', 'To account (id)').fill(ids.shop);
       await field('Send money', 'Amount').fill('1000.00');
