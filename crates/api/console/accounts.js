@@ -30,6 +30,16 @@ export function owner(account, names, ctx) {
   return names.get(account.owner_id) || id(account.owner_id);
 }
 
+/** Whether the caller owns the account: a user cannot read another's (404), so it does not. */
+export async function owns(ctx, accountId) {
+  try {
+    const account = await api('GET', `/v1/accounts/${accountId}`);
+    return account.owner_id === ctx.me.id;
+  } catch {
+    return false;
+  }
+}
+
 export function accountLink(accountId) {
   return id(accountId, `#/accounts/${accountId}`);
 }

@@ -5,7 +5,7 @@ import { api, walk } from './api.js';
 import { h, add, actionButton, badge, card, chips, id, kv, pagedList, time } from './dom.js';
 import { form, metadataProblem, parseMetadata, uuidProblem } from './forms.js';
 import { amountProblem, currencyScale, scaleOf } from './money.js';
-import { accountLink } from './accounts.js';
+import { accountLink, owns } from './accounts.js';
 
 const STATES = ['held', 'posted', 'voided', 'expired'];
 
@@ -66,17 +66,22 @@ function createForm(mine, ctx) {
 
 async function renderOne(view, ctx, holdId) {
   const hold = await api('GET', `/v1/holds/${holdId}`);
+  const [source, destination] = await Promise.all([owns(ctx, hold.from_account_id), owns(ctx, hold.to_account_id)]);
+  const party = source || destination;
   const reload = () => ctx.go(`#/holds/${holdId}`);
   const steps = h('div');
+  // Whoever sees a hold is a party or a manager, and either may void it; posting is the
+  // parties' and admins'.
   if (hold.state === 'held' && hold.payment_id === null) {
-    add(steps,
-      h('h3', {}, 'Post'),
-      form({
+    if (party || ctx.may('admin')) {
+      add(steps, h('h3', {}, 'Post'), form({
         name: 'Post', label: 'Post', idempotent: true,
         fields: [{ name: 'amount', label: `Amount (empty: all ${hold.held_amount})`, inputmode: 'decimal', check: (v) => amountProblem(v, scaleOf(hold.amount)) }],
         submit: (values, key) => api('POST', `/v1/holds/${holdId}/post`, { body: values.amount ? { amount: values.amount } : {}, key }),
         done: reload,
-      }),
+      }));
+    }
+    add(steps,
       h('h3', {}, 'Void'),
       actionButton('Void the hold', async () => { await api('POST', `/v1/holds/${holdId}/void`); reload(); }, { tone: 'danger', confirm: 'Void this hold? What is held goes back to the source.' }),
     );

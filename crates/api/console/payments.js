@@ -6,7 +6,7 @@ import { api, walk, MAX_PAGES } from './api.js';
 import { h, add, put, actionButton, badge, card, chips, errorNotice, id, kv, notice, pagedList, table, time } from './dom.js';
 import { form, metadataProblem, parseMetadata, uuidProblem } from './forms.js';
 import { amountProblem, currencyScale, scaleOf } from './money.js';
-import { accountLink } from './accounts.js';
+import { accountLink, owns } from './accounts.js';
 
 const STATES = ['pending', 'authorized', 'captured', 'refunded', 'canceled', 'failed'];
 
@@ -83,16 +83,6 @@ function createForm(mine, ctx) {
     },
     done: (payment) => ctx.go(`#/payments/${payment.id}`),
   });
-}
-
-/** Whether the caller owns the account: a user cannot read another's (404), so it does not. */
-async function owns(ctx, accountId) {
-  try {
-    const account = await api('GET', `/v1/accounts/${accountId}`);
-    return account.owner_id === ctx.me.id;
-  } catch {
-    return false;
-  }
 }
 
 async function renderOne(view, ctx, paymentId) {
