@@ -80,7 +80,7 @@ export function id(value, href) {
 
 const STATE_TONES = {
   active: 'ok', held: 'info', authorized: 'info', pending: 'warn', captured: 'ok', posted: 'ok',
-  refunded: 'ok', frozen: 'bad', failed: 'bad', canceled: 'bad', voided: 'warn', expired: 'warn',
+  refunded: 'ok', succeeded: 'ok', frozen: 'bad', failed: 'bad', canceled: 'bad', voided: 'warn', expired: 'warn',
   enabled: 'ok', disabled: 'bad', admin: 'info', manager: 'warn', user: '',
   ok: 'ok', broken: 'bad',
 };

@@ -1,9 +1,9 @@
 // Webhooks (admins): the endpoints (subscribe, enable or disable, change, rotate the secret,
-// delete; a secret is shown once, as the API answers it once) and the event log they are fed
-// from. Deliveries and redelivery appear here once the API serves them.
+// delete; a secret is shown once, as the API answers it once), each endpoint's deliveries with
+// every attempt, and the event log they are fed from, where an event is queued again.
 
 import { api } from './api.js';
-import { h, add, put, actionButton, badge, card, errorNotice, id, json, kv, notice, pagedList, time } from './dom.js';
+import { h, add, put, actionButton, badge, card, errorNotice, id, json, kv, notice, pagedList, table, time } from './dom.js';
 import { form, toRfc3339 } from './forms.js';
 
 /** Every event type of docs/API.md "Events". */
@@ -73,7 +73,6 @@ export const endpoints = {
           await list.reload();
         },
       })),
-      card('Deliveries', notice('warn', 'Deliveries are not sent yet: endpoints are stored and managed, and the API records no delivery attempts for the console to show. See ', h('a', { href: '#/events' }, 'the event log'), ' for what will be delivered.')),
     );
     return undefined;
   },
@@ -116,7 +115,43 @@ async function renderEndpoint(view, ctx, endpointId) {
         done: reload,
       }))),
   );
+  const filters = { status: '' };
+  const deliveries = pagedList(`${path}/deliveries`, () => ({ status: filters.status || undefined }), [
+    { label: 'Created', cell: (d) => time(d.created_at) },
+    { label: 'Event', cell: (d) => [h('code', {}, d.event_type), ' ', id(d.event_id, `#/events/${d.event_id}`)] },
+    { label: 'Status', cell: (d) => h('span', { 'data-delivery': d.status }, badge(d.status)) },
+    { label: 'Last answer', cell: (d) => lastAnswer(d) },
+    { label: 'Next attempt', cell: (d) => (d.next_attempt_at ? time(d.next_attempt_at) : '') },
+    { label: 'Attempts', cell: (d) => (d.attempts.length ? h('details', {}, h('summary', {}, String(d.attempts.length)), attemptsTable(d)) : '0') },
+  ], { empty: 'Nothing delivered to this endpoint yet.' });
+  add(view, card('Deliveries', h('div', { class: 'toolbar' }, form({
+    name: 'Filter deliveries', label: 'Filter', keep: true, compact: true,
+    fields: [{ name: 'status', label: 'Status', type: 'select', options: [['', 'Any status'], ...DELIVERY_STATES.map((state) => [state, state])] }],
+    submit: async (values) => {
+      filters.status = values.status;
+      await deliveries.reload();
+    },
+  }), h('button', { type: 'button', class: 'secondary', onclick: () => deliveries.reload() }, 'Refresh')), deliveries));
   return undefined;
+}
+
+const DELIVERY_STATES = ['pending', 'succeeded', 'failed'];
+
+/** What the endpoint said last: its status, or why it said nothing. */
+function lastAnswer(delivery) {
+  const last = delivery.attempts[delivery.attempts.length - 1];
+  if (!last) return h('span', { class: 'muted' }, 'not tried yet');
+  return `${last.response_code ?? last.error} in ${last.duration_ms} ms`;
+}
+
+function attemptsTable(delivery) {
+  return table([
+    { label: '#', cell: (a) => String(a.number), num: true },
+    { label: 'When', cell: (a) => time(a.attempted_at) },
+    { label: 'Answer', cell: (a) => (a.response_code === null ? a.error : String(a.response_code)) },
+    { label: 'Took', cell: (a) => `${a.duration_ms} ms`, num: true },
+    { label: 'Body', cell: (a) => (a.response_body ? h('code', {}, a.response_body.slice(0, 200)) : '') },
+  ], delivery.attempts);
 }
 
 export const events = {
@@ -162,9 +197,19 @@ function objectLink(event) {
 async function renderEvent(view, eventId) {
   try {
     const event = await api('GET', `/v1/events/${eventId}`);
+    const queued = h('div', { 'aria-live': 'polite' });
     add(view,
       h('p', {}, h('a', { href: '#/events' }, '← Events')),
-      h('h1', {}, h('code', {}, event.type)),
+      h('div', { class: 'head' },
+        h('h1', {}, h('code', {}, event.type)),
+        actionButton('Redeliver', async () => {
+          const { data } = await api('POST', `/v1/events/${eventId}/redeliver`);
+          put(queued, data.length === 0
+            ? notice('warn', 'No enabled endpoint is subscribed to this type: nothing was queued.')
+            : notice('ok', `Queued ${data.length} deliver${data.length === 1 ? 'y' : 'ies'}, due now: `,
+              data.map((delivery, index) => [index ? ', ' : '', h('a', { href: `#/webhooks/${delivery.endpoint_id}` }, 'endpoint ', id(delivery.endpoint_id))])));
+        }, { tone: 'secondary', confirm: 'Send this event again to every endpoint enabled and subscribed to it?' })),
+      queued,
       card('Event', kv([
         ['Id', h('span', { class: 'mono' }, event.id)],
         ['Created', time(event.created_at)],
