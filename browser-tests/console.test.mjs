@@ -15,6 +15,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { createServer } from 'node:http';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -65,7 +67,34 @@ function environment(dataDir, databaseUrl) {
     // The test signs in several times and refreshes every few seconds from one address.
     COFFRE_RATE_LIMIT_AUTH: '300/min',
     COFFRE_WEBHOOK_ALLOW_INSECURE: 'true',
+    // The receiver is on loopback, and its first refusal is retried a second later.
+    COFFRE_WEBHOOK_ALLOW_PRIVATE: 'true',
+    COFFRE_WEBHOOK_RETRY_SCHEDULE: '1s',
   };
+}
+
+/**
+ * A webhook receiver on loopback that refuses its first request (500) and takes the rest (200),
+ * keeping what it was sent.
+ */
+function receiver() {
+  const hits = [];
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => { body += chunk; });
+    request.on('end', () => {
+      hits.push({ headers: request.headers, body });
+      response.writeHead(hits.length === 1 ? 500 : 200, { 'content-type': 'text/plain' });
+      response.end(hits.length === 1 ? 'try again later' : 'thanks');
+    });
+  });
+  return new Promise((started) => {
+    server.listen(0, '127.0.0.1', () => started({
+      url: `http://127.0.0.1:${server.address().port}/hooks`,
+      hits,
+      close: () => new Promise((closed) => server.close(closed)),
+    }));
+  });
 }
 
 /** Starts `coffre serve`; resolves to {origin, stop} once it logs its address. */
@@ -107,6 +136,7 @@ for (const backend of ['sqlite', 'postgres']) test(`an operator’s day in the c
   });
   assert.equal(created.status, 0, `coffre admin create: ${created.stderr}`);
   const server = await serve(env);
+  const hooks = await receiver();
   const profile = mkdtempSync(join(tmpdir(), 'coffre-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -419,15 +449,16 @@ for (const backend of ['sqlite', 'postgres']) test(`an operator’s day in the c
 
     await step('webhook endpoints are subscribed, the secret shown once, and the events read', async () => {
       await navigate('Webhooks');
-      await field('Subscribe an endpoint', 'URL').fill('http://127.0.0.1:9/hooks');
+      await field('Subscribe an endpoint', 'URL').fill(hooks.url);
       await field('Subscribe an endpoint', 'Event types').fill('payment.*, nothing.done');
       await submit('Subscribe an endpoint', 'Create endpoint').click();
       await page.getByText('nothing.done is not an event type.').waitFor();
       await field('Subscribe an endpoint', 'Event types').fill('payment.*, transfer.created');
       await field('Subscribe an endpoint', 'Description').fill('the shop’s backend');
       await submit('Subscribe an endpoint', 'Create endpoint').click();
-      assert.match(await page.locator('[data-secret]').textContent(), /^whsec_/);
-      await page.getByRole('link', { name: 'http://127.0.0.1:9/hooks' }).waitFor();
+      const secret = await page.locator('[data-secret]').textContent();
+      assert.match(secret, /^whsec_/);
+      await page.getByRole('link', { name: hooks.url }).waitFor();
       await shoot('14-webhooks');
       await navigate('Events');
       await page.getByRole('cell', { name: 'payment.refunded' }).first().waitFor();
@@ -436,6 +467,35 @@ for (const backend of ['sqlite', 'postgres']) test(`an operator’s day in the c
       await page.getByRole('cell', { name: 'hold.posted' }).first().waitFor();
       assert.equal(await page.getByRole('cell', { name: 'payment.refunded' }).count(), 0);
       await shoot('15-events');
+
+      // The refund's event sent again: refused once by the receiver, delivered on the retry,
+      // signed with the secret shown at creation (checked here with Node's own HMAC).
+      await field('Filter events', 'Type').fill('payment.refunded');
+      await submit('Filter events', 'Filter').click();
+      await page.getByRole('row').filter({ hasText: 'payment.refunded' }).first().getByRole('link').first().click();
+      await page.getByRole('heading', { name: 'payment.refunded' }).waitFor();
+      await page.getByRole('button', { name: 'Redeliver' }).click();
+      await page.getByText('Queued 1 delivery, due now').waitFor();
+      await shoot('16-event');
+      await page.locator('.notice a').first().click();
+      await page.getByRole('heading', { name: 'Deliveries' }).waitFor();
+      const delivered = page.locator('[data-delivery="succeeded"]');
+      for (let tries = 0; tries < 40 && (await delivered.count()) === 0; tries += 1) {
+        await page.waitForTimeout(500);
+        await page.getByRole('button', { name: 'Refresh' }).click();
+        await page.getByRole('button', { name: 'Refresh' }).waitFor();
+      }
+      await delivered.waitFor();
+      await page.locator('tr', { has: delivered }).locator('summary').click();
+      await page.getByRole('cell', { name: '500', exact: true }).waitFor();
+      await page.getByRole('cell', { name: '200', exact: true }).waitFor();
+      await shoot('17-deliveries');
+      assert.equal(hooks.hits.length, 2);
+      const { headers, body } = hooks.hits[1];
+      assert.equal(JSON.parse(body).type, 'payment.refunded');
+      const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+      const expected = createHmac('sha256', key).update(`${headers['webhook-id']}.${headers['webhook-timestamp']}.${body}`).digest('base64');
+      assert.ok(headers['webhook-signature'].split(' ').includes(`v1,${expected}`), headers['webhook-signature']);
     });
 
     await step('a manager gets no users screen, and the server would refuse it anyway', async () => {
@@ -447,7 +507,7 @@ for (const backend of ['sqlite', 'postgres']) test(`an operator’s day in the c
       assert.equal(await screens.getByRole('link', { name: 'Audit log' }).count(), 0);
       await open('#/users');
       await screen('users').getByText('This screen is for admins; you are signed in as a manager.').waitFor();
-      await shoot('16-manager-users');
+      await shoot('18-manager-users');
       // Managers freeze accounts.
       await open(`#/accounts/${ids.user}`);
       await page.getByRole('button', { name: 'Freeze' }).click();
@@ -462,6 +522,7 @@ for (const backend of ['sqlite', 'postgres']) test(`an operator’s day in the c
   } finally {
     await context.close();
     await server.stop();
+    await hooks.close();
     rmSync(profile, { recursive: true, force: true });
     rmSync(dataDir, { recursive: true, force: true });
     db.drop();
