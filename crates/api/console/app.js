@@ -73,7 +73,9 @@ function showLogin(message) {
         h('div', { class: 'brand' }, h('img', { src: '/console/favicon.svg', alt: '' }), 'Coffre console'),
         message ? notice('warn', message) : null,
         h('h1', {}, 'Sign in'),
-        signIn)),
+        signIn,
+        h('p', { class: 'muted hint-first' }, 'No one to sign in as yet? The first admin is made on the server: ',
+          h('code', {}, 'coffre admin create --email … --password-stdin'), '; admins then add people under Users.'))),
   );
   signIn.querySelector('input')?.focus();
 }
