@@ -40,6 +40,19 @@ export async function owns(ctx, accountId) {
   }
 }
 
+/** The accounts the caller may read (a user: its own), for pickers; bounded to 500. */
+export async function visibleAccounts() {
+  const { items } = await walk('/v1/accounts', {}, () => false, 5);
+  return items;
+}
+
+/** `[[id, "Name · EUR"]]` for an account field's suggestions (system accounts left out). */
+export function accountChoices(accounts, exceptId) {
+  return accounts
+    .filter((account) => account.owner_id !== null && account.id !== exceptId)
+    .map((account) => [account.id, `${account.name || 'Unnamed'} · ${account.currency}`]);
+}
+
 export function accountLink(accountId) {
   return id(accountId, `#/accounts/${accountId}`);
 }
@@ -152,7 +165,7 @@ async function renderOne(view, ctx, accountId) {
   const moneyForms = [];
   if (ctx.may('admin') && !system) moneyForms.push(['Deposit', movementForm('deposit', account, reload)]);
   if ((mine || ctx.may('admin')) && !system) moneyForms.push(['Withdraw', movementForm('withdrawal', account, reload)]);
-  if (mine) moneyForms.push(['Transfer to another account', movementForm('transfer', account, reload)]);
+  if (mine) moneyForms.push(['Transfer to another account', movementForm('transfer', account, reload, accountChoices(await visibleAccounts(), account.id))]);
   if (moneyForms.length) {
     for (const [title, element] of moneyForms) add(moneyCard, h('h3', {}, title), element);
     add(view, moneyCard);
@@ -186,10 +199,10 @@ async function drawBalance(into, account) {
   }
 }
 
-function movementForm(kind, account, reload) {
+function movementForm(kind, account, reload, choices = []) {
   const scale = scaleOf(account.balance);
   const fields = [];
-  if (kind === 'transfer') fields.push({ name: 'to_account_id', label: 'To account (id)', required: true, check: uuidProblem });
+  if (kind === 'transfer') fields.push({ name: 'to_account_id', label: 'To account (id)', required: true, check: uuidProblem, suggest: choices });
   fields.push(
     { name: 'amount', label: `Amount (${account.currency})`, required: true, inputmode: 'decimal', check: (v) => amountProblem(v, scale) },
     { name: 'description', label: 'Description' },

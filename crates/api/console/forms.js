@@ -26,8 +26,9 @@ const CODE_FIELDS = {
 let serial = 0;
 
 /**
- * `fields`: `[{name, label, type, options: [[value, text]], value, required, placeholder, hint,
- * check(value, values) → problem|null, wide}]`. `submit(values, key)` sends; what it answers goes
+ * `fields`: `[{name, label, type, options: [[value, text]], suggest: [[value, text]], value,
+ * required, placeholder, hint, check(value, values) → problem|null, wide}]` (`suggest` offers
+ * values to a text field, as a datalist). `submit(values, key)` sends; what it answers goes
  * to `done(result)`; `wide` fields take a line, `quarter` ones four to a line. The form resets its fields after success unless `keep` is set; a `compact`
  * one sits on a table's row, its labels read by screen readers only.
  */
@@ -62,7 +63,8 @@ export function form({ fields, submit, done, label = 'Save', idempotent = false,
       control = h('input', { ...common, type: 'checkbox' });
       control.checked = Boolean(field.value);
     } else {
-      control = h('input', { ...common, type: field.type || 'text', inputmode: field.inputmode || null });
+      const list = field.suggest && field.suggest.length ? `${fieldId}-list` : null;
+      control = h('input', { ...common, type: field.type || 'text', inputmode: field.inputmode || null, list });
       control.value = field.value ?? '';
     }
     control.addEventListener('input', () => setError(field.name, ''));
@@ -73,6 +75,9 @@ export function form({ fields, submit, done, label = 'Save', idempotent = false,
       { class: `field${field.wide ? ' wide' : ''}${field.quarter ? ' quarter' : ''}` },
       h('label', { for: fieldId }, field.label),
       control,
+      field.suggest && field.suggest.length
+        ? h('datalist', { id: `${fieldId}-list` }, field.suggest.map(([value, text]) => h('option', { value }, text)))
+        : null,
       field.hint ? h('span', { class: 'hint' }, field.hint) : null,
       error,
     );

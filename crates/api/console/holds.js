@@ -1,11 +1,11 @@
 // Holds: the list by state and account, one hold with what is still held, posted and released,
 // posting (whole or part) and voiding; and placing a hold from one's own account.
 
-import { api, walk } from './api.js';
+import { api } from './api.js';
 import { h, add, actionButton, badge, card, chips, id, kv, pagedList, time } from './dom.js';
 import { form, metadataProblem, parseMetadata, uuidProblem } from './forms.js';
 import { amountProblem, currencyScale, scaleOf } from './money.js';
-import { accountLink, owns } from './accounts.js';
+import { accountChoices, accountLink, owns, visibleAccounts } from './accounts.js';
 
 const STATES = ['held', 'posted', 'voided', 'expired'];
 
@@ -36,19 +36,19 @@ export async function render(view, ctx, [holdId]) {
   });
   add(view, card(null, filterForm), card('Newest first', list));
 
-  const { items } = await walk('/v1/accounts', {}, () => false, 5);
-  const mine = items.filter((account) => account.owner_id === ctx.me.id && account.status === 'active');
-  if (mine.length) add(view, card('Place a hold', createForm(mine, ctx)));
+  const accounts = await visibleAccounts();
+  const mine = accounts.filter((account) => account.owner_id === ctx.me.id && account.status === 'active');
+  if (mine.length) add(view, card('Place a hold', createForm(mine, accountChoices(accounts), ctx)));
   return undefined;
 }
 
-function createForm(mine, ctx) {
+function createForm(mine, choices, ctx) {
   const byId = new Map(mine.map((account) => [account.id, account]));
   return form({
     name: 'Place a hold', label: 'Hold', idempotent: true,
     fields: [
       { name: 'from_account_id', label: 'From (your account)', type: 'select', options: mine.map((a) => [a.id, `${a.name || 'Unnamed'} · ${a.available} ${a.currency}`]) },
-      { name: 'to_account_id', label: 'For account (id)', required: true, check: uuidProblem },
+      { name: 'to_account_id', label: 'For account (id)', required: true, check: uuidProblem, suggest: choices },
       { name: 'amount', label: 'Amount', required: true, inputmode: 'decimal', check: (v, all) => amountProblem(v, currencyScale(byId.get(all.from_account_id)?.currency)) },
       { name: 'expires_in_secs', label: 'Expires in (seconds)', inputmode: 'numeric', placeholder: '604800', check: (v) => (/^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 2592000 ? null : 'From 1 to 2592000 (30 days).') },
       { name: 'metadata', label: 'Metadata', type: 'textarea', check: metadataProblem, wide: true },

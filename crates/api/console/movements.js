@@ -1,11 +1,11 @@
 // Transfers and transactions: the lists (by account, by label), one transfer with both of its
 // legs, one transaction with every posting, and the forms to send money.
 
-import { api, walk } from './api.js';
+import { api } from './api.js';
 import { h, add, badge, card, chips, errorNotice, id, kv, pagedList, table, time } from './dom.js';
 import { form, metadataProblem, parseMetadata, uuidProblem } from './forms.js';
 import { Totals, amountProblem, currencyScale } from './money.js';
-import { accountLink } from './accounts.js';
+import { accountChoices, accountLink, visibleAccounts } from './accounts.js';
 
 function filterForm(filters, list, label) {
   return form({
@@ -30,9 +30,8 @@ function listQuery(filters) {
 }
 
 /** The caller's own active accounts, for a "from" select. */
-async function ownAccounts(ctx) {
-  const { items } = await walk('/v1/accounts', {}, () => false, 5);
-  return items.filter((account) => account.owner_id === ctx.me.id && account.status === 'active');
+function own(accounts, ctx) {
+  return accounts.filter((account) => account.owner_id === ctx.me.id && account.status === 'active');
 }
 
 export const transfers = {
@@ -50,19 +49,20 @@ export const transfers = {
       { label: 'Metadata', cell: (t) => chips(t.metadata) },
     ], { empty: 'No transfers match.' });
     add(view, card(null, filterForm(filters, list, 'Filter transfers')), card('Newest first', list));
-    const mine = await ownAccounts(ctx);
-    if (mine.length) add(view, card('Send money', sendForm(mine, ctx)));
+    const accounts = await visibleAccounts();
+    const mine = own(accounts, ctx);
+    if (mine.length) add(view, card('Send money', sendForm(mine, accountChoices(accounts), ctx)));
     return undefined;
   },
 };
 
-function sendForm(mine, ctx) {
+function sendForm(mine, choices, ctx) {
   const byId = new Map(mine.map((account) => [account.id, account]));
   return form({
     name: 'Send money', label: 'Send', idempotent: true,
     fields: [
       { name: 'from_account_id', label: 'From', type: 'select', options: mine.map((a) => [a.id, `${a.name || 'Unnamed'} · ${a.available} ${a.currency} available`]) },
-      { name: 'to_account_id', label: 'To account (id)', required: true, check: uuidProblem },
+      { name: 'to_account_id', label: 'To account (id)', required: true, check: uuidProblem, suggest: choices },
       { name: 'amount', label: 'Amount', required: true, inputmode: 'decimal', check: (v, all) => amountProblem(v, currencyScale(byId.get(all.from_account_id)?.currency)) },
       { name: 'description', label: 'Description' },
       { name: 'metadata', label: 'Metadata', type: 'textarea', placeholder: 'key=value, one a line', check: metadataProblem, wide: true },
@@ -118,8 +118,9 @@ export const transactions = {
       { label: 'Description', cell: (t) => t.description || '' },
       { label: 'Metadata', cell: (t) => chips(t.metadata) },
     ], { empty: 'No transactions match.' });
+    const choices = accountChoices(await visibleAccounts());
     add(view, card(null, filterForm(filters, list, 'Filter transactions')), card('Newest first', list),
-      card('Post a transaction', transactionForm(ctx)));
+      card('Post a transaction', transactionForm(ctx, choices)));
     return undefined;
   },
 };
@@ -139,13 +140,13 @@ function postingCheck(index, part) {
   };
 }
 
-function transactionForm(ctx) {
+function transactionForm(ctx, choices) {
   const fields = [];
   for (let index = 0; index < FORM_POSTINGS; index += 1) {
     const n = index + 1;
     fields.push(
-      { name: `p${index}_from_account_id`, label: `${n}. from account`, required: index === 0, check: postingCheck(index, 'from'), quarter: true },
-      { name: `p${index}_to_account_id`, label: `${n}. to account`, required: index === 0, check: postingCheck(index, 'to'), quarter: true },
+      { name: `p${index}_from_account_id`, label: `${n}. from account`, required: index === 0, check: postingCheck(index, 'from'), quarter: true, suggest: choices },
+      { name: `p${index}_to_account_id`, label: `${n}. to account`, required: index === 0, check: postingCheck(index, 'to'), quarter: true, suggest: choices },
       { name: `p${index}_amount`, label: `${n}. amount`, required: index === 0, inputmode: 'decimal', check: postingCheck(index, 'amount'), quarter: true },
       { name: `p${index}_currency`, label: `${n}. currency`, required: index === 0, placeholder: 'EUR', check: postingCheck(index, 'currency'), quarter: true },
     );

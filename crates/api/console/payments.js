@@ -6,7 +6,7 @@ import { api, walk, MAX_PAGES } from './api.js';
 import { h, add, put, actionButton, badge, card, chips, errorNotice, id, kv, notice, pagedList, table, time } from './dom.js';
 import { form, metadataProblem, parseMetadata, uuidProblem } from './forms.js';
 import { amountProblem, currencyScale, scaleOf } from './money.js';
-import { accountLink, owns } from './accounts.js';
+import { accountChoices, accountLink, owns, visibleAccounts } from './accounts.js';
 
 const STATES = ['pending', 'authorized', 'captured', 'refunded', 'canceled', 'failed'];
 
@@ -59,19 +59,19 @@ export async function render(view, ctx, [paymentId]) {
   add(results, all);
   add(view, card(null, filterForm), card('Newest first', results));
 
-  const { items } = await walk('/v1/accounts', {}, () => false, 5);
-  const mine = items.filter((account) => account.owner_id === ctx.me.id && account.status === 'active');
-  if (mine.length) add(view, card('New payment', createForm(mine, ctx)));
+  const accounts = await visibleAccounts();
+  const mine = accounts.filter((account) => account.owner_id === ctx.me.id && account.status === 'active');
+  if (mine.length) add(view, card('New payment', createForm(mine, accountChoices(accounts), ctx)));
   return undefined;
 }
 
-function createForm(mine, ctx) {
+function createForm(mine, choices, ctx) {
   const byId = new Map(mine.map((account) => [account.id, account]));
   return form({
     name: 'New payment', label: 'Create payment', idempotent: true,
     fields: [
       { name: 'payer_account_id', label: 'Payer (your account)', type: 'select', options: mine.map((a) => [a.id, `${a.name || 'Unnamed'} · ${a.available} ${a.currency}`]) },
-      { name: 'payee_account_id', label: 'Payee account (id)', required: true, check: uuidProblem },
+      { name: 'payee_account_id', label: 'Payee account (id)', required: true, check: uuidProblem, suggest: choices },
       { name: 'amount', label: 'Amount', required: true, inputmode: 'decimal', check: (v, all) => amountProblem(v, currencyScale(byId.get(all.payer_account_id)?.currency)) },
       { name: 'metadata', label: 'Metadata', type: 'textarea', placeholder: 'order=1234', check: metadataProblem, wide: true },
     ],
