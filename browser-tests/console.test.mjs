@@ -299,6 +299,8 @@ for (const backend of ['sqlite', 'postgres']) test(`an operator’s day in the c
       assert.equal(await page.getByRole('button', { name: 'Freeze' }).count(), 0);
       assert.equal(await page.getByRole('form', { name: 'Balance limits' }).count(), 0);
       await navigate('Transfers');
+      // The accounts the user may read are offered to the account fields.
+      await page.getByRole('form', { name: 'Send money' }).locator(`datalist option[value="${ids.user}"]`).waitFor({ state: 'attached' });
       await field('Send money', 'To account (id)').fill(ids.shop);
       await field('Send money', 'Amount').fill('1000.00');
       await submit('Send money', 'Send').click();
