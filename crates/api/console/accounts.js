@@ -40,10 +40,32 @@ export async function owns(ctx, accountId) {
   }
 }
 
-/** The accounts the caller may read (a user: its own), for pickers; bounded to 500. */
-export async function visibleAccounts() {
-  const { items } = await walk('/v1/accounts', {}, () => false, 5);
-  return items;
+/** Accounts read once per screen: the pickers' choices and the names links show. */
+let readable = null;
+const accountNames = new Map();
+
+/**
+ * Reads afresh the accounts the caller may read (a user: its own; bounded to 500), for the
+ * screen about to be shown; the shell calls it on every route, and forgets them at sign-out so
+ * that the next person in this tab learns nothing of them.
+ */
+export function readAccounts() {
+  accountNames.clear();
+  readable = walk('/v1/accounts', {}, () => false, 5).then(({ items }) => {
+    for (const account of items) accountNames.set(account.id, account.name || (account.owner_id === null ? `${account.currency} system` : 'Unnamed'));
+    return items;
+  });
+  return readable.catch(() => []);
+}
+
+export function forgetAccounts() {
+  readable = null;
+  accountNames.clear();
+}
+
+/** The accounts of this screen's reading (see readAccounts). */
+export function visibleAccounts() {
+  return readable || readAccounts();
 }
 
 /** `[[id, "Name · EUR"]]` for an account field's suggestions (system accounts left out). */
@@ -53,8 +75,10 @@ export function accountChoices(accounts, exceptId) {
     .map((account) => [account.id, `${account.name || 'Unnamed'} · ${account.currency}`]);
 }
 
+/** A link to an account, by its name when the caller may read it, else by its id. */
 export function accountLink(accountId) {
-  return id(accountId, `#/accounts/${accountId}`);
+  const name = accountNames.get(accountId);
+  return name ? h('a', { href: `#/accounts/${accountId}`, title: accountId }, name) : id(accountId, `#/accounts/${accountId}`);
 }
 
 export async function render(view, ctx, [accountId]) {

@@ -9,6 +9,7 @@ import { h, add, put, errorNotice, notice } from './dom.js';
 import { form } from './forms.js';
 import * as overview from './overview.js';
 import * as accounts from './accounts.js';
+import { forgetAccounts, readAccounts } from './accounts.js';
 import * as movements from './movements.js';
 import * as payments from './payments.js';
 import * as holds from './holds.js';
@@ -119,6 +120,7 @@ async function route() {
     add(view, h('h1', {}, found[1]), notice('warn', `This screen is for ${found[2]}s; you are signed in as a ${me.role}.`));
   } else {
     document.title = `${found[1]} · Coffre console`;
+    await readAccounts();
     try {
       await found[3].render(view, context(), rest.filter(Boolean));
     } catch (error) {
@@ -135,5 +137,8 @@ async function route() {
 window.addEventListener('hashchange', () => {
   if (signedIn()) route();
 });
-onSessionEnd((reason) => showLogin(reason));
+onSessionEnd((reason) => {
+  forgetAccounts();
+  showLogin(reason);
+});
 showLogin(null);
