@@ -400,6 +400,8 @@ for (const backend of ['sqlite', 'postgres']) test(`an operator’s day in the c
       await field('Filter payments', 'State').selectOption('refunded');
       await submit('Filter payments', 'Filter').click();
       await page.getByText('1 refunded of the 1 newest payments.').waitFor();
+      // Accounts the reader may see are named, not numbered.
+      await page.getByRole('row').filter({ hasText: 'refunded' }).getByRole('link', { name: 'Ursula main' }).waitFor();
       await shoot('10-payments');
     });
 
