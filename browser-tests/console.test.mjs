@@ -521,6 +521,28 @@ for (const backend of ['sqlite', 'postgres']) test(`an operator’s day in the c
       await signOut();
     });
 
+    await step('a user an admin disables is signed out of the console at its next request', async () => {
+      await signIn(USER);
+      // The admin works in another tab: its own console, its own tokens.
+      const admin = await context.newPage();
+      await admin.goto('/console');
+      await admin.getByLabel('Email').fill(ADMIN.email);
+      await admin.getByLabel('Password').fill(ADMIN.password);
+      await admin.getByRole('button', { name: 'Sign in' }).click();
+      await admin.getByRole('heading', { name: 'Overview' }).waitFor();
+      await admin.evaluate(() => { window.location.hash = '#/users'; });
+      const change = admin.getByRole('form', { name: `Change ${USER.email}` });
+      await change.getByLabel('Disabled').check();
+      await change.getByRole('button', { name: 'Apply' }).click();
+      await admin.getByRole('row').filter({ hasText: USER.email }).locator('.badge', { hasText: 'disabled' }).waitFor();
+      await admin.close();
+
+      await page.getByRole('navigation', { name: 'Screens' }).getByRole('link', { name: 'Accounts', exact: true }).click();
+      await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+      await page.getByText('Your session has ended; please sign in again.').waitFor();
+      await shoot('19-signed-out');
+    });
+
     assert.ok(refreshes >= 1, 'the console refreshed its token');
     assert.deepEqual(problems, []);
   } finally {
