@@ -1,7 +1,7 @@
 //! The baseline: the durable writes of one transfer issued straight to PostgreSQL by a Rust
 //! client with prepared statements (sqlx caches them per connection): lock both accounts in id
-//! order, update both balances, insert the transfer, its two lines, its idempotency record and
-//! its audit event, commit. A payment is three such transactions, as Coffre's three requests:
+//! order, update both balances, insert the transfer, its two lines, its idempotency record, its
+//! audit event and its public event (`transfer.created`, as Coffre's event log), commit. A payment is three such transactions, as Coffre's three requests:
 //! create (the payment, its idempotency record, an event), authorize (lock the payment and the
 //! payer, hold the amount, an event), capture (lock the payment and both accounts, release the
 //! hold and move the money, the transfer and its lines, an event). A transaction of three
@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS payments (id UUID PRIMARY KEY, payer_id UUID NOT NULL
     created_at TIMESTAMPTZ NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (seq BIGSERIAL PRIMARY KEY, action TEXT NOT NULL, resource_id UUID,
     new_value JSON);
+CREATE TABLE IF NOT EXISTS events (id UUID PRIMARY KEY, type TEXT NOT NULL, object JSON NOT NULL);
 ";
 
 pub async fn run(
@@ -52,10 +53,12 @@ pub async fn run(
         .await
         .unwrap();
     sqlx::raw_sql(SCHEMA).execute(&pool).await.unwrap();
-    sqlx::query("TRUNCATE audit, idempotency, payments, lines, transfers, transactions, accounts")
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "TRUNCATE audit, events, idempotency, payments, lines, transfers, transactions, accounts",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     // The customers' accounts, then the merchant, the platform's fee account and the tax's.
     let ids: Vec<Uuid> = (0..accounts + 3).map(|_| Uuid::now_v7()).collect();
     for id in &ids {
@@ -353,6 +356,12 @@ async fn transfer(pool: &PgPool, from: Uuid, to: Uuid, amount: i64) {
     let id = transfer_rows(&mut tx, [from, to], amount, [from_after, to_after], None).await;
     record_key(&mut tx, from, id).await;
     audit(&mut tx, "TRANSFER", id, amount).await;
+    sqlx::query("INSERT INTO events VALUES ($1, 'transfer.created', $2::json)")
+        .bind(Uuid::now_v7())
+        .bind(format!(r#"{{"id": "{id}", "amount": {amount}}}"#))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -371,7 +380,7 @@ pub enum Batched {
 }
 
 /// The loop of [`Batched::Function`]: per transfer, both balances, the transfer, its two lines,
-/// its idempotency record and its audit event (the rows of [`transfer`]). Accounts are locked
+/// its idempotency record, its audit event and its public event (the rows of [`transfer`]). Accounts are locked
 /// first, in id order, as two writers' batches would otherwise deadlock.
 const BATCH_FUNCTION: &str = "
 CREATE OR REPLACE FUNCTION apply_batch(ids UUID[], froms UUID[], tos UUID[], amounts BIGINT[])
@@ -393,6 +402,8 @@ BEGIN
         INSERT INTO idempotency VALUES (froms[i], ids[i]::text, '\\x7b7d');
         INSERT INTO audit (action, resource_id, new_value)
             VALUES ('TRANSFER', ids[i], json_build_object('amount', amounts[i]));
+        INSERT INTO events VALUES (gen_random_uuid(), 'transfer.created',
+            json_build_object('id', ids[i], 'amount', amounts[i]));
     END LOOP;
 END $$;
 ";
@@ -415,10 +426,12 @@ pub async fn run_batched(
         .unwrap();
     sqlx::raw_sql(SCHEMA).execute(&pool).await.unwrap();
     sqlx::raw_sql(BATCH_FUNCTION).execute(&pool).await.unwrap();
-    sqlx::query("TRUNCATE audit, idempotency, payments, lines, transfers, transactions, accounts")
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "TRUNCATE audit, events, idempotency, payments, lines, transfers, transactions, accounts",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     let ids: Vec<Uuid> = (0..=accounts).map(|_| Uuid::now_v7()).collect();
     sqlx::query("INSERT INTO accounts SELECT unnest($1::uuid[]), 100000000")
         .bind(&ids)
@@ -575,6 +588,15 @@ async fn batch_by_unnest(pool: &PgPool, batch: &[Row]) {
     sqlx::query(
         "INSERT INTO audit (action, resource_id, new_value) SELECT 'TRANSFER', id, \
          json_build_object('amount', amount) FROM UNNEST($1::uuid[], $2::bigint[]) AS t (id, amount)",
+    )
+    .bind(&ids)
+    .bind(&amounts)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO events SELECT gen_random_uuid(), 'transfer.created', \
+         json_build_object('id', id, 'amount', amount) FROM UNNEST($1::uuid[], $2::bigint[]) AS t (id, amount)",
     )
     .bind(&ids)
     .bind(&amounts)
