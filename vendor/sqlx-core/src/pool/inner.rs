@@ -22,6 +22,10 @@ use futures_util::FutureExt;
 use std::time::{Duration, Instant};
 use tracing::Level;
 
+
+/// Coffre: the longest pause between two attempts to open a connection the server refused.
+const MAX_CONNECT_BACKOFF: Duration = Duration::from_millis(250);
+
 pub(crate) struct PoolInner<DB: Database> {
     pub(super) connect_options: RwLock<Arc<<DB::Connection as Connection>::Options>>,
     pub(super) idle_conns: ArrayQueue<Idle<DB>>,
@@ -332,7 +336,10 @@ impl<DB: Database> PoolInner<DB> {
         }
 
         let mut backoff = Duration::from_millis(10);
-        let max_backoff = deadline_as_timeout(deadline)? / 5;
+        // Coffre: capped, so that a connect refused while the database restarts or fails over
+        // is tried again soon after it is back (or after the pool moved to the new primary),
+        // not up to a fifth of the acquire timeout later.
+        let max_backoff = cmp::min(deadline_as_timeout(deadline)? / 5, MAX_CONNECT_BACKOFF);
 
         loop {
             let timeout = deadline_as_timeout(deadline)?;
