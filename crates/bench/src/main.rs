@@ -180,6 +180,8 @@ async fn start_server(args: &Args, database_url: &str) -> Server {
         .env("COFFRE_RATE_LIMIT_AUTH", "off")
         .env("COFFRE_RATE_LIMIT_API", "off")
         .env("COFFRE_DB_MAX_CONNECTIONS", "32")
+        // The bench reads no metrics; the default port may belong to another server here.
+        .env("COFFRE_METRICS_LISTEN", "off")
         .env("COFFRE_WEBHOOK_ALLOW_INSECURE", "true")
         .env("COFFRE_WEBHOOK_ALLOW_PRIVATE", "true")
         .env("RUST_LOG", "warn,coffre=info")
@@ -704,9 +706,28 @@ async fn main() {
         assert_eq!(report["ok"], true, "conservation broken: {report}");
         if let Some(sinks) = &sinks {
             let endpoints = sinks.subscribe(&bank).await;
+            let profiled = match (args.profile, &coffre_db) {
+                (true, CoffreDatabase::Postgres { url, .. }) => {
+                    tokio::time::sleep(profile::SETTLE).await;
+                    Some((url.clone(), profile::snapshot(url, server.pid()).await))
+                }
+                _ => None,
+            };
             let before = sinks.received();
             let with = run_workload(bank.clone(), *workload, args.seconds).await;
             let during = sinks.received() - before;
+            if let Some((url, start)) = profiled {
+                // The deliveries keep pace with the run (the drain below says how far behind
+                // the last one was), so the CPU read as it ends holds nearly all of theirs.
+                let after = profile::snapshot(&url, server.pid()).await;
+                tokio::time::sleep(profile::SETTLE).await;
+                let settled = profile::snapshot(&url, server.pid()).await;
+                println!(
+                    "  with {} webhook endpoints:\n{}",
+                    args.webhooks,
+                    profile::report(&start, &after, &settled, with.completed, with.elapsed)
+                );
+            }
             let drained = sinks.drain_and_unsubscribe(&bank, &endpoints).await;
             println!(
                 "  with {} webhook endpoints: {:.0} {unit}/s ({:.2} of the run without); p50 {:.1} ms, p99 {:.1} ms; {during} deliveries during the run, {} in all, the last {:.1} s after it",

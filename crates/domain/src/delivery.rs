@@ -172,24 +172,24 @@ pub fn signature_header(
 
 /// Whether an attempt may connect to `ip` when private addresses are not allowed: not
 /// loopback, private, link-local (which holds the cloud metadata address 169.254.169.254),
-/// shared (carrier-grade NAT), unspecified, broadcast, multicast, documentation or unique
-/// local. An IPv4 address mapped into IPv6 is judged as itself.
+/// shared (carrier-grade NAT), "this network" (0/8, unspecified among them), reserved (240/4,
+/// broadcast among them), multicast, documentation or unique local. An IPv4 address mapped
+/// into IPv6 is judged as itself.
 pub fn is_public_address(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();
             let shared = a == 100 && (64..128).contains(&b);
+            let this_network = a == 0;
             let reserved = a >= 240;
             !(v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
                 || v4.is_multicast()
                 || v4.is_documentation()
                 || shared
-                || reserved
-                || a == 0)
+                || this_network
+                || reserved)
         }
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => is_public_address(IpAddr::V4(v4)),

@@ -24,6 +24,18 @@ use crate::error::{internal, map_error};
 
 type DateTime = chrono::DateTime<chrono::Utc>;
 
+/// A delivery's bookkeeping commits without waiting for the disk: a crash loses at most its
+/// last moments, which only sends those deliveries again (at least once), and the money path's
+/// own commits, which must wait, do not queue behind these.
+async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    let mut transaction = pool.begin().await.map_err(map_error)?;
+    sqlx::raw_sql("SET LOCAL synchronous_commit = off")
+        .execute(&mut *transaction)
+        .await
+        .map_err(map_error)?;
+    Ok(transaction)
+}
+
 async fn enabled_endpoints(
     connection: &mut PgConnection,
 ) -> Result<Vec<coffre_domain::webhook::WebhookEndpoint>, StoreError> {
@@ -76,7 +88,7 @@ async fn insert(
 const QUEUE_LOCK: i64 = 0x636f_6666_7265_0001;
 
 pub(crate) async fn queue(pool: PgPool) -> Result<u64, StoreError> {
-    let mut transaction = pool.begin().await.map_err(map_error)?;
+    let mut transaction = begin(&pool).await?;
     let locked = sqlx::query_scalar!(
         r#"SELECT pg_try_advisory_xact_lock($1) AS "locked!""#,
         QUEUE_LOCK
@@ -199,7 +211,7 @@ pub(crate) async fn claim(
 }
 
 pub(crate) async fn record(pool: PgPool, round: RoundMade) -> Result<(), StoreError> {
-    let mut transaction = pool.begin().await.map_err(map_error)?;
+    let mut transaction = begin(&pool).await?;
     let made = &round.attempts;
     let deliveries: Vec<Uuid> = made.iter().map(|m| m.delivery_id.as_uuid()).collect();
     let numbers: Vec<i32> = made.iter().map(|m| attempts_column(&m.attempt)).collect();

@@ -33,7 +33,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 pub const MAX_ENDPOINTS_IN_FLIGHT: usize = 8;
 
 /// The most deliveries one round sends to one endpoint before it lets the endpoint go.
-pub const ROUND_DELIVERIES: u32 = 100;
+pub const ROUND_DELIVERIES: u32 = 500;
 
 /// No attempt of a round starts later than this after the round began.
 pub const ROUND_BUDGET: Duration = Duration::from_secs(10);
