@@ -24,9 +24,9 @@ use crate::error::{internal, map_error};
 
 type DateTime = chrono::DateTime<chrono::Utc>;
 
-/// A delivery's bookkeeping commits without waiting for the disk: a crash loses at most its
-/// last moments, which only sends those deliveries again (at least once), and the money path's
-/// own commits, which must wait, do not queue behind these.
+/// A delivery's bookkeeping (claims, queueing, attempts) commits without waiting for the disk:
+/// a crash loses at most its last moments, which only sends those deliveries again (at least
+/// once), and the money path's own commits, which must wait, do not queue behind these.
 async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
     let mut transaction = pool.begin().await.map_err(map_error)?;
     sqlx::raw_sql("SET LOCAL synchronous_commit = off")
@@ -147,6 +147,7 @@ pub(crate) async fn claim(
     max: u32,
 ) -> Result<Option<Claim>, StoreError> {
     let lease = LeaseId(Uuid::now_v7());
+    let mut transaction = begin(pool).await?;
     let row = sqlx::query_as!(
         WebhookEndpointRow,
         "UPDATE webhook_endpoints SET lease_id = $1, lease_until = $2 \
@@ -163,7 +164,7 @@ pub(crate) async fn claim(
         lease_until.as_datetime(),
         now.as_datetime(),
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *transaction)
     .await
     .map_err(map_error)?;
     let Some(endpoint) = row
@@ -182,7 +183,7 @@ pub(crate) async fn claim(
         now.as_datetime(),
         i64::from(max),
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *transaction)
     .await
     .map_err(map_error)?
     .into_iter()
@@ -203,6 +204,7 @@ pub(crate) async fn claim(
         })
     })
     .collect::<Result<Vec<_>, StoreError>>()?;
+    transaction.commit().await.map_err(map_error)?;
     Ok(Some(Claim {
         lease,
         endpoint,
