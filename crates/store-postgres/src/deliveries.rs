@@ -5,7 +5,7 @@
 
 use coffre_domain::audit::AuditContext;
 use coffre_domain::delivery::redelivery_queued;
-use coffre_domain::event::{EventId, EventType};
+use coffre_domain::event::EventId;
 use coffre_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
 use coffre_domain::time::Timestamp;
 use coffre_store::deliveries::{
@@ -14,7 +14,7 @@ use coffre_store::deliveries::{
 };
 use coffre_store::{
     Claim, Delivery, DeliveryFilter, EventRow, Page, PageLimit, QUEUE_BATCH_ROWS, RoundMade,
-    StoreError, WebhookEndpointRow,
+    StoreError, WebhookEndpointRow, stored_event_type,
 };
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -113,18 +113,9 @@ pub(crate) async fn queue(pool: PgPool) -> Result<u64, StoreError> {
     }
     let events = rows
         .iter()
-        .map(|row| {
-            Ok(QueuedEvent {
-                id: EventId::from_uuid(row.event_id),
-                event_type: EventType::parse(&row.event_type).ok_or_else(|| {
-                    StoreError::Internal(
-                        format!("outbox event {} has an unknown type", row.event_id).into(),
-                    )
-                })?,
-                created_at: Timestamp::from_datetime(row.created_at),
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+        .map(|row| QueuedEvent::from_row(row.event_id, &row.event_type, row.created_at))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(internal)?;
     let endpoints = enabled_endpoints(&mut transaction).await?;
     let planned = plan_deliveries(&events, &endpoints);
     insert(&mut transaction, &planned, Timestamp::now()).await?;
@@ -188,20 +179,13 @@ pub(crate) async fn claim(
     .map_err(map_error)?
     .into_iter()
     .map(|row| {
-        Ok(DueDelivery {
-            id: WebhookDeliveryId::from_uuid(row.id),
-            attempts_made: u32::try_from(row.attempts).map_err(|_| {
-                StoreError::Internal(format!("delivery {} has a negative count", row.id).into())
-            })?,
-            event: EventRow {
-                id: row.event_id,
-                event_type: row.event_type,
-                object: row.object,
-                created_at: row.created_at,
-            }
-            .into_record()
-            .map_err(internal)?,
-        })
+        let event = EventRow {
+            id: row.event_id,
+            event_type: row.event_type,
+            object: row.object,
+            created_at: row.created_at,
+        };
+        DueDelivery::from_row(row.id, i64::from(row.attempts), event)
     })
     .collect::<Result<Vec<_>, StoreError>>()?;
     transaction.commit().await.map_err(map_error)?;
@@ -346,8 +330,7 @@ pub(crate) async fn redeliver(
     else {
         return Ok(None);
     };
-    let event_type = EventType::parse(&row.event_type)
-        .ok_or_else(|| StoreError::Internal(format!("event {event} has an unknown type").into()))?;
+    let event_type = stored_event_type(event.as_uuid(), &row.event_type).map_err(internal)?;
     let endpoints = enabled_endpoints(&mut transaction).await?;
     let planned = plan_redelivery(event, event_type, &endpoints);
     insert(&mut transaction, &planned, now).await?;

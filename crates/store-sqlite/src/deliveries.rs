@@ -4,7 +4,7 @@
 
 use coffre_domain::audit::AuditContext;
 use coffre_domain::delivery::redelivery_queued;
-use coffre_domain::event::{EventId, EventType};
+use coffre_domain::event::EventId;
 use coffre_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
 use coffre_domain::time::Timestamp;
 use coffre_domain::webhook::WebhookEndpoint;
@@ -14,7 +14,7 @@ use coffre_store::deliveries::{
 };
 use coffre_store::{
     Claim, Delivery, DeliveryFilter, EventRow, Page, PageLimit, QUEUE_BATCH_ROWS, RoundMade,
-    StoreError, WebhookEndpointRow,
+    StoreError, WebhookEndpointRow, stored_event_type,
 };
 use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
@@ -72,10 +72,6 @@ async fn insert(
     Ok(())
 }
 
-fn unknown_type(id: Uuid) -> StoreError {
-    StoreError::Internal(format!("event {id} has an unknown type").into())
-}
-
 pub(crate) async fn queue(pool: &SqlitePool) -> Result<u64, StoreError> {
     let mut transaction = begin_immediate(pool).await?;
     let batch = i64::from(QUEUE_BATCH_ROWS);
@@ -94,15 +90,9 @@ pub(crate) async fn queue(pool: &SqlitePool) -> Result<u64, StoreError> {
     }
     let events = rows
         .iter()
-        .map(|row| {
-            Ok(QueuedEvent {
-                id: EventId::from_uuid(row.event_id),
-                event_type: EventType::parse(&row.event_type)
-                    .ok_or_else(|| unknown_type(row.event_id))?,
-                created_at: Timestamp::from_datetime(row.created_at),
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+        .map(|row| QueuedEvent::from_row(row.event_id, &row.event_type, row.created_at))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(internal)?;
     let endpoints = enabled_endpoints(&mut transaction).await?;
     insert(
         &mut transaction,
@@ -178,20 +168,13 @@ pub(crate) async fn claim(
     .map_err(map_error)?
     .into_iter()
     .map(|row| {
-        Ok(DueDelivery {
-            id: WebhookDeliveryId::from_uuid(row.id),
-            attempts_made: u32::try_from(row.attempts).map_err(|_| {
-                StoreError::Internal(format!("delivery {} has a negative count", row.id).into())
-            })?,
-            event: EventRow {
-                id: row.event_id,
-                event_type: row.event_type,
-                object: row.object,
-                created_at: row.created_at,
-            }
-            .into_record()
-            .map_err(internal)?,
-        })
+        let event = EventRow {
+            id: row.event_id,
+            event_type: row.event_type,
+            object: row.object,
+            created_at: row.created_at,
+        };
+        DueDelivery::from_row(row.id, row.attempts, event)
     })
     .collect::<Result<Vec<_>, StoreError>>()?;
     transaction.commit().await.map_err(map_error)?;
@@ -331,7 +314,7 @@ pub(crate) async fn redeliver(
     else {
         return Ok(None);
     };
-    let event_type = EventType::parse(&event_type).ok_or_else(|| unknown_type(id))?;
+    let event_type = stored_event_type(id, &event_type).map_err(internal)?;
     let endpoints = enabled_endpoints(&mut transaction).await?;
     let planned = plan_redelivery(event, event_type, &endpoints);
     insert(&mut transaction, &planned, now).await?;

@@ -11,7 +11,8 @@ use coffre_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
 use coffre_domain::time::Timestamp;
 use coffre_domain::webhook::WebhookEndpoint;
 
-use crate::events::EventRecord;
+use crate::StoreError;
+use crate::events::{CorruptEvent, EventRecord, EventRow, stored_event_type};
 use crate::ledger_rows::CorruptLedgerRow;
 
 /// Outbox rows one call of `queue_deliveries` turns into deliveries.
@@ -26,6 +27,21 @@ pub struct QueuedEvent {
     pub id: EventId,
     pub event_type: EventType,
     pub created_at: Timestamp,
+}
+
+impl QueuedEvent {
+    /// An outbox row, with its event's type and time, as read back.
+    pub fn from_row(
+        id: uuid::Uuid,
+        event_type: &str,
+        created_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Self, CorruptEvent> {
+        Ok(Self {
+            id: EventId::from_uuid(id),
+            event_type: stored_event_type(id, event_type)?,
+            created_at: Timestamp::from_datetime(created_at),
+        })
+    }
 }
 
 /// A delivery to create: pending, due at once.
@@ -143,6 +159,13 @@ pub enum DeliveryFilter {
 
 impl DeliveryFilter {
     /// The status to bind, if any.
+    /// `?status=` as a client spells it.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Pending, Self::Succeeded, Self::Failed]
+            .into_iter()
+            .find(|filter| filter.status() == Some(text))
+    }
+
     pub const fn status(self) -> Option<&'static str> {
         match self {
             Self::All => None,
@@ -165,6 +188,21 @@ pub struct DueDelivery {
     /// Attempts made before this one.
     pub attempts_made: u32,
     pub event: EventRecord,
+}
+
+impl DueDelivery {
+    /// A due delivery's id and attempt count, with its event's row, as read back.
+    pub fn from_row(id: uuid::Uuid, attempts: i64, event: EventRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: WebhookDeliveryId::from_uuid(id),
+            attempts_made: u32::try_from(attempts).map_err(|_| {
+                StoreError::Internal(format!("delivery {id} has a negative count").into())
+            })?,
+            event: event
+                .into_record()
+                .map_err(|error| StoreError::Internal(error.into()))?,
+        })
+    }
 }
 
 /// An endpoint claimed under a lease, with its due deliveries in creation order.

@@ -121,12 +121,17 @@ pub struct CorruptEvent {
     event_type: String,
 }
 
+/// The type a stored event's row names, if this build knows it.
+pub fn stored_event_type(id: uuid::Uuid, text: &str) -> Result<EventType, CorruptEvent> {
+    EventType::parse(text).ok_or_else(|| CorruptEvent {
+        id,
+        event_type: text.to_owned(),
+    })
+}
+
 impl EventRow {
     pub fn into_record(self) -> Result<EventRecord, CorruptEvent> {
-        let event_type = EventType::parse(&self.event_type).ok_or(CorruptEvent {
-            id: self.id,
-            event_type: self.event_type.clone(),
-        })?;
+        let event_type = stored_event_type(self.id, &self.event_type)?;
         Ok(EventRecord {
             id: EventId::from_uuid(self.id),
             event_type,

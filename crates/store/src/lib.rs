@@ -45,7 +45,7 @@ pub use chain_check::{ChainCheck, walk_chain};
 pub use error::StoreError;
 pub use events::{
     CorruptEvent, EVENT_RETENTION, EventFilter, EventRecord, EventRenderer, EventRow, Renderer,
-    TypeFilter,
+    TypeFilter, stored_event_type,
 };
 pub use history::{BalanceAt, PointInTime, Window, WindowTotals};
 pub use idempotency::{Fingerprint, IdempotencyKey, StoredResponse};

@@ -149,14 +149,9 @@ async fn list(
         .ok_or(ApiError::WebhookEndpointNotFound)?;
     let filter = match query.status.as_deref() {
         None => DeliveryFilter::All,
-        Some("pending") => DeliveryFilter::Pending,
-        Some("succeeded") => DeliveryFilter::Succeeded,
-        Some("failed") => DeliveryFilter::Failed,
-        Some(_) => {
-            return Err(ApiError::ValidationFailed(
-                "status must be pending, succeeded or failed".into(),
-            ));
-        }
+        Some(text) => DeliveryFilter::parse(text).ok_or_else(|| {
+            ApiError::ValidationFailed("status must be pending, succeeded or failed".into())
+        })?,
     };
     let page = state
         .store()
