@@ -1,20 +1,22 @@
-//! Webhook deliveries in PostgreSQL: the outbox turned into deliveries by one instance at a time
-//! (an advisory lock), endpoints claimed with `FOR UPDATE SKIP LOCKED` under a lease, so several
-//! instances share the work without sending an attempt twice; each round's attempts recorded in
-//! one transaction.
+//! Webhook deliveries in PostgreSQL: endpoints claimed with `FOR UPDATE SKIP LOCKED` under a
+//! lease, so several instances share the work without sending an attempt twice; each round's
+//! attempts recorded in one transaction, which deletes the outbox rows it sent and writes their
+//! deliveries.
 
 use coffre_domain::audit::AuditContext;
 use coffre_domain::delivery::redelivery_queued;
 use coffre_domain::event::EventId;
 use coffre_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
 use coffre_domain::time::Timestamp;
+use std::collections::HashSet;
+
 use coffre_store::deliveries::{
-    AttemptRow, DeliveryRow, DueDelivery, LeaseId, NewDelivery, QueuedEvent, answer_columns,
-    attempts_column, join_attempts, plan_deliveries, plan_redelivery,
+    AttemptMade, AttemptRow, DeliveryRow, Due, DueRow, LeaseId, NewDelivery, answer_columns,
+    attempts_column, join_attempts, plan_redelivery, sort_due,
 };
 use coffre_store::{
-    Claim, Delivery, DeliveryFilter, EventRow, Page, PageLimit, QUEUE_BATCH_ROWS, RoundMade,
-    StoreError, WebhookEndpointRow, stored_event_type,
+    Claim, Delivery, DeliveryFilter, EventRow, Page, PageLimit, RoundMade, StoreError,
+    WebhookEndpointRow, stored_event_type,
 };
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -24,7 +26,7 @@ use crate::error::{internal, map_error};
 
 type DateTime = chrono::DateTime<chrono::Utc>;
 
-/// A delivery's bookkeeping (claims, queueing, attempts) commits without waiting for the disk:
+/// A delivery's bookkeeping (claims, attempts) commits without waiting for the disk:
 /// a crash loses at most its last moments, which only sends those deliveries again (at least
 /// once), and the money path's own commits, which must wait, do not queue behind these.
 async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
@@ -53,7 +55,7 @@ async fn enabled_endpoints(
     .collect()
 }
 
-async fn insert(
+async fn insert_pending(
     connection: &mut PgConnection,
     deliveries: &[NewDelivery],
     now: Timestamp,
@@ -83,54 +85,6 @@ async fn insert(
     Ok(())
 }
 
-/// The advisory lock one instance holds while it turns the outbox into deliveries: two doing it
-/// at once could each queue a part, and a later event's delivery go out before an earlier one's.
-const QUEUE_LOCK: i64 = 0x636f_6666_7265_0001;
-
-pub(crate) async fn queue(pool: PgPool) -> Result<u64, StoreError> {
-    let mut transaction = begin(&pool).await?;
-    let locked = sqlx::query_scalar!(
-        r#"SELECT pg_try_advisory_xact_lock($1) AS "locked!""#,
-        QUEUE_LOCK
-    )
-    .fetch_one(&mut *transaction)
-    .await
-    .map_err(map_error)?;
-    if !locked {
-        return Ok(0);
-    }
-    let rows = sqlx::query!(
-        "SELECT o.event_id, e.type AS event_type, e.created_at \
-         FROM webhook_outbox o JOIN events e ON e.id = o.event_id \
-         ORDER BY o.event_id LIMIT $1",
-        i64::from(QUEUE_BATCH_ROWS),
-    )
-    .fetch_all(&mut *transaction)
-    .await
-    .map_err(map_error)?;
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let events = rows
-        .iter()
-        .map(|row| QueuedEvent::from_row(row.event_id, &row.event_type, row.created_at))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(internal)?;
-    let endpoints = enabled_endpoints(&mut transaction).await?;
-    let planned = plan_deliveries(&events, &endpoints);
-    insert(&mut transaction, &planned, Timestamp::now()).await?;
-    let queued: Vec<Uuid> = events.iter().map(|event| event.id.as_uuid()).collect();
-    sqlx::query!(
-        "DELETE FROM webhook_outbox WHERE event_id = ANY($1)",
-        &queued
-    )
-    .execute(&mut *transaction)
-    .await
-    .map_err(map_error)?;
-    transaction.commit().await.map_err(map_error)?;
-    Ok(u64::try_from(queued.len()).unwrap_or(u64::MAX))
-}
-
 pub(crate) async fn claim(
     pool: &PgPool,
     now: Timestamp,
@@ -144,9 +98,10 @@ pub(crate) async fn claim(
         "UPDATE webhook_endpoints SET lease_id = $1, lease_until = $2 \
          WHERE id = (SELECT e.id FROM webhook_endpoints e \
                      WHERE e.enabled AND (e.lease_until IS NULL OR e.lease_until <= $3) \
-                       AND EXISTS (SELECT 1 FROM webhook_deliveries d \
-                                   WHERE d.endpoint_id = e.id AND d.status = 'pending' \
-                                     AND d.next_attempt_at <= $3) \
+                       AND (EXISTS (SELECT 1 FROM webhook_outbox o WHERE o.endpoint_id = e.id) \
+                            OR EXISTS (SELECT 1 FROM webhook_deliveries d \
+                                       WHERE d.endpoint_id = e.id AND d.status = 'pending' \
+                                         AND d.next_attempt_at <= $3)) \
                      ORDER BY e.lease_until NULLS FIRST, e.id \
                      LIMIT 1 FOR UPDATE SKIP LOCKED) \
          RETURNING id, url, event_types, description, enabled, secret, previous_secret, \
@@ -164,12 +119,17 @@ pub(crate) async fn claim(
     else {
         return Ok(None);
     };
-    let due = sqlx::query!(
-        r#"SELECT d.id, d.attempts, e.id AS event_id, e.type AS event_type,
-                  e.object::text AS "object!", e.created_at
-           FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
-           WHERE d.endpoint_id = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2
-           ORDER BY d.event_id, d.id LIMIT $3"#,
+    let rows = sqlx::query!(
+        r#"SELECT d.delivery_id, d.attempts, e.id AS "event_id!", e.type AS "event_type!",
+                  e.object::text AS "object!", e.created_at AS "created_at!"
+           FROM ((SELECT id AS delivery_id, attempts, event_id FROM webhook_deliveries
+                  WHERE endpoint_id = $1 AND status = 'pending' AND next_attempt_at <= $2
+                  ORDER BY event_id LIMIT $3)
+                 UNION ALL
+                 (SELECT NULL, NULL, event_id FROM webhook_outbox WHERE endpoint_id = $1
+                  ORDER BY event_id LIMIT $3)) d
+           JOIN events e ON e.id = d.event_id
+           ORDER BY d.event_id, d.delivery_id NULLS LAST LIMIT $3"#,
         endpoint.id.as_uuid(),
         now.as_datetime(),
         i64::from(max),
@@ -178,16 +138,29 @@ pub(crate) async fn claim(
     .await
     .map_err(map_error)?
     .into_iter()
-    .map(|row| {
-        let event = EventRow {
+    .map(|row| DueRow {
+        delivery_id: row.delivery_id,
+        attempts: row.attempts.map(i64::from),
+        event: EventRow {
             id: row.event_id,
             event_type: row.event_type,
             object: row.object,
             created_at: row.created_at,
-        };
-        DueDelivery::from_row(row.id, i64::from(row.attempts), event)
+        },
     })
-    .collect::<Result<Vec<_>, StoreError>>()?;
+    .collect();
+    let (due, unwanted) = sort_due(&endpoint, rows)?;
+    if !unwanted.is_empty() {
+        let unwanted: Vec<Uuid> = unwanted.iter().map(|id| id.as_uuid()).collect();
+        sqlx::query!(
+            "DELETE FROM webhook_outbox WHERE endpoint_id = $1 AND event_id = ANY($2)",
+            endpoint.id.as_uuid(),
+            &unwanted,
+        )
+        .execute(&mut *transaction)
+        .await
+        .map_err(map_error)?;
+    }
     transaction.commit().await.map_err(map_error)?;
     Ok(Some(Claim {
         lease,
@@ -196,9 +169,111 @@ pub(crate) async fn claim(
     }))
 }
 
+/// Writes the deliveries of the round's attempts at outbox rows, deleting the rows, and returns
+/// those attempts; an attempt whose row is gone (another instance took the endpoint after this
+/// one's lease ran out, and recorded it) is left out.
+async fn write_from_outbox<'a>(
+    connection: &mut PgConnection,
+    round: &'a RoundMade,
+) -> Result<Vec<&'a AttemptMade>, StoreError> {
+    let made: Vec<&AttemptMade> = round
+        .attempts
+        .iter()
+        .filter(|m| m.due == Due::Outbox)
+        .collect();
+    if made.is_empty() {
+        return Ok(made);
+    }
+    let ids: Vec<Uuid> = made.iter().map(|m| m.delivery_id.as_uuid()).collect();
+    let events: Vec<Uuid> = made.iter().map(|m| m.event_id.as_uuid()).collect();
+    let statuses: Vec<&str> = made.iter().map(|m| m.status_after.as_str()).collect();
+    let next: Vec<Option<DateTime>> = made
+        .iter()
+        .map(|m| m.status_after.next_attempt_at().map(|at| at.as_datetime()))
+        .collect();
+    let attempted: Vec<DateTime> = made
+        .iter()
+        .map(|m| m.attempt.attempted_at.as_datetime())
+        .collect();
+    let written: HashSet<Uuid> = sqlx::query_scalar!(
+        "WITH taken AS (DELETE FROM webhook_outbox WHERE endpoint_id = $1 AND event_id = ANY($3) \
+                        RETURNING event_id) \
+         INSERT INTO webhook_deliveries (id, endpoint_id, event_id, status, attempts, \
+                                         next_attempt_at, created_at, updated_at) \
+         SELECT u.id, $1, u.event_id, u.status, 1, u.next, u.attempted_at, $7 \
+         FROM UNNEST($2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[], $6::timestamptz[]) \
+              AS u(id, event_id, status, next, attempted_at) \
+         JOIN taken USING (event_id) \
+         RETURNING id",
+        round.endpoint_id.as_uuid(),
+        &ids,
+        &events,
+        &statuses as _,
+        &next as _,
+        &attempted,
+        round.now.as_datetime(),
+    )
+    .fetch_all(connection)
+    .await
+    .map_err(map_error)?
+    .into_iter()
+    .collect();
+    if written.len() < made.len() {
+        tracing::warn!(
+            endpoint = %round.endpoint_id,
+            attempts = made.len() - written.len(),
+            "webhook attempts not recorded: another instance took the endpoint meanwhile"
+        );
+    }
+    Ok(made
+        .into_iter()
+        .filter(|m| written.contains(&m.delivery_id.as_uuid()))
+        .collect())
+}
+
+/// Moves the stored deliveries of the round's other attempts to their new states; returns those
+/// attempts.
+async fn update_stored<'a>(
+    connection: &mut PgConnection,
+    round: &'a RoundMade,
+) -> Result<Vec<&'a AttemptMade>, StoreError> {
+    let made: Vec<&AttemptMade> = round
+        .attempts
+        .iter()
+        .filter(|m| m.due != Due::Outbox)
+        .collect();
+    if made.is_empty() {
+        return Ok(made);
+    }
+    let ids: Vec<Uuid> = made.iter().map(|m| m.delivery_id.as_uuid()).collect();
+    let numbers: Vec<i32> = made.iter().map(|m| attempts_column(&m.attempt)).collect();
+    let statuses: Vec<&str> = made.iter().map(|m| m.status_after.as_str()).collect();
+    let next: Vec<Option<DateTime>> = made
+        .iter()
+        .map(|m| m.status_after.next_attempt_at().map(|at| at.as_datetime()))
+        .collect();
+    sqlx::query!(
+        "UPDATE webhook_deliveries d \
+         SET status = u.status, attempts = u.number, next_attempt_at = u.next, updated_at = $5 \
+         FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::timestamptz[]) \
+              AS u(id, status, number, next) \
+         WHERE d.id = u.id",
+        &ids,
+        &statuses as _,
+        &numbers,
+        &next as _,
+        round.now.as_datetime(),
+    )
+    .execute(connection)
+    .await
+    .map_err(map_error)?;
+    Ok(made)
+}
+
 pub(crate) async fn record(pool: PgPool, round: RoundMade) -> Result<(), StoreError> {
     let mut transaction = begin(&pool).await?;
-    let made = &round.attempts;
+    let mut made = write_from_outbox(&mut transaction, &round).await?;
+    made.extend(update_stored(&mut transaction, &round).await?);
     let deliveries: Vec<Uuid> = made.iter().map(|m| m.delivery_id.as_uuid()).collect();
     let numbers: Vec<i32> = made.iter().map(|m| attempts_column(&m.attempt)).collect();
     let attempted: Vec<DateTime> = made
@@ -217,42 +292,24 @@ pub(crate) async fn record(pool: PgPool, round: RoundMade) -> Result<(), StoreEr
         .iter()
         .map(|m| m.attempt.response_body.as_deref())
         .collect();
-    let statuses: Vec<&str> = made.iter().map(|m| m.status_after.as_str()).collect();
-    let next: Vec<Option<DateTime>> = made
-        .iter()
-        .map(|m| m.status_after.next_attempt_at().map(|at| at.as_datetime()))
-        .collect();
-    sqlx::query!(
-        "INSERT INTO webhook_attempts (delivery_id, number, attempted_at, response_code, error, \
-         duration_ms, response_body) \
-         SELECT * FROM UNNEST($1::uuid[], $2::int4[], $3::timestamptz[], $4::int4[], $5::text[], \
-                              $6::int4[], $7::text[])",
-        &deliveries,
-        &numbers,
-        &attempted,
-        &codes as _,
-        &errors as _,
-        &durations,
-        &bodies as _,
-    )
-    .execute(&mut *transaction)
-    .await
-    .map_err(map_error)?;
-    sqlx::query!(
-        "UPDATE webhook_deliveries d \
-         SET status = u.status, attempts = u.number, next_attempt_at = u.next, updated_at = $5 \
-         FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::timestamptz[]) \
-              AS u(id, status, number, next) \
-         WHERE d.id = u.id",
-        &deliveries,
-        &statuses as _,
-        &numbers,
-        &next as _,
-        round.now.as_datetime(),
-    )
-    .execute(&mut *transaction)
-    .await
-    .map_err(map_error)?;
+    if !made.is_empty() {
+        sqlx::query!(
+            "INSERT INTO webhook_attempts (delivery_id, number, attempted_at, response_code, \
+             error, duration_ms, response_body) \
+             SELECT * FROM UNNEST($1::uuid[], $2::int4[], $3::timestamptz[], $4::int4[], \
+                                  $5::text[], $6::int4[], $7::text[])",
+            &deliveries,
+            &numbers,
+            &attempted,
+            &codes as _,
+            &errors as _,
+            &durations,
+            &bodies as _,
+        )
+        .execute(&mut *transaction)
+        .await
+        .map_err(map_error)?;
+    }
     sqlx::query!(
         "UPDATE webhook_endpoints SET lease_id = NULL, lease_until = $3 \
          WHERE id = $1 AND lease_id = $2",
@@ -333,7 +390,7 @@ pub(crate) async fn redeliver(
     let event_type = stored_event_type(event.as_uuid(), &row.event_type).map_err(internal)?;
     let endpoints = enabled_endpoints(&mut transaction).await?;
     let planned = plan_redelivery(event, event_type, &endpoints);
-    insert(&mut transaction, &planned, now).await?;
+    insert_pending(&mut transaction, &planned, now).await?;
     let audit = planned
         .iter()
         .map(|new| redelivery_queued(new.endpoint_id, event, new.id, &ctx))
@@ -354,7 +411,10 @@ pub(crate) async fn oldest_due(
 ) -> Result<Option<DateTime>, StoreError> {
     sqlx::query_scalar!(
         "SELECT LEAST( \
-             (SELECT min(e.created_at) FROM webhook_outbox o JOIN events e ON e.id = o.event_id), \
+             (SELECT min(e.created_at) FROM webhook_endpoints w \
+              CROSS JOIN LATERAL (SELECT o.event_id FROM webhook_outbox o \
+                                  WHERE o.endpoint_id = w.id ORDER BY o.event_id LIMIT 1) o \
+              JOIN events e ON e.id = o.event_id WHERE w.enabled), \
              (SELECT min(d.next_attempt_at) FROM webhook_deliveries d \
               JOIN webhook_endpoints w ON w.id = d.endpoint_id \
               WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.enabled))",

@@ -542,10 +542,6 @@ impl Store for PgStore {
             .await
     }
 
-    async fn queue_deliveries(&self) -> Result<u64, StoreError> {
-        self.transaction(deliveries::queue).await
-    }
-
     async fn claim_deliveries(
         &self,
         now: Timestamp,

@@ -1,7 +1,7 @@
 //! The webhook delivery tables refuse what the types forbid (a pending delivery without its next
 //! attempt, a finished one with one, a success never attempted, an attempt with both or neither
-//! of a status and a reason, an oversized body), and the outbox trigger queues exactly the
-//! events written while an endpoint is enabled.
+//! of a status and a reason, an oversized body), and the outbox trigger queues each event
+//! written while endpoints are enabled once for each of them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -68,6 +68,36 @@ async fn delivery_rows_hold_only_what_the_types_allow() {
         .await
         .unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(event(3)))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(outbox(&mut connection).await, 1);
+    sqlx::raw_sql(
+        "INSERT INTO webhook_endpoints (id, url, event_types, enabled, secret, created_at, \
+           updated_at) VALUES ('00000000-0000-7000-8000-0000000000f2', 'https://f.test', \
+           '[\"payment.*\"]', true, 'whsec_y', now(), now())",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(event(4)))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(
+        outbox(&mut connection).await,
+        3,
+        "a row for each enabled endpoint, whatever it subscribes to"
+    );
+    // The outbox rows go with their endpoint, and with their event.
+    sqlx::raw_sql(
+        "DELETE FROM webhook_endpoints WHERE id = '00000000-0000-7000-8000-0000000000f2'",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(outbox(&mut connection).await, 2);
+    sqlx::raw_sql("DELETE FROM events WHERE id = '00000000-0000-7000-8000-0000000000e4'")
         .execute(&mut connection)
         .await
         .unwrap();

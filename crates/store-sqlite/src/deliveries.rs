@@ -9,12 +9,12 @@ use coffre_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
 use coffre_domain::time::Timestamp;
 use coffre_domain::webhook::WebhookEndpoint;
 use coffre_store::deliveries::{
-    AttemptRow, DeliveryRow, DueDelivery, LeaseId, NewDelivery, QueuedEvent, answer_columns,
-    attempts_column, join_attempts, plan_deliveries, plan_redelivery,
+    AttemptRow, DeliveryRow, Due, DueRow, LeaseId, NewDelivery, answer_columns, attempts_column,
+    join_attempts, plan_redelivery, sort_due,
 };
 use coffre_store::{
-    Claim, Delivery, DeliveryFilter, EventRow, Page, PageLimit, QUEUE_BATCH_ROWS, RoundMade,
-    StoreError, WebhookEndpointRow, stored_event_type,
+    Claim, Delivery, DeliveryFilter, EventRow, Page, PageLimit, RoundMade, StoreError,
+    WebhookEndpointRow, stored_event_type,
 };
 use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
@@ -44,7 +44,7 @@ async fn enabled_endpoints(
     .collect()
 }
 
-async fn insert(
+async fn insert_pending(
     connection: &mut SqliteConnection,
     deliveries: &[NewDelivery],
     now: Timestamp,
@@ -72,45 +72,6 @@ async fn insert(
     Ok(())
 }
 
-pub(crate) async fn queue(pool: &SqlitePool) -> Result<u64, StoreError> {
-    let mut transaction = begin_immediate(pool).await?;
-    let batch = i64::from(QUEUE_BATCH_ROWS);
-    let rows = sqlx::query!(
-        r#"SELECT o.event_id AS "event_id!: Uuid", e.type AS "event_type!",
-                  e.created_at AS "created_at!: DateTime"
-           FROM webhook_outbox o JOIN events e ON e.id = o.event_id
-           ORDER BY o.event_id LIMIT ?1"#,
-        batch,
-    )
-    .fetch_all(&mut *transaction)
-    .await
-    .map_err(map_error)?;
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let events = rows
-        .iter()
-        .map(|row| QueuedEvent::from_row(row.event_id, &row.event_type, row.created_at))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(internal)?;
-    let endpoints = enabled_endpoints(&mut transaction).await?;
-    insert(
-        &mut transaction,
-        &plan_deliveries(&events, &endpoints),
-        Timestamp::now(),
-    )
-    .await?;
-    for event in &events {
-        let id = event.id.as_uuid();
-        sqlx::query!("DELETE FROM webhook_outbox WHERE event_id = ?1", id)
-            .execute(&mut *transaction)
-            .await
-            .map_err(map_error)?;
-    }
-    transaction.commit().await.map_err(map_error)?;
-    Ok(u64::try_from(events.len()).unwrap_or(u64::MAX))
-}
-
 pub(crate) async fn claim(
     pool: &SqlitePool,
     now: Timestamp,
@@ -130,9 +91,10 @@ pub(crate) async fn claim(
         r#"UPDATE webhook_endpoints SET lease_id = ?1, lease_until = ?2
            WHERE id = (SELECT e.id FROM webhook_endpoints e
                        WHERE e.enabled = 1 AND (e.lease_until IS NULL OR e.lease_until <= ?3)
-                         AND EXISTS (SELECT 1 FROM webhook_deliveries d
-                                     WHERE d.endpoint_id = e.id AND d.status = 'pending'
-                                       AND d.next_attempt_at <= ?3)
+                         AND (EXISTS (SELECT 1 FROM webhook_outbox o WHERE o.endpoint_id = e.id)
+                              OR EXISTS (SELECT 1 FROM webhook_deliveries d
+                                         WHERE d.endpoint_id = e.id AND d.status = 'pending'
+                                           AND d.next_attempt_at <= ?3))
                        ORDER BY e.lease_until NULLS FIRST, e.id LIMIT 1)
            RETURNING id AS "id!: uuid::Uuid", url AS "url!", event_types AS "event_types!",
                      description, enabled AS "enabled!: bool", secret AS "secret!",
@@ -152,13 +114,20 @@ pub(crate) async fn claim(
         return Ok(None);
     };
     let endpoint_id = endpoint.id.as_uuid();
-    let due = sqlx::query!(
-        r#"SELECT d.id AS "id!: Uuid", d.attempts AS "attempts!", e.id AS "event_id!: Uuid",
-                  e.type AS "event_type!", e.object AS "object!",
+    let rows = sqlx::query!(
+        r#"SELECT d.delivery_id AS "delivery_id: Uuid", d.attempts AS "attempts: i64",
+                  e.id AS "event_id!: Uuid", e.type AS "event_type!", e.object AS "object!",
                   e.created_at AS "created_at!: DateTime"
-           FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
-           WHERE d.endpoint_id = ?1 AND d.status = 'pending' AND d.next_attempt_at <= ?2
-           ORDER BY d.event_id, d.id LIMIT ?3"#,
+           FROM (SELECT * FROM (SELECT id AS delivery_id, attempts, event_id
+                                FROM webhook_deliveries
+                                WHERE endpoint_id = ?1 AND status = 'pending'
+                                  AND next_attempt_at <= ?2
+                                ORDER BY event_id LIMIT ?3)
+                 UNION ALL
+                 SELECT * FROM (SELECT NULL, NULL, event_id FROM webhook_outbox
+                                WHERE endpoint_id = ?1 ORDER BY event_id LIMIT ?3)) d
+           JOIN events e ON e.id = d.event_id
+           ORDER BY d.event_id, d.delivery_id IS NULL, d.delivery_id LIMIT ?3"#,
         endpoint_id,
         now_at,
         max,
@@ -167,16 +136,29 @@ pub(crate) async fn claim(
     .await
     .map_err(map_error)?
     .into_iter()
-    .map(|row| {
-        let event = EventRow {
+    .map(|row| DueRow {
+        delivery_id: row.delivery_id,
+        attempts: row.attempts,
+        event: EventRow {
             id: row.event_id,
             event_type: row.event_type,
             object: row.object,
             created_at: row.created_at,
-        };
-        DueDelivery::from_row(row.id, row.attempts, event)
+        },
     })
-    .collect::<Result<Vec<_>, StoreError>>()?;
+    .collect();
+    let (due, unwanted) = sort_due(&endpoint, rows)?;
+    for event in unwanted {
+        let event = event.as_uuid();
+        sqlx::query!(
+            "DELETE FROM webhook_outbox WHERE endpoint_id = ?1 AND event_id = ?2",
+            endpoint_id,
+            event,
+        )
+        .execute(&mut *transaction)
+        .await
+        .map_err(map_error)?;
+    }
     transaction.commit().await.map_err(map_error)?;
     Ok(Some(Claim {
         lease,
@@ -188,10 +170,62 @@ pub(crate) async fn claim(
 pub(crate) async fn record(pool: &SqlitePool, round: RoundMade) -> Result<(), StoreError> {
     let mut transaction = begin_immediate(pool).await?;
     let now = round.now.as_datetime();
+    let endpoint = round.endpoint_id.as_uuid();
     for made in &round.attempts {
         let delivery = made.delivery_id.as_uuid();
         let number = attempts_column(&made.attempt);
         let attempted_at = made.attempt.attempted_at.as_datetime();
+        let status = made.status_after.as_str();
+        let next = made
+            .status_after
+            .next_attempt_at()
+            .map(|at| at.as_datetime());
+        if made.due == Due::Outbox {
+            let event = made.event_id.as_uuid();
+            let taken = sqlx::query!(
+                "DELETE FROM webhook_outbox WHERE endpoint_id = ?1 AND event_id = ?2",
+                endpoint,
+                event,
+            )
+            .execute(&mut *transaction)
+            .await
+            .map_err(map_error)?
+            .rows_affected();
+            if taken == 0 {
+                tracing::warn!(
+                    endpoint = %round.endpoint_id,
+                    "a webhook attempt not recorded: its outbox row was taken meanwhile"
+                );
+                continue;
+            }
+            sqlx::query!(
+                "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, status, attempts, \
+                 next_attempt_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7)",
+                delivery,
+                endpoint,
+                event,
+                status,
+                next,
+                attempted_at,
+                now,
+            )
+            .execute(&mut *transaction)
+            .await
+            .map_err(map_error)?;
+        } else {
+            sqlx::query!(
+                "UPDATE webhook_deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, \
+                 updated_at = ?5 WHERE id = ?1",
+                delivery,
+                status,
+                number,
+                next,
+                now,
+            )
+            .execute(&mut *transaction)
+            .await
+            .map_err(map_error)?;
+        }
         let (code, error) = answer_columns(made.attempt.answer);
         let duration = i64::from(made.attempt.duration_ms);
         let body = made.attempt.response_body.as_deref();
@@ -209,29 +243,8 @@ pub(crate) async fn record(pool: &SqlitePool, round: RoundMade) -> Result<(), St
         .execute(&mut *transaction)
         .await
         .map_err(map_error)?;
-        let status = made.status_after.as_str();
-        let next = made
-            .status_after
-            .next_attempt_at()
-            .map(|at| at.as_datetime());
-        sqlx::query!(
-            "UPDATE webhook_deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, \
-             updated_at = ?5 WHERE id = ?1",
-            delivery,
-            status,
-            number,
-            next,
-            now,
-        )
-        .execute(&mut *transaction)
-        .await
-        .map_err(map_error)?;
     }
-    let (endpoint, lease, claimable_from) = (
-        round.endpoint_id.as_uuid(),
-        round.lease.0,
-        round.claimable_from.as_datetime(),
-    );
+    let (lease, claimable_from) = (round.lease.0, round.claimable_from.as_datetime());
     sqlx::query!(
         "UPDATE webhook_endpoints SET lease_id = NULL, lease_until = ?3 \
          WHERE id = ?1 AND lease_id = ?2",
@@ -317,7 +330,7 @@ pub(crate) async fn redeliver(
     let event_type = stored_event_type(id, &event_type).map_err(internal)?;
     let endpoints = enabled_endpoints(&mut transaction).await?;
     let planned = plan_redelivery(event, event_type, &endpoints);
-    insert(&mut transaction, &planned, now).await?;
+    insert_pending(&mut transaction, &planned, now).await?;
     let audit = planned
         .iter()
         .map(|new| redelivery_queued(new.endpoint_id, event, new.id, ctx))
@@ -338,7 +351,11 @@ pub(crate) async fn oldest_due(
 ) -> Result<Option<DateTime>, StoreError> {
     let now = now.as_datetime();
     let oldest = sqlx::query!(
-        r#"SELECT (SELECT min(e.created_at) FROM webhook_outbox o JOIN events e ON e.id = o.event_id)
+        r#"SELECT (SELECT min(e.created_at) FROM webhook_endpoints w
+                   JOIN events e ON e.id = (SELECT o.event_id FROM webhook_outbox o
+                                            WHERE o.endpoint_id = w.id
+                                            ORDER BY o.event_id LIMIT 1)
+                   WHERE w.enabled = 1)
                       AS "outbox: DateTime",
                   (SELECT min(d.next_attempt_at) FROM webhook_deliveries d
                    JOIN webhook_endpoints w ON w.id = d.endpoint_id

@@ -492,11 +492,6 @@ impl Store for SqliteStore {
         detached::run(async move { webhooks::change(&pool, id, change, &ctx).await }).await
     }
 
-    async fn queue_deliveries(&self) -> Result<u64, StoreError> {
-        let pool = self.pool.clone();
-        detached::run(async move { deliveries::queue(&pool).await }).await
-    }
-
     async fn claim_deliveries(
         &self,
         now: Timestamp,

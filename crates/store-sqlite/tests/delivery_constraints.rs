@@ -1,7 +1,7 @@
 //! The webhook delivery tables refuse what the types forbid (a pending delivery without its next
 //! attempt, a finished one with one, a success never attempted, an attempt with both or neither
-//! of a status and a reason, an oversized body), and the outbox trigger queues exactly the
-//! events written while an endpoint is enabled.
+//! of a status and a reason, an oversized body), and the outbox trigger queues each event
+//! written while endpoints are enabled once for each of them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -68,6 +68,32 @@ async fn delivery_rows_hold_only_what_the_types_allow() {
     );
     run(&mut connection, "UPDATE webhook_endpoints SET enabled = 1").await;
     run(&mut connection, &event(3)).await;
+    assert_eq!(outbox(&mut connection).await, 1);
+    run(
+        &mut connection,
+        "INSERT INTO webhook_endpoints (id, url, event_types, enabled, secret, created_at, \
+           updated_at) VALUES (unhex('000000000000700080000000000000f2'), 'https://f.test', \
+           '[\"payment.*\"]', 1, 'whsec_y', '2026-12-01T00:00:00Z', '2026-12-01T00:00:00Z')",
+    )
+    .await;
+    run(&mut connection, &event(4)).await;
+    assert_eq!(
+        outbox(&mut connection).await,
+        3,
+        "a row for each enabled endpoint, whatever it subscribes to"
+    );
+    // The outbox rows go with their endpoint, and with their event.
+    run(
+        &mut connection,
+        "DELETE FROM webhook_endpoints WHERE id = unhex('000000000000700080000000000000f2')",
+    )
+    .await;
+    assert_eq!(outbox(&mut connection).await, 2);
+    run(
+        &mut connection,
+        "DELETE FROM events WHERE id = unhex('00000000000070008000000000000004')",
+    )
+    .await;
     assert_eq!(outbox(&mut connection).await, 1);
 
     run(

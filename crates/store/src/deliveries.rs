@@ -1,8 +1,9 @@
 //! Webhook deliveries as both backends keep them (API.md "Webhook deliveries"). Each event
 //! written while an endpoint is enabled also lands, by a trigger in the event's own
-//! transaction, in the outbox; the worker turns outbox rows into one delivery per endpoint that
-//! wants the event ([`plan_deliveries`]), claims an endpoint's due deliveries under a lease,
-//! sends them, and records each attempt with what it decided.
+//! transaction, in the outbox, a row for each enabled endpoint; the worker claims an endpoint
+//! under a lease, reads its outbox rows and due pending deliveries ([`sort_due`]), sends them,
+//! and records each attempt with what it decided. A delivery is written once, with its first
+//! attempt, unless that attempt failed.
 
 use chrono::TimeDelta;
 use coffre_domain::delivery::{AttemptResult, DeliveryStatus, NoAnswer};
@@ -12,39 +13,13 @@ use coffre_domain::time::Timestamp;
 use coffre_domain::webhook::WebhookEndpoint;
 
 use crate::StoreError;
-use crate::events::{CorruptEvent, EventRecord, EventRow, stored_event_type};
+use crate::events::{EventRecord, EventRow};
 use crate::ledger_rows::CorruptLedgerRow;
-
-/// Outbox rows one call of `queue_deliveries` turns into deliveries.
-pub const QUEUE_BATCH_ROWS: u32 = 500;
 
 /// The most bytes of an endpoint's answer kept with its attempt.
 pub const MAX_RESPONSE_BODY_BYTES: usize = 4096;
 
-/// An event the outbox holds, as planning needs it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueuedEvent {
-    pub id: EventId,
-    pub event_type: EventType,
-    pub created_at: Timestamp,
-}
-
-impl QueuedEvent {
-    /// An outbox row, with its event's type and time, as read back.
-    pub fn from_row(
-        id: uuid::Uuid,
-        event_type: &str,
-        created_at: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Self, CorruptEvent> {
-        Ok(Self {
-            id: EventId::from_uuid(id),
-            event_type: stored_event_type(id, event_type)?,
-            created_at: Timestamp::from_datetime(created_at),
-        })
-    }
-}
-
-/// A delivery to create: pending, due at once.
+/// A delivery to create: pending, due at once (a redelivery).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NewDelivery {
     pub id: WebhookDeliveryId,
@@ -68,24 +43,6 @@ impl NewDelivery {
             updated_at: now,
         }
     }
-}
-
-/// One delivery for each endpoint that wants each event, events in the order given (their
-/// creation order), so delivery ids sort as their events do.
-pub fn plan_deliveries(events: &[QueuedEvent], endpoints: &[WebhookEndpoint]) -> Vec<NewDelivery> {
-    events
-        .iter()
-        .flat_map(|event| {
-            endpoints
-                .iter()
-                .filter(|endpoint| endpoint.wants(event.event_type, event.created_at))
-                .map(|endpoint| NewDelivery {
-                    id: WebhookDeliveryId::new(),
-                    endpoint_id: endpoint.id,
-                    event_id: event.id,
-                })
-        })
-        .collect()
 }
 
 /// What redelivering an event queues: one fresh delivery for every endpoint enabled and
@@ -181,28 +138,85 @@ impl DeliveryFilter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseId(pub uuid::Uuid);
 
+/// Where a due delivery stands in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Its event waits in the endpoint's outbox: the delivery is written with its first
+    /// attempt.
+    Outbox,
+    /// A pending delivery (a retry, or a redelivery), after this many attempts.
+    Stored { attempts_made: u32 },
+}
+
+impl Due {
+    /// The number of the attempt to make now: 1 for the first.
+    pub const fn next_attempt(self) -> u32 {
+        match self {
+            Self::Outbox => 1,
+            Self::Stored { attempts_made } => attempts_made.saturating_add(1),
+        }
+    }
+}
+
 /// A delivery due now, with its event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueDelivery {
+    /// Made up by the claim when the delivery is not stored yet.
     pub id: WebhookDeliveryId,
-    /// Attempts made before this one.
-    pub attempts_made: u32,
+    pub due: Due,
     pub event: EventRecord,
 }
 
-impl DueDelivery {
-    /// A due delivery's id and attempt count, with its event's row, as read back.
-    pub fn from_row(id: uuid::Uuid, attempts: i64, event: EventRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            id: WebhookDeliveryId::from_uuid(id),
-            attempts_made: u32::try_from(attempts).map_err(|_| {
-                StoreError::Internal(format!("delivery {id} has a negative count").into())
-            })?,
-            event: event
-                .into_record()
-                .map_err(|error| StoreError::Internal(error.into()))?,
-        })
+/// A row of a claim's read: a stored pending delivery (its id and attempt count), or an event
+/// in the endpoint's outbox (neither), with the event.
+#[derive(Debug)]
+pub struct DueRow {
+    pub delivery_id: Option<uuid::Uuid>,
+    pub attempts: Option<i64>,
+    pub event: EventRow,
+}
+
+/// A claim's rows sorted: what to send, in the order read, and the outbox events the endpoint
+/// does not want ([`WebhookEndpoint::wants`]), to delete unsent. A stored delivery is sent
+/// whatever the endpoint subscribes to now (a redelivery was asked for).
+pub fn sort_due(
+    endpoint: &WebhookEndpoint,
+    rows: Vec<DueRow>,
+) -> Result<(Vec<DueDelivery>, Vec<EventId>), StoreError> {
+    let mut due = Vec::with_capacity(rows.len());
+    let mut unwanted = Vec::new();
+    for row in rows {
+        let event_id = row.event.id;
+        let event = row
+            .event
+            .into_record()
+            .map_err(|error| StoreError::Internal(error.into()))?;
+        match (row.delivery_id, row.attempts) {
+            (None, None) if !endpoint.wants(event.event_type, event.created_at) => {
+                unwanted.push(event.id);
+            }
+            (None, None) => due.push(DueDelivery {
+                id: WebhookDeliveryId::new(),
+                due: Due::Outbox,
+                event,
+            }),
+            (Some(id), Some(attempts)) => due.push(DueDelivery {
+                id: WebhookDeliveryId::from_uuid(id),
+                due: Due::Stored {
+                    attempts_made: u32::try_from(attempts).map_err(|_| {
+                        StoreError::Internal(format!("delivery {id} has a negative count").into())
+                    })?,
+                },
+                event,
+            }),
+            _ => {
+                return Err(StoreError::Internal(
+                    format!("a due row of event {event_id} is half a delivery").into(),
+                ));
+            }
+        }
     }
+    Ok((due, unwanted))
 }
 
 /// An endpoint claimed under a lease, with its due deliveries in creation order.
@@ -217,6 +231,8 @@ pub struct Claim {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptMade {
     pub delivery_id: WebhookDeliveryId,
+    pub event_id: EventId,
+    pub due: Due,
     pub attempt: Attempt,
     pub status_after: DeliveryStatus,
 }
@@ -340,8 +356,8 @@ pub fn attempts_column(attempt: &Attempt) -> i32 {
     i32::try_from(attempt.number).unwrap_or(i32::MAX)
 }
 
-/// How long the oldest due work has waited: the oldest event not yet planned, or the oldest
-/// due delivery of an enabled endpoint.
+/// How long the oldest due work has waited: the oldest event in an enabled endpoint's outbox,
+/// or the oldest due delivery of an enabled endpoint.
 pub fn queue_age(now: Timestamp, oldest: Option<chrono::DateTime<chrono::Utc>>) -> TimeDelta {
     oldest.map_or(TimeDelta::zero(), |oldest| {
         now.as_datetime()

@@ -51,7 +51,7 @@ pub use history::{BalanceAt, PointInTime, Window, WindowTotals};
 pub use idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
 // The store's methods trade in users, so their callers may name the type from here.
 pub use coffre_domain::user::User;
-pub use deliveries::{Claim, Delivery, DeliveryFilter, QUEUE_BATCH_ROWS, RoundMade};
+pub use deliveries::{Claim, Delivery, DeliveryFilter, RoundMade};
 pub use identity::{
     CreateUser, EnsureAdmin, LoginRecord, NewSession, NewUser, PasswordHash, REFRESH_TOKEN_TTL,
     RefreshOutcome, SessionAuth, SessionRefused, SessionRevocation, TokenHash, UpdateUser,
@@ -443,15 +443,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     // Webhook deliveries (API.md "Webhook deliveries").
 
-    /// Turns at most [`QUEUE_BATCH_ROWS`] outbox rows, oldest first, into deliveries
-    /// ([`deliveries::plan_deliveries`] over the enabled endpoints) in one transaction; returns
-    /// how many rows (none while another instance is at it). Call again while it turns a full
-    /// batch.
-    async fn queue_deliveries(&self) -> Result<u64, StoreError>;
-
-    /// Leases, until `lease_until`, one enabled endpoint that nobody holds and that has
-    /// deliveries due at `now` (the one longest unclaimed first), and returns it with at most
-    /// `max` of them in creation order; `None` when none is due.
+    /// Leases, until `lease_until`, one enabled endpoint that nobody holds and that has work
+    /// due at `now` (outbox rows, or pending deliveries due), the one longest unclaimed first,
+    /// and returns it with at most `max` deliveries in event order ([`deliveries::sort_due`];
+    /// the outbox rows it does not want are deleted); `None` when nothing is due.
     async fn claim_deliveries(
         &self,
         now: Timestamp,
@@ -459,8 +454,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         max: u32,
     ) -> Result<Option<Claim>, StoreError>;
 
-    /// Records a round's attempts and their deliveries' new states, and releases the lease
-    /// (claimable again from `claimable_from`), in one transaction.
+    /// Records a round's attempts and their deliveries' new states (a delivery from the outbox
+    /// written now, its outbox row deleted; one whose row another instance took meanwhile is
+    /// left to that one), and releases the lease (claimable again from `claimable_from`), in
+    /// one transaction.
     async fn record_round(&self, round: RoundMade) -> Result<(), StoreError>;
 
     /// An endpoint's deliveries, newest first, each with its attempts.
@@ -482,8 +479,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         ctx: &AuditContext,
     ) -> Result<Option<Vec<Delivery>>, StoreError>;
 
-    /// When the oldest work still waiting became due: an event not yet planned, or a due
-    /// delivery of an enabled endpoint (`None` when nothing waits).
+    /// When the oldest work still waiting became due: an event in an enabled endpoint's outbox,
+    /// or a due delivery of an enabled endpoint (`None` when nothing waits).
     async fn oldest_due_delivery(
         &self,
         now: Timestamp,

@@ -1,5 +1,5 @@
-//! The webhook delivery worker `serve` runs (API.md "Webhook deliveries"): it turns the outbox
-//! into deliveries, claims endpoints with due deliveries under a lease, and sends each
+//! The webhook delivery worker `serve` runs (API.md "Webhook deliveries"): it claims endpoints
+//! with work due (outbox rows, or pending deliveries due) under a lease, and sends each
 //! endpoint's deliveries one after another, in creation order, on a task of its own, so a slow
 //! or dead endpoint holds up nobody else and never the money path. What an attempt means is
 //! decided in `coffre_domain::delivery`; every attempt is recorded.
@@ -42,9 +42,6 @@ pub const ROUND_BUDGET: Duration = Duration::from_secs(10);
 /// attempt), so no other instance takes it while its round runs; after a crash, how long until
 /// another instance sends what the crashed one had not recorded.
 pub const LEASE: TimeDelta = TimeDelta::seconds(60);
-
-/// Outbox batches one pass turns into deliveries at most, so a pass always ends.
-const QUEUE_BATCHES_PER_PASS: u32 = 20;
 
 /// How often the queue's age is measured for `/metrics`.
 const QUEUE_AGE_EVERY: Duration = Duration::from_secs(5);
@@ -93,7 +90,6 @@ impl Deliverer {
         let mut rounds = JoinSet::new();
         let mut age_measured: Option<tokio::time::Instant> = None;
         loop {
-            self.queue().await;
             while rounds.len() < MAX_ENDPOINTS_IN_FLIGHT {
                 let now = Timestamp::now();
                 match self
@@ -124,19 +120,6 @@ impl Deliverer {
             tokio::select! {
                 Some(_) = rounds.join_next(), if !rounds.is_empty() => {}
                 () = tokio::time::sleep(POLL_INTERVAL) => {}
-            }
-        }
-    }
-
-    async fn queue(&self) {
-        for _ in 0..QUEUE_BATCHES_PER_PASS {
-            match self.store.queue_deliveries().await {
-                Ok(turned) if turned >= u64::from(coffre_store::QUEUE_BATCH_ROWS) => {}
-                Ok(_) => return,
-                Err(error) => {
-                    tracing::warn!(%error, "could not queue webhook deliveries");
-                    return;
-                }
             }
         }
     }
@@ -248,11 +231,13 @@ async fn attempt(
         signature: &signature,
     };
     let sent = sender.send(endpoint.url.as_str(), &signed, body).await;
-    let number = due.attempts_made.saturating_add(1);
+    let number = due.due.next_attempt();
     let jitter = rand::random_range(-JITTER_PERMILLE..=JITTER_PERMILLE);
     let decision = decide_attempt(number, sent.result, Timestamp::now(), schedule, jitter);
     let made = AttemptMade {
         delivery_id: due.id,
+        event_id: due.event.id,
+        due: due.due,
         attempt: Attempt {
             number,
             attempted_at,

@@ -13,6 +13,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use coffre_api::delivery::{Deliverer, DeliverySettings};
+use coffre_domain::time::Timestamp;
 use coffre_store::Store;
 use futures_util::future::join_all;
 use http::{HeaderMap, StatusCode};
@@ -327,6 +328,20 @@ async fn a_storm_of_transfers_is_delivered_exactly_as_stored(store: Arc<dyn Stor
         .collect();
     let transfer_ids: Vec<String> = transfers.iter().map(Received::id).collect();
     assert_eq!(transfer_ids.iter().collect::<Vec<_>>(), expected);
+    nothing_waits(&store).await;
+}
+
+/// Waits until no work is left (what an endpoint does not want left its outbox unsent).
+async fn nothing_waits(store: &Arc<dyn Store>) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let oldest = store.oldest_due_delivery(Timestamp::now()).await.unwrap();
+        if oldest.is_none() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "work waits since {oldest:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn a_failing_receiver_gets_the_event_on_the_fourth_attempt(store: Arc<dyn Store>) {
