@@ -1,7 +1,8 @@
-//! Webhook deliveries in PostgreSQL: endpoints claimed with `FOR UPDATE SKIP LOCKED` under a
-//! lease, so several instances share the work without sending an attempt twice; each round's
-//! attempts recorded in one transaction, which deletes the outbox rows it sent and writes their
-//! deliveries.
+//! Webhook deliveries in PostgreSQL: endpoints claimed with `FOR NO KEY UPDATE SKIP LOCKED`
+//! (which the foreign-key checks of deliveries being written for the endpoint neither wait for
+//! nor trip) under a lease, so several instances share the work without sending an attempt
+//! twice; each round's attempts recorded in one transaction, which deletes the outbox rows it
+//! sent and writes their deliveries.
 
 use coffre_domain::audit::AuditContext;
 use coffre_domain::delivery::redelivery_queued;
@@ -103,7 +104,7 @@ pub(crate) async fn claim(
                                        WHERE d.endpoint_id = e.id AND d.status = 'pending' \
                                          AND d.next_attempt_at <= $3)) \
                      ORDER BY e.lease_until NULLS FIRST, e.id \
-                     LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                     LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED) \
          RETURNING id, url, event_types, description, enabled, secret, previous_secret, \
                    previous_secret_until, created_at, updated_at",
         lease.0,
@@ -221,7 +222,7 @@ async fn write_from_outbox<'a>(
     if written.len() < made.len() {
         tracing::warn!(
             endpoint = %round.endpoint_id,
-            attempts = made.len() - written.len(),
+            attempts = made.len().saturating_sub(written.len()),
             "webhook attempts not recorded: another instance took the endpoint meanwhile"
         );
     }
