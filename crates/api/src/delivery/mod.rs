@@ -35,6 +35,12 @@ pub const MAX_ENDPOINTS_IN_FLIGHT: usize = 8;
 /// The most deliveries one round sends to one endpoint before it lets the endpoint go.
 pub const ROUND_DELIVERIES: u32 = 500;
 
+/// How long an endpoint rests after a round that did not leave it more to send at once (it
+/// emptied what was due, or an attempt failed): a steady stream then goes out in rounds of
+/// hundreds rather than of a few, each claimed and recorded once, and a broken endpoint is not
+/// tried again the moment its round ends.
+pub const ROUND_PAUSE: TimeDelta = TimeDelta::milliseconds(250);
+
 /// No attempt of a round starts later than this after the round began.
 pub const ROUND_BUDGET: Duration = Duration::from_secs(10);
 
@@ -144,6 +150,7 @@ async fn round(store: Arc<dyn Store>, sender: Sender, schedule: Arc<RetrySchedul
     let mut attempts = Vec::new();
     let mut claimable_from = None;
     let mut gone = false;
+    let mut failed = false;
     for due in &claim.due {
         if started.elapsed() >= ROUND_BUDGET {
             break;
@@ -158,7 +165,10 @@ async fn round(store: Arc<dyn Store>, sender: Sender, schedule: Arc<RetrySchedul
         attempts.push(made);
         match decision.endpoint {
             EndpointVerdict::Healthy => {}
-            EndpointVerdict::Unhealthy => break,
+            EndpointVerdict::Unhealthy => {
+                failed = true;
+                break;
+            }
             EndpointVerdict::PausedUntil(until) => {
                 claimable_from = Some(until);
                 break;
@@ -169,13 +179,23 @@ async fn round(store: Arc<dyn Store>, sender: Sender, schedule: Arc<RetrySchedul
             }
         }
     }
+    // Cut short by the budget, or as many as a round takes: there may be more to send now.
+    let more_due = !failed
+        && (attempts.len() < claim.due.len()
+            || claim.due.len() >= usize::try_from(ROUND_DELIVERIES).unwrap_or(usize::MAX));
     let now = Timestamp::now();
     let recorded = store
         .record_round(RoundMade {
             lease: claim.lease,
             endpoint_id: endpoint.id,
             attempts,
-            claimable_from: claimable_from.unwrap_or(now),
+            claimable_from: claimable_from.unwrap_or_else(|| {
+                if more_due {
+                    now
+                } else {
+                    now.deadline_after(ROUND_PAUSE)
+                }
+            }),
             now,
         })
         .await;
