@@ -1,8 +1,9 @@
 //! Webhook deliveries (API.md "Webhook deliveries") through a real receiver on loopback: every
 //! event of a storm delivered exactly as stored, each signature checked with the independent
-//! `standardwebhooks` crate; retries on the schedule; a receiver killed and restarted; 410 and
-//! Retry-After; private addresses refused; two workers never sending one attempt twice;
-//! redelivery; the deliveries list; metrics.
+//! `standardwebhooks` crate; every attempt a JSON POST from `Coffre-Webhooks/<version>`;
+//! retries on the schedule; a receiver killed and restarted; 410 and Retry-After; private
+//! addresses refused; two workers never sending one attempt twice; redelivery; the deliveries
+//! list; metrics.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use coffre_api::delivery::{Deliverer, DeliverySettings};
 use coffre_domain::time::Timestamp;
 use coffre_store::Store;
 use futures_util::future::join_all;
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -33,6 +34,7 @@ on_both_backends!(
     private_addresses_are_refused_unless_allowed,
     a_rotated_secret_signs_beside_the_new_one,
     events_are_redelivered_and_deliveries_listed_for_admins,
+    every_attempt_is_a_json_post_from_coffre_webhooks,
 );
 
 /// How long a test waits for deliveries before it fails.
@@ -42,6 +44,7 @@ const PATIENCE: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 struct Received {
     at: Instant,
+    method: Method,
     headers: HeaderMap,
     body: Bytes,
 }
@@ -77,11 +80,13 @@ struct Inbox {
 
 async fn receive(
     State(inbox): State<Arc<Inbox>>,
+    method: Method,
     headers: HeaderMap,
     body: Bytes,
 ) -> impl IntoResponse {
     inbox.got.lock().unwrap().push(Received {
         at: Instant::now(),
+        method,
         headers,
         body,
     });
@@ -120,7 +125,8 @@ impl Receiver {
         let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = axum::Router::new()
-            .route("/hook", axum::routing::post(receive))
+            // Any method, so one that is not a POST is seen too.
+            .route("/hook", axum::routing::any(receive))
             .with_state(inbox.clone());
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -713,4 +719,31 @@ async fn events_are_redelivered_and_deliveries_listed_for_admins(store: Arc<dyn 
         exposition.contains("coffre_webhook_queue_age_seconds"),
         "{exposition}"
     );
+}
+
+/// The one value of the header `name` (sent twice would be two).
+fn only<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    let values: Vec<_> = headers.get_all(name).iter().collect();
+    assert_eq!(values.len(), 1, "{name}: {values:?}");
+    values[0].to_str().unwrap()
+}
+
+async fn every_attempt_is_a_json_post_from_coffre_webhooks(store: Arc<dyn Store>) {
+    let bank = bank(store.clone()).await;
+    let receiver = Receiver::start().await;
+    receiver.script(&[Reply(500, None)]);
+    endpoint(&bank, &receiver.url(), json!(["account.created"])).await;
+    let _worker = worker(&store);
+    bank.open(&bank.alice, "EUR").await;
+
+    // The first attempt and a retry.
+    let got = receiver.wait_for(2).await;
+    assert_eq!(got[1].id(), got[0].id());
+    // The test is built from the api crate, so this is the version the worker names.
+    let agent = concat!("Coffre-Webhooks/", env!("CARGO_PKG_VERSION"));
+    for received in &got {
+        assert_eq!(received.method, Method::POST);
+        assert_eq!(only(&received.headers, "user-agent"), agent);
+        assert_eq!(only(&received.headers, "content-type"), "application/json");
+    }
 }
