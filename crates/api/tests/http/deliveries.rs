@@ -1,9 +1,9 @@
 //! Webhook deliveries (API.md "Webhook deliveries") through a real receiver on loopback: every
 //! event of a storm delivered exactly as stored, each signature checked with the independent
 //! `standardwebhooks` crate; every attempt a JSON POST from `Coffre-Webhooks/<version>`;
-//! retries on the schedule; a receiver killed and restarted; 410 and Retry-After; private
-//! addresses refused; two workers never sending one attempt twice; redelivery; the deliveries
-//! list; metrics.
+//! retries on the schedule; redirects recorded as answers, never followed; a receiver killed
+//! and restarted; 410 and Retry-After; private addresses refused; two workers never sending one
+//! attempt twice; redelivery; the deliveries list; metrics.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -35,6 +35,7 @@ on_both_backends!(
     a_rotated_secret_signs_beside_the_new_one,
     events_are_redelivered_and_deliveries_listed_for_admins,
     every_attempt_is_a_json_post_from_coffre_webhooks,
+    redirects_are_answers_not_followed,
 );
 
 /// How long a test waits for deliveries before it fails.
@@ -67,9 +68,14 @@ impl Received {
     }
 }
 
-/// An answer the receiver gives: a status and, maybe, a Retry-After.
+/// An answer the receiver gives.
 #[derive(Debug, Clone, Copy)]
-struct Reply(u16, Option<&'static str>);
+enum Reply {
+    /// A status and, maybe, a Retry-After.
+    Status(u16, Option<&'static str>),
+    /// A redirect (302, 307…) to the receiver listening there.
+    Redirect(u16, SocketAddr),
+}
 
 #[derive(Debug, Default)]
 struct Inbox {
@@ -90,18 +96,22 @@ async fn receive(
         headers,
         body,
     });
-    let Reply(status, retry_after) = inbox
-        .script
-        .lock()
-        .unwrap()
-        .pop_front()
-        .unwrap_or(Reply(200, None));
+    let next = inbox.script.lock().unwrap().pop_front();
     let mut reply = HeaderMap::new();
     // No kept-alive connection outlives a killed receiver.
     reply.insert("connection", "close".parse().unwrap());
-    if let Some(wait) = retry_after {
-        reply.insert("retry-after", wait.parse().unwrap());
-    }
+    let status = match next.unwrap_or(Reply::Status(200, None)) {
+        Reply::Status(status, retry_after) => {
+            if let Some(wait) = retry_after {
+                reply.insert("retry-after", wait.parse().unwrap());
+            }
+            status
+        }
+        Reply::Redirect(status, to) => {
+            reply.insert("location", format!("http://{to}/hook").parse().unwrap());
+            status
+        }
+    };
     (
         StatusCode::from_u16(status).unwrap(),
         reply,
@@ -125,7 +135,7 @@ impl Receiver {
         let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = axum::Router::new()
-            // Any method, so one that is not a POST is seen too.
+            // Any method, so one that is not a POST (a redirect followed as a GET) is seen too.
             .route("/hook", axum::routing::any(receive))
             .with_state(inbox.clone());
         let server = tokio::spawn(async move {
@@ -353,7 +363,7 @@ async fn nothing_waits(store: &Arc<dyn Store>) {
 async fn a_failing_receiver_gets_the_event_on_the_fourth_attempt(store: Arc<dyn Store>) {
     let bank = bank(store.clone()).await;
     let receiver = Receiver::start().await;
-    receiver.script(&[Reply(500, None); 3]);
+    receiver.script(&[Reply::Status(500, None); 3]);
     let (endpoint_id, secret) = endpoint(&bank, &receiver.url(), json!(["account.created"])).await;
     let _worker = worker(&store);
     let account = bank.open(&bank.alice, "EUR").await;
@@ -428,10 +438,10 @@ async fn a_receiver_killed_and_restarted_gets_what_it_missed(store: Arc<dyn Stor
 async fn gone_disables_the_endpoint_and_retry_after_is_honoured(store: Arc<dyn Store>) {
     let bank = bank(store.clone()).await;
     let patient = Receiver::start().await;
-    patient.script(&[Reply(429, Some("1"))]);
+    patient.script(&[Reply::Status(429, Some("1"))]);
     let (patient_id, _) = endpoint(&bank, &patient.url(), json!(["account.created"])).await;
     let gone = Receiver::start().await;
-    gone.script(&[Reply(410, None)]);
+    gone.script(&[Reply::Status(410, None)]);
     let (gone_id, _) = endpoint(&bank, &gone.url(), json!(["account.created"])).await;
     let _worker = worker(&store);
     bank.open(&bank.alice, "EUR").await;
@@ -731,7 +741,7 @@ fn only<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
 async fn every_attempt_is_a_json_post_from_coffre_webhooks(store: Arc<dyn Store>) {
     let bank = bank(store.clone()).await;
     let receiver = Receiver::start().await;
-    receiver.script(&[Reply(500, None)]);
+    receiver.script(&[Reply::Status(500, None)]);
     endpoint(&bank, &receiver.url(), json!(["account.created"])).await;
     let _worker = worker(&store);
     bank.open(&bank.alice, "EUR").await;
@@ -746,4 +756,31 @@ async fn every_attempt_is_a_json_post_from_coffre_webhooks(store: Arc<dyn Store>
         assert_eq!(only(&received.headers, "user-agent"), agent);
         assert_eq!(only(&received.headers, "content-type"), "application/json");
     }
+}
+
+async fn redirects_are_answers_not_followed(store: Arc<dyn Store>) {
+    let bank = bank(store.clone()).await;
+    let elsewhere = Receiver::start().await;
+    let mut redirecting = Vec::new();
+    // 302 (which a client may follow as a GET) and 307 (which keeps the POST).
+    for status in [302, 307] {
+        let receiver = Receiver::start().await;
+        receiver.script(&[Reply::Redirect(status, elsewhere.addr)]);
+        let (id, _) = endpoint(&bank, &receiver.url(), json!(["account.created"])).await;
+        redirecting.push((status, receiver, id));
+    }
+    let _worker = worker_with(&store, true, "1h");
+    bank.open(&bank.alice, "EUR").await;
+
+    for (status, receiver, endpoint_id) in &redirecting {
+        let delivery = settled_or_attempted(&bank, endpoint_id).await;
+        let attempt = &delivery["attempts"][0];
+        assert_eq!(attempt["response_code"], *status, "{delivery}");
+        assert_eq!(attempt["error"], Value::Null);
+        assert_eq!(attempt["response_body"], format!("answer {status}"));
+        assert_eq!(delivery["status"], "pending", "a redirect is retried");
+        assert_eq!(receiver.got().len(), 1);
+    }
+    // A followed redirect would have reached it within the attempt, before it was recorded.
+    assert!(elsewhere.got().is_empty(), "{:?}", elsewhere.got());
 }
