@@ -1,9 +1,9 @@
 //! Webhook deliveries (API.md "Webhook deliveries") through a real receiver on loopback: every
 //! event of a storm delivered exactly as stored, each signature checked with the independent
 //! `standardwebhooks` crate; every attempt a JSON POST from `Coffre-Webhooks/<version>`;
-//! retries on the schedule; redirects recorded as answers, never followed; a receiver killed
-//! and restarted; 410 and Retry-After; private addresses refused; two workers never sending one
-//! attempt twice; redelivery; the deliveries list; metrics.
+//! retries on the schedule; redirects recorded as answers, never followed; an attempt cut off
+//! after 15 s; a receiver killed and restarted; 410 and Retry-After; private addresses refused;
+//! two workers never sending one attempt twice; redelivery; the deliveries list; metrics.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -36,6 +36,7 @@ on_both_backends!(
     events_are_redelivered_and_deliveries_listed_for_admins,
     every_attempt_is_a_json_post_from_coffre_webhooks,
     redirects_are_answers_not_followed,
+    an_attempt_unanswered_for_15_seconds_times_out,
 );
 
 /// How long a test waits for deliveries before it fails.
@@ -75,6 +76,8 @@ enum Reply {
     Status(u16, Option<&'static str>),
     /// A redirect (302, 307…) to the receiver listening there.
     Redirect(u16, SocketAddr),
+    /// None: the request is read and never answered, however long the sender waits.
+    Silence,
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +114,7 @@ async fn receive(
             reply.insert("location", format!("http://{to}/hook").parse().unwrap());
             status
         }
+        Reply::Silence => std::future::pending().await,
     };
     (
         StatusCode::from_u16(status).unwrap(),
@@ -783,4 +787,28 @@ async fn redirects_are_answers_not_followed(store: Arc<dyn Store>) {
     }
     // A followed redirect would have reached it within the attempt, before it was recorded.
     assert!(elsewhere.got().is_empty(), "{:?}", elsewhere.got());
+}
+
+async fn an_attempt_unanswered_for_15_seconds_times_out(store: Arc<dyn Store>) {
+    let bank = bank(store.clone()).await;
+    let receiver = Receiver::start().await;
+    receiver.script(&[Reply::Silence]);
+    let (endpoint_id, _) = endpoint(&bank, &receiver.url(), json!(["account.created"])).await;
+    let _worker = worker_with(&store, true, "1h");
+    bank.open(&bank.alice, "EUR").await;
+
+    // PATIENCE (30 s) outlasts the attempt's 15 s.
+    let delivery = settled_or_attempted(&bank, &endpoint_id).await;
+    let attempt = &delivery["attempts"][0];
+    assert_eq!(attempt["error"], "timed_out", "{delivery}");
+    assert_eq!(attempt["response_code"], Value::Null);
+    assert_eq!(attempt["response_body"], Value::Null);
+    let took = attempt["duration_ms"].as_u64().unwrap();
+    assert!((14_000..20_000).contains(&took), "{took} ms");
+    assert_eq!(delivery["status"], "pending", "a timeout is retried");
+    assert_eq!(
+        receiver.got().len(),
+        1,
+        "the request did reach the receiver"
+    );
 }
