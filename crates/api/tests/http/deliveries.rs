@@ -2,8 +2,9 @@
 //! event of a storm delivered exactly as stored, each signature checked with the independent
 //! `standardwebhooks` crate; every attempt a JSON POST from `Coffre-Webhooks/<version>`;
 //! retries on the schedule; redirects recorded as answers, never followed; an attempt cut off
-//! after 15 s; a receiver killed and restarted; 410 and Retry-After; private addresses refused;
-//! two workers never sending one attempt twice; redelivery; the deliveries list; metrics.
+//! after 15 s; a receiver killed and restarted; 410 and Retry-After, which holds back every
+//! delivery of the endpoint; private addresses refused; two workers never sending one attempt
+//! twice; redelivery; the deliveries list; metrics.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -37,6 +38,7 @@ on_both_backends!(
     every_attempt_is_a_json_post_from_coffre_webhooks,
     redirects_are_answers_not_followed,
     an_attempt_unanswered_for_15_seconds_times_out,
+    retry_after_pauses_every_delivery_of_the_endpoint,
 );
 
 /// How long a test waits for deliveries before it fails.
@@ -811,4 +813,39 @@ async fn an_attempt_unanswered_for_15_seconds_times_out(store: Arc<dyn Store>) {
         1,
         "the request did reach the receiver"
     );
+}
+
+async fn retry_after_pauses_every_delivery_of_the_endpoint(store: Arc<dyn Store>) {
+    let bank = bank(store.clone()).await;
+    let receiver = Receiver::start().await;
+    receiver.script(&[Reply::Status(429, Some("2"))]);
+    let (endpoint_id, _) = endpoint(&bank, &receiver.url(), json!(["account.created"])).await;
+    // A 200 ms schedule: without the pause, the others would follow within a round or two.
+    let _worker = worker(&store);
+    let mut accounts = vec![bank.open(&bank.alice, "EUR").await];
+    let asked = receiver.wait_for(1).await[0].clone();
+    // Written during the pause, and due at once but for it.
+    accounts.push(bank.open(&bank.bob, "EUR").await);
+    accounts.push(bank.open(&bank.alice, "EUR").await);
+
+    let got = receiver.wait_for(4).await;
+    assert_eq!(got.len(), 4);
+    for received in &got[1..] {
+        let gap = received.at - asked.at;
+        assert!(
+            gap >= Duration::from_millis(1950),
+            "sent {gap:?} after Retry-After: 2"
+        );
+    }
+    // Then all of them, the retry first, in creation order.
+    let sent: Vec<Value> = got[1..]
+        .iter()
+        .map(|received| received.json()["data"]["object"]["id"].clone())
+        .collect();
+    assert_eq!(sent, accounts);
+    assert_eq!(got[1].id(), asked.id());
+    let all = settled(&bank, &endpoint_id).await;
+    assert_eq!(all["status"], "succeeded");
+    let listed = deliveries(&bank, &endpoint_id, "?status=succeeded").await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 3, "{listed}");
 }
