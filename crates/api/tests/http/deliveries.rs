@@ -3,7 +3,8 @@
 //! `standardwebhooks` crate; every attempt a JSON POST from `Coffre-Webhooks/<version>`;
 //! retries on the schedule; redirects recorded as answers, never followed; an attempt cut off
 //! after 15 s; a receiver killed and restarted; 410 and Retry-After, which holds back every
-//! delivery of the endpoint; private addresses refused; two workers never sending one attempt
+//! delivery of the endpoint; a disabled endpoint sent nothing, its pending deliveries waiting
+//! until it is enabled again; private addresses refused; two workers never sending one attempt
 //! twice; redelivery; the deliveries list; metrics.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -39,6 +40,7 @@ on_both_backends!(
     redirects_are_answers_not_followed,
     an_attempt_unanswered_for_15_seconds_times_out,
     retry_after_pauses_every_delivery_of_the_endpoint,
+    a_disabled_endpoint_is_sent_nothing_until_enabled_again,
 );
 
 /// How long a test waits for deliveries before it fails.
@@ -848,4 +850,69 @@ async fn retry_after_pauses_every_delivery_of_the_endpoint(store: Arc<dyn Store>
     assert_eq!(all["status"], "succeeded");
     let listed = deliveries(&bank, &endpoint_id, "?status=succeeded").await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 3, "{listed}");
+}
+
+/// Enables or disables the endpoint, as an admin does.
+async fn set_enabled(bank: &Bank, endpoint: &str, enabled: bool) {
+    let changed = call(
+        &bank.app,
+        "PATCH",
+        &format!("/v1/webhook-endpoints/{endpoint}"),
+        &bank.admin.token,
+        Some(json!({"enabled": enabled})),
+    )
+    .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text());
+    assert_eq!(changed.json()["enabled"], enabled);
+}
+
+/// Sleeps until a worker would have made an attempt due at `at` (RFC 3339): then and a few of
+/// its polls later.
+async fn past(at: &Value) {
+    let at = chrono::DateTime::parse_from_rfc3339(at.as_str().unwrap()).unwrap();
+    let left = (at.to_utc() - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(left + 3 * coffre_api::delivery::POLL_INTERVAL).await;
+}
+
+async fn a_disabled_endpoint_is_sent_nothing_until_enabled_again(store: Arc<dyn Store>) {
+    let bank = bank(store.clone()).await;
+    let receiver = Receiver::start().await;
+    receiver.script(&[Reply::Status(500, None)]);
+    let (endpoint_id, _) = endpoint(&bank, &receiver.url(), json!(["account.created"])).await;
+    // A first wait long enough to disable the endpoint before the retry is due.
+    let _worker = worker_with(&store, true, "1s,1h");
+    let account = bank.open(&bank.alice, "EUR").await;
+    let failed = settled_or_attempted(&bank, &endpoint_id).await;
+    assert_eq!(failed["status"], "pending", "{failed}");
+
+    set_enabled(&bank, &endpoint_id, false).await;
+    // Nor is an event written while it is disabled sent, now or later.
+    bank.open(&bank.bob, "EUR").await;
+    past(&failed["next_attempt_at"]).await;
+    assert_eq!(receiver.got().len(), 1, "sent to a disabled endpoint");
+    let waiting = deliveries(&bank, &endpoint_id, "").await;
+    assert_eq!(waiting["data"].as_array().unwrap().len(), 1, "{waiting}");
+    assert_eq!(waiting["data"][0]["status"], "pending");
+    assert_eq!(waiting["data"][0]["attempts"].as_array().unwrap().len(), 1);
+
+    set_enabled(&bank, &endpoint_id, true).await;
+    let got = receiver.wait_for(2).await;
+    assert_eq!(
+        got[1].id(),
+        got[0].id(),
+        "the waiting delivery, tried again"
+    );
+    assert_eq!(got[1].json()["data"]["object"]["id"], account.as_str());
+    let delivery = settled(&bank, &endpoint_id).await;
+    // Whatever else that round had due was sent before the round was recorded.
+    assert_eq!(
+        receiver.got().len(),
+        2,
+        "an event written while disabled was sent"
+    );
+    assert_eq!(delivery["event_id"], got[0].id().as_str());
+    assert_eq!(delivery["status"], "succeeded", "{delivery}");
+    assert_eq!(delivery["attempts"].as_array().unwrap().len(), 2);
 }
