@@ -100,6 +100,10 @@ struct Args {
     /// subscribed to every event, and prints the throughput beside the run without.
     #[arg(long, default_value_t = 0)]
     webhooks: usize,
+    /// With `--webhooks`: how many times to run the workload without, then with, the
+    /// endpoints, so a drift of the machine's speed during the run moves both sides alike.
+    #[arg(long, default_value_t = 1, requires = "webhooks")]
+    webhook_pairs: usize,
     /// Open loop: iterations arrive at this constant rate per second instead of from
     /// `--concurrency` clients in a closed loop (at most `--concurrency` in flight; latency from
     /// each one's scheduled time).
@@ -640,6 +644,53 @@ async fn batched_limit(args: &Args, url: &str, workload: Workload, coffre: f64, 
     );
 }
 
+/// One run of `workload` with the sinks' endpoints subscribed to every event, printed beside
+/// nothing (the caller compares); profiled when given Coffre's PostgreSQL database. Its rate.
+async fn run_with_webhooks(
+    args: &Args,
+    bank: &Arc<Bank>,
+    sinks: &sinks::Sinks,
+    workload: Workload,
+    profiled: Option<&CoffreDatabase>,
+    coffre_pid: u32,
+) -> f64 {
+    let endpoints = sinks.subscribe(bank).await;
+    let profiled = match profiled {
+        Some(CoffreDatabase::Postgres { url, .. }) if args.profile => {
+            tokio::time::sleep(profile::SETTLE).await;
+            Some((url.clone(), profile::snapshot(url, coffre_pid).await))
+        }
+        _ => None,
+    };
+    let before = sinks.received();
+    let with = run_workload(bank.clone(), workload, args.seconds).await;
+    let during = sinks.received() - before;
+    if let Some((url, start)) = profiled {
+        // The deliveries keep pace with the run (the drain below says how far behind the last
+        // one was), so the CPU read as it ends holds nearly all of theirs.
+        let after = profile::snapshot(&url, coffre_pid).await;
+        tokio::time::sleep(profile::SETTLE).await;
+        let settled = profile::snapshot(&url, coffre_pid).await;
+        println!(
+            "  with {} webhook endpoints:\n{}",
+            args.webhooks,
+            profile::report(&start, &after, &settled, with.completed, with.elapsed)
+        );
+    }
+    let drained = sinks.drain_and_unsubscribe(bank, &endpoints).await;
+    println!(
+        "  with {} webhook endpoints: {:.0} {}/s; p50 {:.1} ms, p99 {:.1} ms; {during} deliveries during the run, {} in all, the last {:.1} s after it",
+        args.webhooks,
+        with.rate(),
+        workload.unit(),
+        millis(with.percentile(0.50)),
+        millis(with.percentile(0.99)),
+        sinks.received() - before,
+        drained.as_secs_f64(),
+    );
+    with.rate()
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -705,39 +756,41 @@ async fn main() {
         );
         assert_eq!(report["ok"], true, "conservation broken: {report}");
         if let Some(sinks) = &sinks {
-            let endpoints = sinks.subscribe(&bank).await;
-            let profiled = match (args.profile, &coffre_db) {
-                (true, CoffreDatabase::Postgres { url, .. }) => {
-                    tokio::time::sleep(profile::SETTLE).await;
-                    Some((url.clone(), profile::snapshot(url, server.pid()).await))
-                }
-                _ => None,
-            };
-            let before = sinks.received();
-            let with = run_workload(bank.clone(), *workload, args.seconds).await;
-            let during = sinks.received() - before;
-            if let Some((url, start)) = profiled {
-                // The deliveries keep pace with the run (the drain below says how far behind
-                // the last one was), so the CPU read as it ends holds nearly all of theirs.
-                let after = profile::snapshot(&url, server.pid()).await;
-                tokio::time::sleep(profile::SETTLE).await;
-                let settled = profile::snapshot(&url, server.pid()).await;
-                println!(
-                    "  with {} webhook endpoints:\n{}",
-                    args.webhooks,
-                    profile::report(&start, &after, &settled, with.completed, with.elapsed)
-                );
+            let mut pairs = Vec::new();
+            for pair in 0..args.webhook_pairs.max(1) {
+                let without = if pair == 0 {
+                    outcome.rate()
+                } else {
+                    run_workload(bank.clone(), *workload, args.seconds)
+                        .await
+                        .rate()
+                };
+                let with = run_with_webhooks(
+                    &args,
+                    &bank,
+                    sinks,
+                    *workload,
+                    // The CPU of the first pair's run with endpoints.
+                    (pair == 0).then_some(&coffre_db),
+                    server.pid(),
+                )
+                .await;
+                pairs.push((without, with));
             }
-            let drained = sinks.drain_and_unsubscribe(&bank, &endpoints).await;
+            let (without, with) = pairs.iter().fold((0.0, 0.0), |(a, b), (without, with)| {
+                (a + without, b + with)
+            });
+            let each: Vec<String> = pairs
+                .iter()
+                .map(|(without, with)| format!("{:.2}", with / without))
+                .collect();
             println!(
-                "  with {} webhook endpoints: {:.0} {unit}/s ({:.2} of the run without); p50 {:.1} ms, p99 {:.1} ms; {during} deliveries during the run, {} in all, the last {:.1} s after it",
-                args.webhooks,
-                with.rate(),
-                with.rate() / outcome.rate(),
-                millis(with.percentile(0.50)),
-                millis(with.percentile(0.99)),
-                sinks.received() - before,
-                drained.as_secs_f64(),
+                "  webhooks' cost, {} pair(s) of runs: {:.0} {unit}/s without, {:.0} with: {:.2} of the throughput without (each pair: {})",
+                pairs.len(),
+                without / pairs.len() as f64,
+                with / pairs.len() as f64,
+                with / without,
+                each.join(", "),
             );
         }
         rows.push((*workload, throughput));
