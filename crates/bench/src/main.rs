@@ -644,8 +644,9 @@ async fn batched_limit(args: &Args, url: &str, workload: Workload, coffre: f64, 
     );
 }
 
-/// One run of `workload` with the sinks' endpoints subscribed to every event, printed beside
-/// nothing (the caller compares); profiled when given Coffre's PostgreSQL database. Its rate.
+/// One run of `workload` with the sinks' endpoints subscribed to every event, printed (the
+/// caller compares it with the runs without); profiled when given Coffre's PostgreSQL
+/// database. Returns its rate.
 async fn run_with_webhooks(
     args: &Args,
     bank: &Arc<Bank>,

@@ -4,13 +4,13 @@
 //! twice; each round's attempts recorded in one transaction, which deletes the outbox rows it
 //! sent and writes their deliveries.
 
+use std::collections::HashSet;
+
 use coffre_domain::audit::AuditContext;
 use coffre_domain::delivery::redelivery_queued;
 use coffre_domain::event::EventId;
 use coffre_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
 use coffre_domain::time::Timestamp;
-use std::collections::HashSet;
-
 use coffre_store::deliveries::{
     AttemptMade, AttemptRow, DeliveryRow, Due, DueRow, LeaseId, NewDelivery, answer_columns,
     attempts_column, join_attempts, plan_redelivery, sort_due,
@@ -140,8 +140,8 @@ pub(crate) async fn claim(
     .map_err(map_error)?
     .into_iter()
     .map(|row| DueRow {
-        delivery_id: row.delivery_id,
-        attempts: row.attempts.map(i64::from),
+        // Both columns come from one arm of the union: both set, or both null.
+        stored: row.delivery_id.zip(row.attempts.map(i64::from)),
         event: EventRow {
             id: row.event_id,
             event_type: row.event_type,
@@ -170,28 +170,33 @@ pub(crate) async fn claim(
     }))
 }
 
-/// Writes the deliveries of the round's attempts at outbox rows, deleting the rows, and returns
-/// those attempts; an attempt whose row is gone (another instance took the endpoint after this
-/// one's lease ran out, and recorded it) is left out.
+/// The delivery states the attempts left, as the columns `status` and `next_attempt_at`.
+fn status_columns(made: &[&AttemptMade]) -> (Vec<&'static str>, Vec<Option<DateTime>>) {
+    made.iter()
+        .map(|m| {
+            let status = &m.status_after;
+            (
+                status.as_str(),
+                status.next_attempt_at().map(|at| at.as_datetime()),
+            )
+        })
+        .unzip()
+}
+
+/// Writes the deliveries of the round's attempts at outbox rows (`made`), deleting the rows,
+/// and returns those attempts; an attempt whose row is gone (another instance took the
+/// endpoint after this one's lease ran out, and recorded it) is left out.
 async fn write_from_outbox<'a>(
     connection: &mut PgConnection,
-    round: &'a RoundMade,
+    round: &RoundMade,
+    made: Vec<&'a AttemptMade>,
 ) -> Result<Vec<&'a AttemptMade>, StoreError> {
-    let made: Vec<&AttemptMade> = round
-        .attempts
-        .iter()
-        .filter(|m| m.due == Due::Outbox)
-        .collect();
     if made.is_empty() {
         return Ok(made);
     }
     let ids: Vec<Uuid> = made.iter().map(|m| m.delivery_id.as_uuid()).collect();
     let events: Vec<Uuid> = made.iter().map(|m| m.event_id.as_uuid()).collect();
-    let statuses: Vec<&str> = made.iter().map(|m| m.status_after.as_str()).collect();
-    let next: Vec<Option<DateTime>> = made
-        .iter()
-        .map(|m| m.status_after.next_attempt_at().map(|at| at.as_datetime()))
-        .collect();
+    let (statuses, next) = status_columns(&made);
     let attempted: Vec<DateTime> = made
         .iter()
         .map(|m| m.attempt.attempted_at.as_datetime())
@@ -232,27 +237,18 @@ async fn write_from_outbox<'a>(
         .collect())
 }
 
-/// Moves the stored deliveries of the round's other attempts to their new states; returns those
-/// attempts.
-async fn update_stored<'a>(
+/// Moves the stored deliveries of the round's other attempts (`made`) to their new states.
+async fn update_stored(
     connection: &mut PgConnection,
-    round: &'a RoundMade,
-) -> Result<Vec<&'a AttemptMade>, StoreError> {
-    let made: Vec<&AttemptMade> = round
-        .attempts
-        .iter()
-        .filter(|m| m.due != Due::Outbox)
-        .collect();
+    now: Timestamp,
+    made: &[&AttemptMade],
+) -> Result<(), StoreError> {
     if made.is_empty() {
-        return Ok(made);
+        return Ok(());
     }
     let ids: Vec<Uuid> = made.iter().map(|m| m.delivery_id.as_uuid()).collect();
     let numbers: Vec<i32> = made.iter().map(|m| attempts_column(&m.attempt)).collect();
-    let statuses: Vec<&str> = made.iter().map(|m| m.status_after.as_str()).collect();
-    let next: Vec<Option<DateTime>> = made
-        .iter()
-        .map(|m| m.status_after.next_attempt_at().map(|at| at.as_datetime()))
-        .collect();
+    let (statuses, next) = status_columns(made);
     sqlx::query!(
         "UPDATE webhook_deliveries d \
          SET status = u.status, attempts = u.number, next_attempt_at = u.next, updated_at = $5 \
@@ -263,18 +259,21 @@ async fn update_stored<'a>(
         &statuses as _,
         &numbers,
         &next as _,
-        round.now.as_datetime(),
+        now.as_datetime(),
     )
     .execute(connection)
     .await
     .map_err(map_error)?;
-    Ok(made)
+    Ok(())
 }
 
 pub(crate) async fn record(pool: PgPool, round: RoundMade) -> Result<(), StoreError> {
     let mut transaction = begin(&pool).await?;
-    let mut made = write_from_outbox(&mut transaction, &round).await?;
-    made.extend(update_stored(&mut transaction, &round).await?);
+    let (from_outbox, stored): (Vec<&AttemptMade>, Vec<&AttemptMade>) =
+        round.attempts.iter().partition(|m| m.due == Due::Outbox);
+    update_stored(&mut transaction, round.now, &stored).await?;
+    let mut made = write_from_outbox(&mut transaction, &round, from_outbox).await?;
+    made.extend(stored);
     let deliveries: Vec<Uuid> = made.iter().map(|m| m.delivery_id.as_uuid()).collect();
     let numbers: Vec<i32> = made.iter().map(|m| attempts_column(&m.attempt)).collect();
     let attempted: Vec<DateTime> = made

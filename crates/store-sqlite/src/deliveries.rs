@@ -137,8 +137,8 @@ pub(crate) async fn claim(
     .map_err(map_error)?
     .into_iter()
     .map(|row| DueRow {
-        delivery_id: row.delivery_id,
-        attempts: row.attempts,
+        // Both columns come from one arm of the union: both set, or both null.
+        stored: row.delivery_id.zip(row.attempts),
         event: EventRow {
             id: row.event_id,
             event_type: row.event_type,

@@ -167,12 +167,11 @@ pub struct DueDelivery {
     pub event: EventRecord,
 }
 
-/// A row of a claim's read: a stored pending delivery (its id and attempt count), or an event
-/// in the endpoint's outbox (neither), with the event.
+/// A row of a claim's read: its event, and the stored pending delivery it is (its id and
+/// attempt count), or none for an event in the endpoint's outbox.
 #[derive(Debug)]
 pub struct DueRow {
-    pub delivery_id: Option<uuid::Uuid>,
-    pub attempts: Option<i64>,
+    pub stored: Option<(uuid::Uuid, i64)>,
     pub event: EventRow,
 }
 
@@ -186,21 +185,18 @@ pub fn sort_due(
     let mut due = Vec::with_capacity(rows.len());
     let mut unwanted = Vec::new();
     for row in rows {
-        let event_id = row.event.id;
         let event = row
             .event
             .into_record()
             .map_err(|error| StoreError::Internal(error.into()))?;
-        match (row.delivery_id, row.attempts) {
-            (None, None) if !endpoint.wants(event.event_type, event.created_at) => {
-                unwanted.push(event.id);
-            }
-            (None, None) => due.push(DueDelivery {
+        match row.stored {
+            None if !endpoint.wants(event.event_type, event.created_at) => unwanted.push(event.id),
+            None => due.push(DueDelivery {
                 id: WebhookDeliveryId::new(),
                 due: Due::Outbox,
                 event,
             }),
-            (Some(id), Some(attempts)) => due.push(DueDelivery {
+            Some((id, attempts)) => due.push(DueDelivery {
                 id: WebhookDeliveryId::from_uuid(id),
                 due: Due::Stored {
                     attempts_made: u32::try_from(attempts).map_err(|_| {
@@ -209,11 +205,6 @@ pub fn sort_due(
                 },
                 event,
             }),
-            _ => {
-                return Err(StoreError::Internal(
-                    format!("a due row of event {event_id} is half a delivery").into(),
-                ));
-            }
         }
     }
     Ok((due, unwanted))

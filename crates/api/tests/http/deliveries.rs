@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::IntoResponse;
-use coffre_api::delivery::{Deliverer, DeliverySettings};
+use coffre_api::delivery::{Deliverer, DeliverySettings, ROUND_PAUSE};
 use coffre_domain::time::Timestamp;
 use coffre_store::Store;
 use futures_util::future::join_all;
@@ -32,6 +32,7 @@ on_both_backends!(
     two_workers_never_send_one_attempt_twice,
     a_failing_receiver_gets_the_event_on_the_fourth_attempt,
     a_receiver_killed_and_restarted_gets_what_it_missed,
+    a_failing_endpoint_rests_between_rounds,
     gone_disables_the_endpoint_and_retry_after_is_honoured,
     private_addresses_are_refused_unless_allowed,
     a_rotated_secret_signs_beside_the_new_one,
@@ -403,6 +404,26 @@ async fn a_failing_receiver_gets_the_event_on_the_fourth_attempt(store: Arc<dyn 
     assert_eq!(attempts[3]["response_body"], "answer 200");
     assert_eq!(attempts[0]["error"], Value::Null);
     assert!(attempts[0]["duration_ms"].as_u64().unwrap() < 15_000);
+}
+
+async fn a_failing_endpoint_rests_between_rounds(store: Arc<dyn Store>) {
+    let bank = bank(store.clone()).await;
+    let receiver = Receiver::start().await;
+    receiver.script(&[Reply::Status(500, None); 3]);
+    endpoint(&bank, &receiver.url(), json!(["account.created"])).await;
+    for _ in 0..3 {
+        bank.open(&bank.alice, "EUR").await;
+    }
+    // Retries an hour away: each round tries the next event, fails, and stops there.
+    let _worker = worker_with(&store, true, "1h");
+
+    let got = receiver.wait_for(3).await;
+    let pause = ROUND_PAUSE.to_std().unwrap();
+    for pair in got.windows(2) {
+        assert_ne!(pair[0].id(), pair[1].id(), "a new event each round");
+        let gap = pair[1].at - pair[0].at;
+        assert!(gap >= pause, "a broken endpoint tried again after {gap:?}");
+    }
 }
 
 async fn a_receiver_killed_and_restarted_gets_what_it_missed(store: Arc<dyn Store>) {
