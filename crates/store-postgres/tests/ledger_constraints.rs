@@ -236,3 +236,53 @@ async fn ledger_rows_hold_only_what_the_types_allow() {
     }
     connection.close().await.unwrap();
 }
+
+/// A key record's key is 1 to 255 printable ASCII characters, no space, as
+/// `IdempotencyKey::parse` allows.
+#[tokio::test]
+async fn key_records_hold_only_keys_the_api_accepts() {
+    let (store, url) = fresh_database().await;
+    let new = NewUser {
+        email: Email::parse("keys@example.com").unwrap(),
+        password_hash: PasswordHash::new("$argon2id$v=19$stub".into()),
+        role: Role::User,
+    };
+    store
+        .create_user(new, &AuditContext::default())
+        .await
+        .unwrap();
+    let mut connection = PgConnection::connect(&url).await.unwrap();
+    let insert = |key: String| {
+        sqlx::query(
+            "INSERT INTO idempotency_keys VALUES ((SELECT id FROM users), $1, \
+             decode(repeat('ab', 32), 'hex'), now(), 201, '\\x')",
+        )
+        .bind(key)
+    };
+    let longest = "~".repeat(255);
+    for key in ["!".to_owned(), "a-Z_0.9~".to_owned(), longest] {
+        insert(key.clone())
+            .execute(&mut connection)
+            .await
+            .unwrap_or_else(|error| panic!("{key:?}: {error}"));
+    }
+    for key in [
+        "",
+        "a b",
+        "tab\t",
+        "caf\u{e9}",
+        "del\u{7f}",
+        &"k".repeat(256),
+    ] {
+        let error = insert(key.to_owned())
+            .execute(&mut connection)
+            .await
+            .expect_err(key);
+        assert_eq!(
+            error.as_database_error().and_then(|e| e.constraint()),
+            Some("idempotency_keys_key_check"),
+            "{key:?}"
+        );
+    }
+    store.close().await;
+}
