@@ -30,6 +30,22 @@ mod ledger;
 pub use identity::*;
 pub use ledger::*;
 
+/// Keys at and past each edge of [`crate::IdempotencyKey::parse`]'s rule, for each backend's own
+/// test that its database accepts exactly the keys the rule accepts.
+pub fn idempotency_key_edges() -> [String; 9] {
+    [
+        "!".to_owned(),
+        "a-Z_0.9~".to_owned(),
+        "~".repeat(255),
+        String::new(),
+        "a b".to_owned(),
+        "tab\t".to_owned(),
+        "caf\u{e9}".to_owned(),
+        "del\u{7f}".to_owned(),
+        "k".repeat(256),
+    ]
+}
+
 /// What a backend's test maker returns: the store, possibly with whatever must outlive it
 /// (a temporary directory, say) as the second member of a pair.
 pub trait Fixture {
