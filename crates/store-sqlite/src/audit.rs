@@ -10,10 +10,12 @@ use coffre_store::{
     AUDIT_PAGE_ROWS, AuditFilter, AuditRow, CorruptRow, Page, PageLimit, StoreError, chain_head,
     parse_json_column, walk_chain,
 };
+use serde_json::json;
 use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use crate::error::map_error;
+use crate::json_rows;
 use crate::transaction::begin_immediate;
 
 /// Appends `events` after the chain head, inside the caller's transaction, and returns them as
@@ -38,39 +40,41 @@ pub(crate) async fn append_audit(
     let (events, new_head) = AuditEvent::chain(head, events, Timestamp::now())
         .map_err(|error| StoreError::Internal(error.into()))?;
 
-    for event in &events {
-        let id = event.id.as_uuid();
-        let occurred_at = event.occurred_at.as_datetime();
-        let actor_id = event.actor_id.map(|id| id.as_uuid());
-        let action = event.action.as_str();
-        let resource_type = event.resource_type.as_str();
-        let old_value = event.old_value.as_ref().map(canonical_json);
-        let new_value = event.new_value.as_ref().map(canonical_json);
-        let prev_hash = event.prev_hash.0.as_slice();
-        let hash = event.hash.0.as_slice();
-        sqlx::query!(
-            "INSERT INTO audit_events (seq, id, occurred_at, actor_id, action, resource_type, \
-             resource_id, old_value, new_value, ip_address, user_agent, request_id, prev_hash, \
-             hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            event.seq,
-            id,
-            occurred_at,
-            actor_id,
-            action,
-            resource_type,
-            event.resource_id,
-            old_value,
-            new_value,
-            event.ip_address,
-            event.user_agent,
-            event.request_id,
-            prev_hash,
-            hash,
-        )
-        .execute(&mut *connection)
-        .await
-        .map_err(map_error)?;
-    }
+    // One statement for all of them (see [`json_rows`]).
+    let rows = json_rows::array(events.iter().map(|event| {
+        json!({
+            "seq": event.seq,
+            "id": json_rows::id(event.id.as_uuid()),
+            "occurred_at": json_rows::timestamp(event.occurred_at),
+            "actor_id": json_rows::optional_id(event.actor_id.map(|id| id.as_uuid())),
+            "action": event.action.as_str(),
+            "resource_type": event.resource_type.as_str(),
+            "resource_id": event.resource_id,
+            "old_value": event.old_value.as_ref().map(canonical_json),
+            "new_value": event.new_value.as_ref().map(canonical_json),
+            "ip_address": event.ip_address,
+            "user_agent": event.user_agent,
+            "request_id": event.request_id,
+            "prev_hash": json_rows::blob(&event.prev_hash.0),
+            "hash": json_rows::blob(&event.hash.0),
+        })
+    }));
+    sqlx::query!(
+        "INSERT INTO audit_events (seq, id, occurred_at, actor_id, action, resource_type, \
+         resource_id, old_value, new_value, ip_address, user_agent, request_id, prev_hash, \
+         hash) \
+         SELECT value ->> '$.seq', unhex(value ->> '$.id'), value ->> '$.occurred_at', \
+                unhex(value ->> '$.actor_id'), value ->> '$.action', \
+                value ->> '$.resource_type', value ->> '$.resource_id', \
+                value ->> '$.old_value', value ->> '$.new_value', value ->> '$.ip_address', \
+                value ->> '$.user_agent', value ->> '$.request_id', \
+                unhex(value ->> '$.prev_hash'), unhex(value ->> '$.hash') \
+         FROM json_each(?1)",
+        rows,
+    )
+    .execute(&mut *connection)
+    .await
+    .map_err(map_error)?;
 
     let head_hash = new_head.hash.0.as_slice();
     sqlx::query!(

@@ -10,29 +10,22 @@ use serde_json::json;
 use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::{internal, map_error};
+use crate::json_rows;
 use crate::transaction::begin_immediate;
 
-/// The batch's events, one statement: SQLite has no arrays, so the rows travel as one JSON
-/// array, each timestamp spelled as SQLx writes every other one.
+/// The batch's events, one statement (see [`json_rows`]).
 pub(crate) async fn insert(
     connection: &mut SqliteConnection,
     events: &[EventRecord],
 ) -> Result<(), StoreError> {
-    let rows: Vec<serde_json::Value> = events
-        .iter()
-        .map(|event| {
-            json!({
-                "id": event.id.as_uuid().simple().to_string(),
-                "type": event.event_type.as_str(),
-                "object": event.object,
-                "created_at": event
-                    .created_at
-                    .as_datetime()
-                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
-            })
+    let rows = json_rows::array(events.iter().map(|event| {
+        json!({
+            "id": json_rows::id(event.id.as_uuid()),
+            "type": event.event_type.as_str(),
+            "object": event.object,
+            "created_at": json_rows::timestamp(event.created_at),
         })
-        .collect();
-    let rows = serde_json::Value::Array(rows).to_string();
+    }));
     sqlx::query!(
         "INSERT INTO events (id, type, object, created_at) \
          SELECT unhex(value ->> '$.id'), value ->> '$.type', value ->> '$.object', \

@@ -24,12 +24,14 @@ use coffre_store::{
     system_account,
 };
 use futures_util::TryStreamExt;
+use serde_json::json;
 use sqlx::{Connection, SqliteConnection, SqliteExecutor, SqlitePool};
 
 use crate::audit::append_audit;
 use crate::error::{internal, map_error};
 use crate::events;
 use crate::holds;
+use crate::json_rows;
 use crate::sessions;
 use crate::transaction::BEGIN_IMMEDIATE;
 use coffre_store_sqlx::{self as lease, End};
@@ -82,26 +84,14 @@ impl LedgerBackend for Statements<'_> {
         &mut self,
         ids: &[SessionId],
     ) -> Result<HashMap<SessionId, SessionAuth>, StoreError> {
-        let mut sessions = HashMap::with_capacity(ids.len());
-        for id in ids {
-            if let Some(auth) = sessions::read_auth(self.0, id.as_uuid()).await? {
-                sessions.insert(*id, auth);
-            }
-        }
-        Ok(sessions)
+        sessions::read_auths(self.0, ids).await
     }
 
     async fn read_keys(
         &mut self,
         keys: &[(UserId, &IdempotencyKey)],
     ) -> Result<HashMap<(UserId, IdempotencyKey), ExistingKey>, StoreError> {
-        let mut records = HashMap::new();
-        for (user, key) in keys {
-            if let Some(existing) = read_key(self.0, *user, key).await? {
-                records.insert((*user, (*key).clone()), existing);
-            }
-        }
-        Ok(records)
+        read_keys(self.0, keys).await
     }
 
     async fn lock_payments(&mut self, ids: &[PaymentId]) -> Result<Vec<AnyPayment>, StoreError> {
@@ -125,10 +115,7 @@ impl LedgerBackend for Statements<'_> {
         ids: &[AccountId],
         system_currencies: &[Currency],
     ) -> Result<Vec<Account>, StoreError> {
-        let mut accounts = Vec::with_capacity(ids.len().saturating_add(system_currencies.len()));
-        for id in ids {
-            accounts.extend(load_account(self.0, *id).await?);
-        }
+        let mut accounts = load_accounts(self.0, ids).await?;
         for currency in system_currencies {
             accounts.push(system_account_of(self.0, *currency).await?);
         }
@@ -148,9 +135,7 @@ impl LedgerBackend for Statements<'_> {
     }
 
     async fn insert_keys(&mut self, records: &[NewKey]) -> Result<bool, StoreError> {
-        for record in records {
-            insert_key(self.0, record).await?;
-        }
+        insert_keys(self.0, records).await?;
         Ok(true)
     }
 
@@ -159,27 +144,64 @@ impl LedgerBackend for Statements<'_> {
     }
 }
 
-async fn read_key(
+/// One statement for the batch's keys (see [`json_rows`]).
+async fn read_keys(
     connection: &mut SqliteConnection,
-    user: UserId,
-    key: &IdempotencyKey,
-) -> Result<Option<ExistingKey>, StoreError> {
-    let (user, key) = (user.as_uuid(), key.as_str());
-    let row = sqlx::query!(
-        r#"SELECT fingerprint AS "fingerprint!", response_status AS "response_status!",
-                  response_body AS "response_body!"
-           FROM idempotency_keys WHERE user_id = ?1 AND key = ?2"#,
-        user,
-        key,
+    keys: &[(UserId, &IdempotencyKey)],
+) -> Result<HashMap<(UserId, IdempotencyKey), ExistingKey>, StoreError> {
+    let wanted = json_rows::array(keys.iter().map(
+        |(user, key)| json!({ "user_id": json_rows::id(user.as_uuid()), "key": key.as_str() }),
+    ));
+    let rows = sqlx::query!(
+        r#"SELECT record.user_id AS "user_id!: uuid::Uuid", record.key AS "key!",
+                  record.fingerprint AS "fingerprint!",
+                  record.response_status AS "response_status!",
+                  record.response_body AS "response_body!"
+           FROM json_each(?1) AS wanted
+           CROSS JOIN idempotency_keys AS record
+               ON record.user_id = unhex(wanted.value ->> '$.user_id')
+              AND record.key = wanted.value ->> '$.key'"#,
+        wanted,
     )
-    .fetch_optional(connection)
+    .fetch_all(connection)
     .await
     .map_err(map_error)?;
-    row.map(|row| {
-        ExistingKey::from_columns(&row.fingerprint, row.response_status, row.response_body)
-            .map_err(internal)
-    })
-    .transpose()
+    rows.into_iter()
+        .map(|row| {
+            let key = IdempotencyKey::parse(&row.key).map_err(internal)?;
+            let existing =
+                ExistingKey::from_columns(&row.fingerprint, row.response_status, row.response_body)
+                    .map_err(internal)?;
+            Ok(((UserId::from_uuid(row.user_id), key), existing))
+        })
+        .collect()
+}
+
+/// One statement for the batch's accounts (see [`json_rows`]).
+async fn load_accounts(
+    connection: &mut SqliteConnection,
+    ids: &[AccountId],
+) -> Result<Vec<Account>, StoreError> {
+    let wanted = json_rows::array(ids.iter().map(|id| json_rows::id(id.as_uuid())));
+    let rows = sqlx::query_as!(
+        AccountRow,
+        r#"SELECT account.id AS "id!: uuid::Uuid", account.owner_id AS "owner_id: uuid::Uuid",
+                  account.currency AS "currency!", account.name, account.balance AS "balance!",
+                  account.held AS "held!", account.status AS "status!",
+                  account.overdraft_limit AS "overdraft_limit!", account.max_balance,
+                  account.metadata AS "metadata!",
+                  account.created_at AS "created_at!: DateTime",
+                  account.updated_at AS "updated_at!: DateTime"
+           FROM json_each(?1) AS wanted
+           CROSS JOIN accounts AS account ON account.id = unhex(wanted.value)"#,
+        wanted,
+    )
+    .fetch_all(connection)
+    .await
+    .map_err(map_error)?;
+    rows.into_iter()
+        .map(|row| row.into_account().map_err(internal))
+        .collect()
 }
 
 async fn load_account(
@@ -269,24 +291,11 @@ async fn write_effects(
     for account in effects.opened.iter().filter_map(|id| ledger.account(*id)) {
         insert_account(connection, account).await?;
     }
-    for account in effects.changed.iter().filter_map(|id| ledger.account(*id)) {
-        let c = AccountColumns::of(account);
-        sqlx::query!(
-            "UPDATE accounts SET balance = ?2, held = ?3, status = ?4, overdraft_limit = ?5, \
-             max_balance = ?6, metadata = ?7, updated_at = ?8 WHERE id = ?1",
-            c.id,
-            c.balance,
-            c.held,
-            c.status,
-            c.overdraft_limit,
-            c.max_balance,
-            c.metadata,
-            c.updated_at,
-        )
-        .execute(&mut *connection)
-        .await
-        .map_err(map_error)?;
-    }
+    update_accounts(
+        connection,
+        effects.changed.iter().filter_map(|id| ledger.account(*id)),
+    )
+    .await?;
     for payment in effects
         .payments_opened
         .iter()
@@ -347,13 +356,8 @@ async fn write_effects(
     for transaction in &effects.transactions {
         insert_transaction(connection, transaction).await?;
     }
-    for transfer in &effects.transfers {
-        insert_transfer(connection, transfer).await?;
-    }
-    for entry in &effects.entries {
-        insert_entry(connection, entry).await?;
-    }
-    Ok(())
+    insert_transfers(connection, &effects.transfers).await?;
+    insert_entries(connection, &effects.entries).await
 }
 
 async fn load_payment(
@@ -519,40 +523,75 @@ async fn list_payments_by_metadata(
     payment_page(rows, limit)
 }
 
-async fn insert_transfer(
+/// The balances and limits the batch changed, one statement (see [`json_rows`]).
+async fn update_accounts(
     connection: &mut SqliteConnection,
-    transfer: &Transfer,
+    accounts: impl Iterator<Item = &Account>,
 ) -> Result<(), StoreError> {
-    let id = transfer.id.as_uuid();
-    let kind = transfer.kind.as_str();
-    let from = transfer.from_account_id.as_uuid();
-    let to = transfer.to_account_id.as_uuid();
-    let amount = transfer.amount.minor();
-    let currency = transfer.currency.code();
-    let description = transfer.description.as_ref().map(|d| d.as_str());
-    let hold_id = transfer.hold_id.map(|id| id.as_uuid());
-    let transaction = transfer.transaction.map(|link| link.id.as_uuid());
-    let position = transfer
-        .transaction
-        .map(|link| i64::from(link.posting_index));
-    let created_at = transfer.created_at.as_datetime();
-    let metadata = transfer.metadata.to_json().to_string();
+    let rows = json_rows::array(accounts.map(|account| {
+        let c = AccountColumns::of(account);
+        json!({
+            "id": json_rows::id(c.id),
+            "balance": c.balance,
+            "held": c.held,
+            "status": c.status,
+            "overdraft_limit": c.overdraft_limit,
+            "max_balance": c.max_balance,
+            "metadata": c.metadata,
+            "updated_at": json_rows::timestamp(account.updated_at),
+        })
+    }));
+    sqlx::query!(
+        "UPDATE accounts SET balance = new.balance, held = new.held, status = new.status, \
+                overdraft_limit = new.overdraft_limit, max_balance = new.max_balance, \
+                metadata = new.metadata, updated_at = new.updated_at \
+         FROM (SELECT unhex(value ->> '$.id') AS id, value ->> '$.balance' AS balance, \
+                      value ->> '$.held' AS held, value ->> '$.status' AS status, \
+                      value ->> '$.overdraft_limit' AS overdraft_limit, \
+                      value ->> '$.max_balance' AS max_balance, \
+                      value ->> '$.metadata' AS metadata, value ->> '$.updated_at' AS updated_at \
+               FROM json_each(?1)) AS new \
+         WHERE accounts.id = new.id",
+        rows,
+    )
+    .execute(connection)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+async fn insert_transfers(
+    connection: &mut SqliteConnection,
+    transfers: &[Transfer],
+) -> Result<(), StoreError> {
+    let rows = json_rows::array(transfers.iter().map(|transfer| {
+        json!({
+            "id": json_rows::id(transfer.id.as_uuid()),
+            "kind": transfer.kind.as_str(),
+            "from_account_id": json_rows::id(transfer.from_account_id.as_uuid()),
+            "to_account_id": json_rows::id(transfer.to_account_id.as_uuid()),
+            "amount": transfer.amount.minor(),
+            "currency": transfer.currency.code(),
+            "description": transfer.description.as_ref().map(|d| d.as_str()),
+            "hold_id": json_rows::optional_id(transfer.hold_id.map(|id| id.as_uuid())),
+            "transaction_id": json_rows::optional_id(
+                transfer.transaction.map(|link| link.id.as_uuid()),
+            ),
+            "posting_index": transfer.transaction.map(|link| link.posting_index),
+            "created_at": json_rows::timestamp(transfer.created_at),
+            "metadata": transfer.metadata.to_json().to_string(),
+        })
+    }));
     sqlx::query!(
         "INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, \
          description, hold_id, transaction_id, posting_index, created_at, metadata) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        id,
-        kind,
-        from,
-        to,
-        amount,
-        currency,
-        description,
-        hold_id,
-        transaction,
-        position,
-        created_at,
-        metadata,
+         SELECT unhex(value ->> '$.id'), value ->> '$.kind', \
+                unhex(value ->> '$.from_account_id'), unhex(value ->> '$.to_account_id'), \
+                value ->> '$.amount', value ->> '$.currency', value ->> '$.description', \
+                unhex(value ->> '$.hold_id'), unhex(value ->> '$.transaction_id'), \
+                value ->> '$.posting_index', value ->> '$.created_at', value ->> '$.metadata' \
+         FROM json_each(?1)",
+        rows,
     )
     .execute(connection)
     .await
@@ -583,22 +622,28 @@ async fn insert_transaction(
     Ok(())
 }
 
-async fn insert_entry(connection: &mut SqliteConnection, entry: &Entry) -> Result<(), StoreError> {
-    let id = entry.id.as_uuid();
-    let transfer = entry.transfer_id.as_uuid();
-    let account = entry.account_id.as_uuid();
-    let amount = entry.amount.minor();
-    let after = entry.balance_after.minor();
-    let created_at = entry.created_at.as_datetime();
+async fn insert_entries(
+    connection: &mut SqliteConnection,
+    entries: &[Entry],
+) -> Result<(), StoreError> {
+    let rows = json_rows::array(entries.iter().map(|entry| {
+        json!({
+            "id": json_rows::id(entry.id.as_uuid()),
+            "transfer_id": json_rows::id(entry.transfer_id.as_uuid()),
+            "account_id": json_rows::id(entry.account_id.as_uuid()),
+            "amount": entry.amount.minor(),
+            "balance_after": entry.balance_after.minor(),
+            "created_at": json_rows::timestamp(entry.created_at),
+        })
+    }));
     sqlx::query!(
         "INSERT INTO ledger_lines (id, transfer_id, account_id, amount, balance_after, \
-         created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        id,
-        transfer,
-        account,
-        amount,
-        after,
-        created_at,
+         created_at) \
+         SELECT unhex(value ->> '$.id'), unhex(value ->> '$.transfer_id'), \
+                unhex(value ->> '$.account_id'), value ->> '$.amount', \
+                value ->> '$.balance_after', value ->> '$.created_at' \
+         FROM json_each(?1)",
+        rows,
     )
     .execute(connection)
     .await
@@ -606,21 +651,29 @@ async fn insert_entry(connection: &mut SqliteConnection, entry: &Entry) -> Resul
     Ok(())
 }
 
-async fn insert_key(connection: &mut SqliteConnection, record: &NewKey) -> Result<(), StoreError> {
-    let (user, key) = (record.user_id.as_uuid(), record.key.as_str());
-    let fingerprint = record.fingerprint.0.as_slice();
-    let status = i64::from(record.response.status);
-    let body = record.response.body.as_slice();
+async fn insert_keys(
+    connection: &mut SqliteConnection,
+    records: &[NewKey],
+) -> Result<(), StoreError> {
     let now = Timestamp::now().as_datetime();
+    let rows = json_rows::array(records.iter().map(|record| {
+        json!({
+            "user_id": json_rows::id(record.user_id.as_uuid()),
+            "key": record.key.as_str(),
+            "fingerprint": json_rows::blob(&record.fingerprint.0),
+            "response_status": record.response.status,
+            "response_body": json_rows::blob(&record.response.body),
+        })
+    }));
     sqlx::query!(
         "INSERT INTO idempotency_keys (user_id, key, fingerprint, created_at, response_status, \
-         response_body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        user,
-        key,
-        fingerprint,
+         response_body) \
+         SELECT unhex(value ->> '$.user_id'), value ->> '$.key', \
+                unhex(value ->> '$.fingerprint'), ?2, value ->> '$.response_status', \
+                unhex(value ->> '$.response_body') \
+         FROM json_each(?1)",
+        rows,
         now,
-        status,
-        body,
     )
     .execute(connection)
     .await

@@ -42,6 +42,7 @@ mod events;
 mod history;
 mod holds;
 mod idempotency;
+mod json_rows;
 mod ledger;
 mod ledger_transactions;
 mod purge;

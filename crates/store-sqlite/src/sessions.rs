@@ -3,6 +3,8 @@
 //! `BEGIN IMMEDIATE`, so of concurrent claims of one refresh token, each sees the ones before
 //! it committed.
 
+use std::collections::HashMap;
+
 use coffre_domain::audit::AuditContext;
 use coffre_domain::identity_events::{logged_in, logged_out, refresh_token_reused};
 use coffre_domain::ids::{SessionId, UserId};
@@ -17,6 +19,7 @@ use uuid::Uuid;
 
 use crate::audit::append_audit;
 use crate::error::{internal, map_error};
+use crate::json_rows;
 use crate::throttle;
 use crate::transaction::begin_immediate;
 
@@ -41,6 +44,47 @@ pub(crate) async fn read_auth(
     .map_err(map_error)?
     .map(|row| row.into_auth().map_err(internal))
     .transpose()
+}
+
+/// The money path's session check for a whole batch, one statement (see [`json_rows`]).
+pub(crate) async fn read_auths(
+    connection: &mut SqliteConnection,
+    ids: &[SessionId],
+) -> Result<HashMap<SessionId, SessionAuth>, StoreError> {
+    let ids = json_rows::array(ids.iter().map(|id| json_rows::id(id.as_uuid())));
+    let rows = sqlx::query!(
+        r#"SELECT sessions.id AS "session_id!: uuid::Uuid", users.id AS "id!: uuid::Uuid",
+                  users.email AS "email!", users.role AS "role!",
+                  users.disabled AS "disabled!: bool",
+                  users.created_at AS "created_at!: chrono::DateTime<chrono::Utc>",
+                  users.updated_at AS "updated_at!: chrono::DateTime<chrono::Utc>",
+                  sessions.revoked_at IS NOT NULL AS "revoked!: bool",
+                  sessions.expires_at AS "expires_at!: chrono::DateTime<chrono::Utc>"
+           FROM json_each(?1) AS wanted
+           CROSS JOIN sessions ON sessions.id = unhex(wanted.value)
+           JOIN users ON users.id = sessions.user_id"#,
+        ids,
+    )
+    .fetch_all(connection)
+    .await
+    .map_err(map_error)?;
+    rows.into_iter()
+        .map(|row| {
+            let auth = SessionAuthRow {
+                id: row.id,
+                email: row.email,
+                role: row.role,
+                disabled: row.disabled,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+                revoked: row.revoked,
+                expires_at: row.expires_at,
+            }
+            .into_auth()
+            .map_err(internal)?;
+            Ok((SessionId::from_uuid(row.session_id), auth))
+        })
+        .collect()
 }
 
 async fn insert_token(
