@@ -38,18 +38,24 @@ pub(crate) async fn append_audit(
         .map_err(|error| StoreError::Internal(error.into()))?;
 
     let columns = Columns::of(&events);
-    // `as _` on the arrays whose elements may be NULL (or are `&str`): the macro would check
-    // them against arrays of non-null `String`s.
+    // The events and the new head in one statement, one round trip. `as _` on the arrays
+    // whose elements may be NULL (or are `&str`): the macro would check them against arrays
+    // of non-null `String`s.
     sqlx::query!(
-        "INSERT INTO audit_events (seq, id, occurred_at, actor_id, action, resource_type, \
-         resource_id, old_value, new_value, ip_address, user_agent, request_id, prev_hash, hash) \
-         SELECT seq, id, occurred_at, actor_id, action, resource_type, resource_id, \
-         old_value::json, new_value::json, ip_address, user_agent, request_id, prev_hash, hash \
-         FROM UNNEST($1::bigint[], $2::uuid[], $3::timestamptz[], $4::uuid[], $5::text[], \
-         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
-         $13::bytea[], $14::bytea[]) AS event(seq, id, occurred_at, actor_id, action, \
-         resource_type, resource_id, old_value, new_value, ip_address, user_agent, request_id, \
-         prev_hash, hash)",
+        "WITH appended AS ( \
+             INSERT INTO audit_events (seq, id, occurred_at, actor_id, action, resource_type, \
+             resource_id, old_value, new_value, ip_address, user_agent, request_id, prev_hash, \
+             hash) \
+             SELECT seq, id, occurred_at, actor_id, action, resource_type, resource_id, \
+             old_value::json, new_value::json, ip_address, user_agent, request_id, prev_hash, \
+             hash \
+             FROM UNNEST($1::bigint[], $2::uuid[], $3::timestamptz[], $4::uuid[], $5::text[], \
+             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+             $12::text[], $13::bytea[], $14::bytea[]) AS event(seq, id, occurred_at, actor_id, \
+             action, resource_type, resource_id, old_value, new_value, ip_address, user_agent, \
+             request_id, prev_hash, hash) \
+         ) \
+         UPDATE audit_chain_head SET seq = $15, hash = $16",
         &columns.seq,
         &columns.id,
         &columns.occurred_at,
@@ -64,13 +70,6 @@ pub(crate) async fn append_audit(
         &columns.request_id as _,
         &columns.prev_hash,
         &columns.hash,
-    )
-    .execute(&mut *connection)
-    .await
-    .map_err(map_error)?;
-
-    sqlx::query!(
-        "UPDATE audit_chain_head SET seq = $1, hash = $2",
         new_head.seq,
         new_head.hash.0.as_slice(),
     )

@@ -13,7 +13,7 @@ use coffre_domain::audit::NewAuditEvent;
 use coffre_domain::hold::Hold;
 use coffre_domain::ids::{AccountId, EntryId, HoldId, PaymentId, SessionId, TransferId, UserId};
 use coffre_domain::ledger::{
-    Account, Effects, Entry, Ledger, LedgerCheck, LedgerReport, Transaction, Transfer,
+    Account, Effects, Entry, Ledger, LedgerCheck, LedgerReport, Transaction,
 };
 use coffre_domain::metadata::MetadataFilter;
 use coffre_domain::money::Currency;
@@ -33,8 +33,8 @@ use uuid::Uuid;
 
 use crate::audit::append_audit;
 use crate::error::{internal, map_error};
-use crate::events;
 use crate::holds;
+use crate::money_writes;
 use crate::sessions;
 use coffre_store_sqlx::{self as lease, End, Failure};
 
@@ -161,7 +161,7 @@ impl LedgerBackend for Statements<'_> {
     }
 
     /// A key whose first request commits after this read is caught when its record is inserted
-    /// (see [`Self::insert_keys`]).
+    /// (see [`Self::write_batch`]).
     async fn read_keys(
         &mut self,
         keys: &[(UserId, &IdempotencyKey)],
@@ -189,23 +189,17 @@ impl LedgerBackend for Statements<'_> {
         lock_accounts(self.0, ids, system_currencies).await
     }
 
-    async fn write_effects(
-        &mut self,
-        ledger: &Ledger,
-        effects: &Effects,
-    ) -> Result<(), StoreError> {
-        write_effects(self.0, ledger, effects).await
-    }
-
     /// Some key already had a record if it was committed before, or by another instance's
     /// transaction (which the insert waits for): the run then rolls back and runs again
     /// reading the keys, which replays that record.
-    async fn insert_events(&mut self, events: &[EventRecord]) -> Result<(), StoreError> {
-        events::insert(self.0, events).await
-    }
-
-    async fn insert_keys(&mut self, records: &[NewKey]) -> Result<bool, StoreError> {
-        insert_keys(self.0, records).await
+    async fn write_batch(
+        &mut self,
+        ledger: &Ledger,
+        effects: &Effects,
+        events: &[EventRecord],
+        keys: &[NewKey],
+    ) -> Result<bool, StoreError> {
+        write_batch(self.0, ledger, effects, events, keys).await
     }
 
     async fn append_audit(&mut self, events: Vec<NewAuditEvent>) -> Result<(), StoreError> {
@@ -241,34 +235,6 @@ async fn read_keys(
             Ok(((UserId::from_uuid(row.user_id), key), existing))
         })
         .collect()
-}
-
-async fn insert_keys(
-    connection: &mut PgConnection,
-    records: &[NewKey],
-) -> Result<bool, StoreError> {
-    let users: Vec<Uuid> = records.iter().map(|r| r.user_id.as_uuid()).collect();
-    let keys: Vec<&str> = records.iter().map(|r| r.key.as_str()).collect();
-    let fingerprints: Vec<&[u8]> = records.iter().map(|r| r.fingerprint.0.as_slice()).collect();
-    let statuses: Vec<i32> = records
-        .iter()
-        .map(|r| i32::from(r.response.status))
-        .collect();
-    let bodies: Vec<&[u8]> = records.iter().map(|r| r.response.body.as_slice()).collect();
-    let inserted = sqlx::query!(
-        "INSERT INTO idempotency_keys (user_id, key, fingerprint, created_at, response_status,          response_body)          SELECT user_id, key, fingerprint, $6, status, body          FROM UNNEST($1::uuid[], $2::text[], $3::bytea[], $4::int[], $5::bytea[])               AS new(user_id, key, fingerprint, status, body)          ON CONFLICT (user_id, key) DO NOTHING",
-        &users,
-        &keys as _,
-        &fingerprints as _,
-        &statuses,
-        &bodies as _,
-        Timestamp::now().as_datetime(),
-    )
-    .execute(&mut *connection)
-    .await
-    .map_err(map_error)?
-    .rows_affected();
-    Ok(usize::try_from(inserted).ok() == Some(records.len()))
 }
 
 /// Payments are locked before holds and accounts, each kind in ascending id order: one global
@@ -329,11 +295,16 @@ async fn lock_accounts(
         .collect()
 }
 
-async fn write_effects(
+/// What only some batches write (new accounts, payments, holds, transactions) has statements
+/// of its own, run only when there is some; then the rows every transfer batch writes go in one
+/// statement ([`money_writes`]).
+async fn write_batch(
     connection: &mut PgConnection,
     ledger: &Ledger,
     effects: &Effects,
-) -> Result<(), StoreError> {
+    events: &[EventRecord],
+    keys: &[NewKey],
+) -> Result<bool, StoreError> {
     let opened: Vec<Account> = effects
         .opened
         .iter()
@@ -358,36 +329,6 @@ async fn write_effects(
             &columns.max_balance as _,
             &columns.metadata,
             &columns.created_at,
-            &columns.updated_at,
-        )
-        .execute(&mut *connection)
-        .await
-        .map_err(map_error)?;
-    }
-
-    let changed: Vec<Account> = effects
-        .changed
-        .iter()
-        .filter_map(|id| ledger.account(*id).cloned())
-        .collect();
-    if !changed.is_empty() {
-        let columns = Columns::of(&changed);
-        sqlx::query!(
-            "UPDATE accounts SET balance = new.balance, held = new.held, status = new.status, \
-             overdraft_limit = new.overdraft_limit, max_balance = new.max_balance, \
-             metadata = new.metadata, updated_at = new.updated_at \
-             FROM UNNEST($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], \
-                         $6::bigint[], $7::text[]::jsonb[], $8::timestamptz[]) \
-                  AS new(id, balance, held, status, overdraft_limit, max_balance, metadata, \
-                         updated_at) \
-             WHERE accounts.id = new.id",
-            &columns.id,
-            &columns.balance,
-            &columns.held,
-            &columns.status as _,
-            &columns.overdraft_limit,
-            &columns.max_balance as _,
-            &columns.metadata,
             &columns.updated_at,
         )
         .execute(&mut *connection)
@@ -455,77 +396,20 @@ async fn write_effects(
     // After the payments, which holds name, and before the transfers, which name their holds.
     holds::write_holds(connection, ledger, effects).await?;
     insert_transactions(connection, &effects.transactions).await?;
-    insert_transfers(connection, &effects.transfers).await?;
-    insert_entries(connection, &effects.entries).await?;
-    Ok(())
-}
-
-async fn insert_transfers(
-    connection: &mut PgConnection,
-    transfers: &[Transfer],
-) -> Result<(), StoreError> {
-    if transfers.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<Uuid> = transfers.iter().map(|t| t.id.as_uuid()).collect();
-    let kinds: Vec<&str> = transfers.iter().map(|t| t.kind.as_str()).collect();
-    let from: Vec<Uuid> = transfers
+    let changed: Vec<Account> = effects
+        .changed
         .iter()
-        .map(|t| t.from_account_id.as_uuid())
+        .filter_map(|id| ledger.account(*id).cloned())
         .collect();
-    let to: Vec<Uuid> = transfers
-        .iter()
-        .map(|t| t.to_account_id.as_uuid())
-        .collect();
-    let amounts: Vec<i64> = transfers.iter().map(|t| t.amount.minor()).collect();
-    let currencies: Vec<&str> = transfers.iter().map(|t| t.currency.code()).collect();
-    let descriptions: Vec<Option<&str>> = transfers
-        .iter()
-        .map(|t| t.description.as_ref().map(|d| d.as_str()))
-        .collect();
-    let holds: Vec<Option<Uuid>> = transfers
-        .iter()
-        .map(|t| t.hold_id.map(|id| id.as_uuid()))
-        .collect();
-    let transactions: Vec<Option<Uuid>> = transfers
-        .iter()
-        .map(|t| t.transaction.map(|link| link.id.as_uuid()))
-        .collect();
-    let positions: Vec<Option<i16>> = transfers
-        .iter()
-        .map(|t| t.transaction.map(|link| i16::from(link.posting_index)))
-        .collect();
-    let created: Vec<chrono::DateTime<chrono::Utc>> = transfers
-        .iter()
-        .map(|t| t.created_at.as_datetime())
-        .collect();
-    let metadata: Vec<String> = transfers
-        .iter()
-        .map(|t| t.metadata.to_json().to_string())
-        .collect();
-    sqlx::query!(
-        "INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, \
-         description, hold_id, transaction_id, posting_index, created_at, metadata) \
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[], \
-         $6::text[], $7::text[], $8::uuid[], $9::uuid[], $10::smallint[], $11::timestamptz[], \
-         $12::text[]::jsonb[])",
-        &ids,
-        &kinds as _,
-        &from,
-        &to,
-        &amounts,
-        &currencies as _,
-        &descriptions as _,
-        &holds as _,
-        &transactions as _,
-        &positions as _,
-        &created,
-        &metadata,
+    money_writes::write(
+        connection,
+        &changed,
+        &effects.transfers,
+        &effects.entries,
+        events,
+        keys,
     )
-    .execute(&mut *connection)
     .await
-    .map_err(map_error)?;
-    Ok(())
 }
 
 /// Before their postings, which reference them.
@@ -565,56 +449,24 @@ async fn insert_transactions(
     Ok(())
 }
 
-async fn insert_entries(
-    connection: &mut PgConnection,
-    entries: &[Entry],
-) -> Result<(), StoreError> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<Uuid> = entries.iter().map(|e| e.id.as_uuid()).collect();
-    let transfers: Vec<Uuid> = entries.iter().map(|e| e.transfer_id.as_uuid()).collect();
-    let accounts: Vec<Uuid> = entries.iter().map(|e| e.account_id.as_uuid()).collect();
-    let amounts: Vec<i64> = entries.iter().map(|e| e.amount.minor()).collect();
-    let after: Vec<i64> = entries.iter().map(|e| e.balance_after.minor()).collect();
-    let created: Vec<chrono::DateTime<chrono::Utc>> =
-        entries.iter().map(|e| e.created_at.as_datetime()).collect();
-    sqlx::query!(
-        "INSERT INTO ledger_lines (id, transfer_id, account_id, amount, balance_after, \
-         created_at) \
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::bigint[], \
-         $6::timestamptz[])",
-        &ids,
-        &transfers,
-        &accounts,
-        &amounts,
-        &after,
-        &created,
-    )
-    .execute(&mut *connection)
-    .await
-    .map_err(map_error)?;
-    Ok(())
-}
-
 /// Account columns as arrays, for `UNNEST`.
-struct Columns {
-    id: Vec<Uuid>,
-    owner_id: Vec<Option<Uuid>>,
-    currency: Vec<&'static str>,
-    name: Vec<Option<String>>,
-    balance: Vec<i64>,
-    held: Vec<i64>,
-    status: Vec<&'static str>,
-    overdraft_limit: Vec<i64>,
-    max_balance: Vec<Option<i64>>,
-    metadata: Vec<String>,
-    created_at: Vec<chrono::DateTime<chrono::Utc>>,
-    updated_at: Vec<chrono::DateTime<chrono::Utc>>,
+pub(crate) struct Columns {
+    pub(crate) id: Vec<Uuid>,
+    pub(crate) owner_id: Vec<Option<Uuid>>,
+    pub(crate) currency: Vec<&'static str>,
+    pub(crate) name: Vec<Option<String>>,
+    pub(crate) balance: Vec<i64>,
+    pub(crate) held: Vec<i64>,
+    pub(crate) status: Vec<&'static str>,
+    pub(crate) overdraft_limit: Vec<i64>,
+    pub(crate) max_balance: Vec<Option<i64>>,
+    pub(crate) metadata: Vec<String>,
+    pub(crate) created_at: Vec<chrono::DateTime<chrono::Utc>>,
+    pub(crate) updated_at: Vec<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Columns {
-    fn of(accounts: &[Account]) -> Self {
+    pub(crate) fn of(accounts: &[Account]) -> Self {
         let rows: Vec<AccountColumns> = accounts.iter().map(AccountColumns::of).collect();
         Self {
             id: rows.iter().map(|r| r.id).collect(),

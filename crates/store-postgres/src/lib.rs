@@ -44,6 +44,7 @@ mod holds;
 mod idempotency;
 mod ledger;
 mod ledger_transactions;
+mod money_writes;
 mod primary;
 mod purge;
 mod relabel;

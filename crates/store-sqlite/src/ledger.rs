@@ -122,20 +122,20 @@ impl LedgerBackend for Statements<'_> {
         Ok(accounts)
     }
 
-    async fn write_effects(
+    async fn write_batch(
         &mut self,
         ledger: &Ledger,
         effects: &Effects,
-    ) -> Result<(), StoreError> {
-        write_effects(self.0, ledger, effects).await
-    }
-
-    async fn insert_events(&mut self, events: &[EventRecord]) -> Result<(), StoreError> {
-        events::insert(self.0, events).await
-    }
-
-    async fn insert_keys(&mut self, records: &[NewKey]) -> Result<bool, StoreError> {
-        insert_keys(self.0, records).await?;
+        events: &[EventRecord],
+        keys: &[NewKey],
+    ) -> Result<bool, StoreError> {
+        write_effects(self.0, ledger, effects).await?;
+        if !events.is_empty() {
+            events::insert(self.0, events).await?;
+        }
+        if !keys.is_empty() {
+            insert_keys(self.0, keys).await?;
+        }
         Ok(true)
     }
 
@@ -291,11 +291,13 @@ async fn write_effects(
     for account in effects.opened.iter().filter_map(|id| ledger.account(*id)) {
         insert_account(connection, account).await?;
     }
-    update_accounts(
-        connection,
-        effects.changed.iter().filter_map(|id| ledger.account(*id)),
-    )
-    .await?;
+    if !effects.changed.is_empty() {
+        update_accounts(
+            connection,
+            effects.changed.iter().filter_map(|id| ledger.account(*id)),
+        )
+        .await?;
+    }
     for payment in effects
         .payments_opened
         .iter()
@@ -564,6 +566,9 @@ async fn insert_transfers(
     connection: &mut SqliteConnection,
     transfers: &[Transfer],
 ) -> Result<(), StoreError> {
+    if transfers.is_empty() {
+        return Ok(());
+    }
     let rows = json_rows::array(transfers.iter().map(|transfer| {
         json!({
             "id": json_rows::id(transfer.id.as_uuid()),
@@ -626,6 +631,9 @@ async fn insert_entries(
     connection: &mut SqliteConnection,
     entries: &[Entry],
 ) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
     let rows = json_rows::array(entries.iter().map(|entry| {
         json!({
             "id": json_rows::id(entry.id.as_uuid()),
@@ -655,6 +663,9 @@ async fn insert_keys(
     connection: &mut SqliteConnection,
     records: &[NewKey],
 ) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
+    }
     let now = Timestamp::now().as_datetime();
     let rows = json_rows::array(records.iter().map(|record| {
         json!({

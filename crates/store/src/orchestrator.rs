@@ -58,24 +58,16 @@ pub trait LedgerBackend: Send {
         system_currencies: &[Currency],
     ) -> impl Future<Output = Result<Vec<Account>, StoreError>> + Send;
 
-    /// Writes what the batch changed, each account and payment as `ledger` now holds it.
-    fn write_effects(
+    /// Writes what the batch changed, each account and payment as `ledger` now holds it, the
+    /// events it emitted (rendered), then its key records; `false` if some key already had
+    /// one (the run must then not commit). A backend may merge these into few statements:
+    /// they are one step because nothing is decided between them.
+    fn write_batch(
         &mut self,
         ledger: &Ledger,
         effects: &Effects,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Writes these events, rendered, with one statement.
-    fn insert_events(
-        &mut self,
         events: &[EventRecord],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Writes these key records; `false` if some key already had one (the run must then not
-    /// commit).
-    fn insert_keys(
-        &mut self,
-        records: &[NewKey],
+        keys: &[NewKey],
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Appends the events after the audit chain's head, which it locks until the end.
@@ -161,12 +153,11 @@ pub async fn run_batch<B: LedgerBackend>(
         .with_payments(payments)
         .with_holds(holds);
     let decided = decide(batch, &reads, &mut ledger, Timestamp::now())?;
-    backend.write_effects(&ledger, &decided.effects).await?;
-    if !decided.effects.events.is_empty() {
-        let events = render_events(renderer, &decided.effects.events)?;
-        backend.insert_events(&events).await?;
-    }
-    if !decided.keys.is_empty() && !backend.insert_keys(&decided.keys).await? {
+    let events = render_events(renderer, &decided.effects.events)?;
+    if !backend
+        .write_batch(&ledger, &decided.effects, &events, &decided.keys)
+        .await?
+    {
         return Ok(BatchRun::KeyExists);
     }
     backend.append_audit(decided.effects.audit).await?;
