@@ -69,7 +69,7 @@ pub(crate) async fn append_audit(
                 value ->> '$.old_value', value ->> '$.new_value', value ->> '$.ip_address', \
                 value ->> '$.user_agent', value ->> '$.request_id', \
                 unhex(value ->> '$.prev_hash'), unhex(value ->> '$.hash') \
-         FROM json_each(?1)",
+         FROM jsonb_each(?1)",
         rows,
     )
     .execute(&mut *connection)

@@ -30,7 +30,7 @@ pub(crate) async fn insert(
         "INSERT INTO events (id, type, object, created_at) \
          SELECT unhex(value ->> '$.id'), value ->> '$.type', value ->> '$.object', \
                 value ->> '$.created_at' \
-         FROM json_each(?1)",
+         FROM jsonb_each(?1)",
         rows,
     )
     .execute(connection)

@@ -157,7 +157,7 @@ async fn read_keys(
                   record.fingerprint AS "fingerprint!",
                   record.response_status AS "response_status!",
                   record.response_body AS "response_body!"
-           FROM json_each(?1) AS wanted
+           FROM jsonb_each(?1) AS wanted
            CROSS JOIN idempotency_keys AS record
                ON record.user_id = unhex(wanted.value ->> '$.user_id')
               AND record.key = wanted.value ->> '$.key'"#,
@@ -552,7 +552,7 @@ async fn update_accounts(
                       value ->> '$.overdraft_limit' AS overdraft_limit, \
                       value ->> '$.max_balance' AS max_balance, \
                       value ->> '$.metadata' AS metadata, value ->> '$.updated_at' AS updated_at \
-               FROM json_each(?1)) AS new \
+               FROM jsonb_each(?1)) AS new \
          WHERE accounts.id = new.id",
         rows,
     )
@@ -595,7 +595,7 @@ async fn insert_transfers(
                 value ->> '$.amount', value ->> '$.currency', value ->> '$.description', \
                 unhex(value ->> '$.hold_id'), unhex(value ->> '$.transaction_id'), \
                 value ->> '$.posting_index', value ->> '$.created_at', value ->> '$.metadata' \
-         FROM json_each(?1)",
+         FROM jsonb_each(?1)",
         rows,
     )
     .execute(connection)
@@ -650,7 +650,7 @@ async fn insert_entries(
          SELECT unhex(value ->> '$.id'), unhex(value ->> '$.transfer_id'), \
                 unhex(value ->> '$.account_id'), value ->> '$.amount', \
                 value ->> '$.balance_after', value ->> '$.created_at' \
-         FROM json_each(?1)",
+         FROM jsonb_each(?1)",
         rows,
     )
     .execute(connection)
@@ -682,7 +682,7 @@ async fn insert_keys(
          SELECT unhex(value ->> '$.user_id'), value ->> '$.key', \
                 unhex(value ->> '$.fingerprint'), ?2, value ->> '$.response_status', \
                 unhex(value ->> '$.response_body') \
-         FROM json_each(?1)",
+         FROM jsonb_each(?1)",
         rows,
         now,
     )
