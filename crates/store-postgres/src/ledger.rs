@@ -225,14 +225,14 @@ async fn read_keys(
     .map_err(map_error)?;
     rows.into_iter()
         .map(|row| {
-            let key = IdempotencyKey::parse(&row.key).map_err(internal)?;
-            let existing = ExistingKey::from_columns(
+            ExistingKey::entry(
+                row.user_id,
+                &row.key,
                 &row.fingerprint,
                 i64::from(row.response_status),
                 row.response_body,
             )
-            .map_err(internal)?;
-            Ok(((UserId::from_uuid(row.user_id), key), existing))
+            .map_err(internal)
         })
         .collect()
 }

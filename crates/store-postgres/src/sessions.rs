@@ -9,7 +9,7 @@ use coffre_domain::ids::{SessionId, UserId};
 use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_store::{
-    NewSession, RefreshOutcome, SessionAuth, SessionAuthRow, SessionRevocation, StoreError,
+    NewSession, RefreshOutcome, SessionAuth, SessionAuthEntryRow, SessionRevocation, StoreError,
     TokenHash,
 };
 use sqlx::{PgConnection, PgPool};
@@ -34,7 +34,8 @@ pub(crate) async fn read_auths(
     connection: &mut PgConnection,
     ids: &[Uuid],
 ) -> Result<HashMap<SessionId, SessionAuth>, StoreError> {
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        SessionAuthEntryRow,
         r#"SELECT sessions.id AS session_id, users.id, users.email, users.role, users.disabled,
                   users.created_at, users.updated_at,
                   sessions.revoked_at IS NOT NULL AS "revoked!", sessions.expires_at
@@ -46,21 +47,7 @@ pub(crate) async fn read_auths(
     .await
     .map_err(map_error)?;
     rows.into_iter()
-        .map(|row| {
-            let auth = SessionAuthRow {
-                id: row.id,
-                email: row.email,
-                role: row.role,
-                disabled: row.disabled,
-                created_at: row.created_at,
-                updated_at: row.updated_at,
-                revoked: row.revoked,
-                expires_at: row.expires_at,
-            }
-            .into_auth()
-            .map_err(internal)?;
-            Ok((SessionId::from_uuid(row.session_id), auth))
-        })
+        .map(|row| row.into_entry().map_err(internal))
         .collect()
 }
 

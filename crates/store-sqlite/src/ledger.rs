@@ -168,11 +168,14 @@ async fn read_keys(
     .map_err(map_error)?;
     rows.into_iter()
         .map(|row| {
-            let key = IdempotencyKey::parse(&row.key).map_err(internal)?;
-            let existing =
-                ExistingKey::from_columns(&row.fingerprint, row.response_status, row.response_body)
-                    .map_err(internal)?;
-            Ok(((UserId::from_uuid(row.user_id), key), existing))
+            ExistingKey::entry(
+                row.user_id,
+                &row.key,
+                &row.fingerprint,
+                row.response_status,
+                row.response_body,
+            )
+            .map_err(internal)
         })
         .collect()
 }

@@ -11,8 +11,8 @@ use coffre_domain::ids::{SessionId, UserId};
 use coffre_domain::throttle::LoginKeys;
 use coffre_domain::time::Timestamp;
 use coffre_store::{
-    NewSession, RefreshOutcome, SessionAuth, SessionAuthRow, SessionRevocation, StoreError,
-    TokenHash,
+    NewSession, RefreshOutcome, SessionAuth, SessionAuthEntryRow, SessionAuthRow,
+    SessionRevocation, StoreError, TokenHash,
 };
 use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
@@ -52,7 +52,8 @@ pub(crate) async fn read_auths(
     ids: &[SessionId],
 ) -> Result<HashMap<SessionId, SessionAuth>, StoreError> {
     let ids = json_rows::array(ids.iter().map(|id| json_rows::id(id.as_uuid())));
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        SessionAuthEntryRow,
         r#"SELECT sessions.id AS "session_id!: uuid::Uuid", users.id AS "id!: uuid::Uuid",
                   users.email AS "email!", users.role AS "role!",
                   users.disabled AS "disabled!: bool",
@@ -69,21 +70,7 @@ pub(crate) async fn read_auths(
     .await
     .map_err(map_error)?;
     rows.into_iter()
-        .map(|row| {
-            let auth = SessionAuthRow {
-                id: row.id,
-                email: row.email,
-                role: row.role,
-                disabled: row.disabled,
-                created_at: row.created_at,
-                updated_at: row.updated_at,
-                revoked: row.revoked,
-                expires_at: row.expires_at,
-            }
-            .into_auth()
-            .map_err(internal)?;
-            Ok((SessionId::from_uuid(row.session_id), auth))
-        })
+        .map(|row| row.into_entry().map_err(internal))
         .collect()
 }
 

@@ -44,6 +44,19 @@ impl ExistingKey {
             },
         })
     }
+
+    /// A record read for a batch, keyed as the batch looks it up: by its user and its key.
+    pub fn entry(
+        user_id: uuid::Uuid,
+        key: &str,
+        fingerprint: &[u8],
+        response_status: i64,
+        response_body: Vec<u8>,
+    ) -> Result<((UserId, IdempotencyKey), Self), CorruptKey> {
+        let key = IdempotencyKey::parse(key).map_err(|_| CorruptKey("key"))?;
+        let existing = Self::from_columns(fingerprint, response_status, response_body)?;
+        Ok(((UserId::from_uuid(user_id), key), existing))
+    }
 }
 
 /// A record to write with its effect.

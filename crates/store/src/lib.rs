@@ -70,8 +70,8 @@ pub use login_throttle::{
 };
 pub use page::{AuditFilter, Page, PageLimit};
 pub use rows::{
-    AuditRow, CorruptHead, CorruptRow, CorruptUser, SessionAuthRow, UserRow, chain_head,
-    parse_json_column,
+    AuditRow, CorruptHead, CorruptRow, CorruptUser, SessionAuthEntryRow, SessionAuthRow, UserRow,
+    chain_head, parse_json_column,
 };
 pub use webhooks::{EndpointAfter, WebhookEndpointColumns, WebhookEndpointRow};
 

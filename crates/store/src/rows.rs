@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use coffre_domain::audit::{AuditAction, AuditEvent, ChainHash, ChainHead, ResourceType};
-use coffre_domain::ids::{AuditEventId, UserId};
+use coffre_domain::ids::{AuditEventId, SessionId, UserId};
 use coffre_domain::time::Timestamp;
 use coffre_domain::user::{Email, Role, User};
 use serde_json::Value;
@@ -177,6 +177,37 @@ impl SessionAuthRow {
             revoked: self.revoked,
             expires_at: Timestamp::from_datetime(self.expires_at),
         })
+    }
+}
+
+/// A [`SessionAuthRow`] beside its session's id, as the batch reads many sessions at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionAuthEntryRow {
+    pub session_id: Uuid,
+    pub id: Uuid,
+    pub email: String,
+    pub role: String,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub revoked: bool,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl SessionAuthEntryRow {
+    pub fn into_entry(self) -> Result<(SessionId, SessionAuth), CorruptUser> {
+        let auth = SessionAuthRow {
+            id: self.id,
+            email: self.email,
+            role: self.role,
+            disabled: self.disabled,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            revoked: self.revoked,
+            expires_at: self.expires_at,
+        }
+        .into_auth()?;
+        Ok((SessionId::from_uuid(self.session_id), auth))
     }
 }
 
